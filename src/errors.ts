@@ -12,6 +12,6 @@ export class SurgeonInputError extends Error {
 }
 
 /** Throws a {@link SurgeonInputError} with `message` unless `condition` holds. */
-export function require_(condition: unknown, message: string | (() => string)): asserts condition {
+export function ensureInput(condition: unknown, message: string | (() => string)): asserts condition {
   if (!condition) throw new SurgeonInputError(typeof message === 'function' ? message() : message);
 }
