@@ -1,0 +1,18 @@
+/**
+ * ONNX model I/O: schema, decoding/encoding, tensors, saving, and the operator table.
+ */
+export * from './proto.js';
+export * from './tensor.js';
+export * from './model.js';
+export * from './save.js';
+export * from './operators.js';
+export { inferElemTypes } from './types.js';
+export {
+  float16BitsToNumber,
+  numberToFloat16Bits,
+  float16ToFloat32,
+  float32ToFloat16,
+  bfloat16ToFloat32,
+  float32ToBfloat16,
+} from './floats.js';
+export { ONNX_PROTO_SCHEMA } from './schema.js';

@@ -1,0 +1,121 @@
+/**
+ * Atomic saving of ONNX models, with external data carried along.
+ */
+import { existsSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { SurgeonInputError } from '../../errors.js';
+import { decodeModelProto, encodeModelProto, onnxType, type StringStringEntryProto, type TensorProto } from './proto.js';
+import { externalDataInfo, readExternalBytes } from './tensor.js';
+import type { OnnxModel } from './model.js';
+
+/** Options for {@link saveOnnxModel}. */
+export interface SaveOnnxOptions {
+  /** The path the model was read from, when not recorded in the model itself; never overwritten. */
+  inputPath?: string;
+}
+
+/** What {@link saveOnnxModel} wrote. */
+export interface SaveOnnxResult {
+  /** Absolute path of the .onnx file. */
+  path: string;
+  /** Absolute path of the external data file written beside it, if any. */
+  externalDataPath?: string;
+  /** Bytes written to the .onnx file. */
+  bytes: number;
+}
+
+function canonical(p: string): string {
+  const abs = resolve(p);
+  return existsSync(abs) ? realpathSync(abs) : abs;
+}
+
+/** Writes `data` to `path` atomically: a temp file in the same folder, then rename. */
+function writeFileAtomic(path: string, data: Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      if (existsSync(tmp)) unlinkSync(tmp);
+    } catch {
+      /* best effort */
+    }
+    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new SurgeonInputError(`${path}: cannot write the output (${msg}); check the folder exists and is writable`, { cause: err });
+  }
+}
+
+/**
+ * Saves `model` to `outPath` atomically, refusing to overwrite the file it was read from.
+ *
+ * External data: initializers still marked EXTERNAL keep their references when the
+ * output goes to the model's own folder (the input's data file is shared, never modified).
+ * When saving elsewhere, their bytes are copied into `<out file name>.data` beside the
+ * output and the saved model points there; the in-memory model is not changed.
+ * Initializers changed with `setInitializer` are inline (raw_data) in the saved file.
+ */
+export function saveOnnxModel(model: OnnxModel, outPath: string, options: SaveOnnxOptions = {}): SaveOnnxResult {
+  const out = canonical(outPath);
+  const outDir = dirname(out);
+  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) {
+    throw new SurgeonInputError(`${outPath}: output folder ${outDir} does not exist; create it first`);
+  }
+  for (const src of [model.path, options.inputPath]) {
+    if (src && canonical(src) === out) {
+      throw new SurgeonInputError(`${outPath}: refusing to overwrite the input model; choose another output path`);
+    }
+  }
+  const externals = model.externalInitializers();
+  const sameDir = model.baseDir !== undefined && canonical(model.baseDir) === canonical(outDir);
+  if (externals.length === 0 || sameDir) {
+    const bytes = model.toBytes();
+    writeFileAtomic(out, bytes);
+    return { path: out, bytes: bytes.byteLength };
+  }
+
+  const dataName = `${basename(out)}.data`;
+  const dataPath = join(outDir, dataName);
+  for (const t of externals) {
+    const loc = externalDataInfo(t).location;
+    if (loc && model.baseDir && canonical(join(model.baseDir, loc)) === canonical(dataPath)) {
+      throw new SurgeonInputError(`${dataPath}: would overwrite the input's external data; choose another output path`);
+    }
+  }
+  const chunks: Uint8Array[] = [];
+  const locations = new Map<string, { offset: number; length: number }>();
+  let offset = 0;
+  for (const t of externals) {
+    const bytes = readExternalBytes(t, model.baseDir);
+    const pad = (64 - (offset % 64)) % 64;
+    if (pad) chunks.push(new Uint8Array(pad));
+    offset += pad;
+    locations.set(t.name ?? '', { offset, length: bytes.byteLength });
+    chunks.push(bytes);
+    offset += bytes.byteLength;
+  }
+  const copy = decodeModelProto(model.toBytes());
+  for (const t of copy.graph?.initializer ?? []) {
+    const where = locations.get(t.name ?? '');
+    if (!where || t.dataLocation !== 1) continue;
+    (t as TensorProto).externalData = [
+      entry('location', dataName),
+      entry('offset', String(where.offset)),
+      entry('length', String(where.length)),
+    ];
+  }
+  const data = new Uint8Array(offset);
+  let at = 0;
+  for (const c of chunks) {
+    data.set(c, at);
+    at += c.byteLength;
+  }
+  writeFileAtomic(dataPath, data);
+  const bytes = encodeModelProto(copy);
+  writeFileAtomic(out, bytes);
+  return { path: out, externalDataPath: dataPath, bytes: bytes.byteLength };
+}
+
+function entry(key: string, value: string): StringStringEntryProto {
+  return onnxType('StringStringEntryProto').create({ key, value }) as unknown as StringStringEntryProto;
+}
