@@ -1,0 +1,42 @@
+/** `surgeon eval MODEL <data> [--limit N] [--batch B] [--threads T] [--json]`. */
+import { Command } from 'commander';
+import { readOnnxModel } from '../../src/io/onnx/model.js';
+import { loadDataset } from '../../src/io/dataset.js';
+import { evaluateModel } from '../../src/runtime/evaluate.js';
+import { action } from '../run.js';
+import { addDataOptions, dataSpec, parseNumber } from '../data-options.js';
+import { progressBar } from '../progress.js';
+import { percent } from '../format.js';
+
+export function evalCommand(): Command {
+  const command = new Command('eval')
+    .description('measure accuracy (classifiers) or perplexity (language models) with onnxruntime')
+    .argument('<model>', 'ONNX model (.onnx)');
+  addDataOptions(command)
+    .option('--limit <n>', 'evaluate only the first n samples (windows)')
+    .option('--batch <b>', 'samples per batch (default 256; 16 windows for tokens)')
+    .option('--threads <t>', 'onnxruntime intra-op threads', '2')
+    .option('--json', 'print JSON');
+  return command.action(
+    action(async (modelPath: string, options: Record<string, string | boolean | undefined>) => {
+      const model = readOnnxModel(modelPath);
+      const spec = dataSpec(options);
+      if (options.limit !== undefined) spec.limit = parseNumber(String(options.limit), '--limit', true);
+      const dataset = loadDataset(spec, { inputs: model.inputs });
+      const bar = progressBar('eval', dataset.count);
+      const result = await evaluateModel(model, dataset, {
+        batchSize: options.batch !== undefined ? parseNumber(String(options.batch), '--batch', true) : undefined,
+        threads: parseNumber(String(options.threads), '--threads', true),
+        onProgress: (done) => bar.update(done),
+      });
+      bar.finish();
+      if (options.json) {
+        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      } else if (result.accuracy !== undefined) {
+        process.stdout.write(`accuracy ${percent(result.accuracy)} (${result.accuracy.toFixed(4)}) on ${result.samples} samples in ${result.seconds.toFixed(2)} s\n`);
+      } else {
+        process.stdout.write(`perplexity ${result.perplexity!.toFixed(4)} over ${result.positions} positions (${result.samples} windows) in ${result.seconds.toFixed(2)} s\n`);
+      }
+    }),
+  );
+}

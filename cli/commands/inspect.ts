@@ -1,0 +1,40 @@
+/** `surgeon inspect MODEL [--json]`. */
+import { Command } from 'commander';
+import { readOnnxModel } from '../../src/io/onnx/model.js';
+import { inspectModel } from '../../src/inspect.js';
+import { action } from '../run.js';
+import { percent, table } from '../format.js';
+
+export function inspectCommand(): Command {
+  return new Command('inspect')
+    .description('list the prunable layers, parameters and sparsity of an ONNX model')
+    .argument('<model>', 'ONNX model (.onnx)')
+    .option('--json', 'print JSON instead of tables')
+    .action(
+      action(async (modelPath: string, options: { json?: boolean }) => {
+        const report = inspectModel(readOnnxModel(modelPath));
+        if (options.json) {
+          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          return;
+        }
+        const io = (v: { name: string; elemType: string; dims: (number | string)[] }) => `${v.name} ${v.elemType}[${v.dims.join(',')}]`;
+        const lines = [
+          `${modelPath}: ONNX opset ${report.opset}${report.producer ? `, from ${report.producer}` : ''}`,
+          `inputs:  ${report.inputs.map(io).join('; ')}`,
+          `outputs: ${report.outputs.map(io).join('; ')}`,
+          '',
+          table(
+            ['layer', 'op', 'shape', 'parameters', 'sparsity', 'input'],
+            report.layers.map((l) => [l.name, l.op, `${l.shape[0]}×${l.shape[1]}`, l.parameters, percent(l.sparsity), l.input]),
+          ),
+          '',
+          `prunable parameters: ${report.prunableParameters.toLocaleString('en-US')} of ${report.parameters.toLocaleString('en-US')}, sparsity ${percent(report.sparsity)}`,
+        ];
+        if (report.otherInitializers.length) {
+          lines.push('', table(['other initializer', 'dtype', 'shape', 'parameters'], report.otherInitializers.map((t) => [t.name, t.dtype, `[${t.shape.join(',')}]`, t.parameters])));
+        }
+        if (report.skipped.length) lines.push('', table(['not prunable', 'op', 'why'], report.skipped.map((s) => [s.node, s.op, s.reason])));
+        process.stdout.write(lines.join('\n') + '\n');
+      }),
+    );
+}

@@ -1,0 +1,77 @@
+/**
+ * A summary of an ONNX model for `surgeon inspect`: prunable layers (from the operator table)
+ * with their sparsity, the other initializers, parameter counts, opset, inputs and outputs.
+ */
+import type { OnnxModel, OnnxValueInfo } from './io/onnx/model.js';
+import { scanLayers } from './io/onnx/operators.js';
+import { elemTypeName, tensorDims, tensorSize } from './io/onnx/tensor.js';
+
+/** One prunable weight view. */
+export interface InspectedLayer {
+  name: string;
+  op: string;
+  /** [rows, cols] of the weight view (outputs × inputs; Conv: out/group × in/group·kh·kw). */
+  shape: [number, number];
+  parameters: number;
+  /** Fraction of exact zeros. */
+  sparsity: number;
+  /** The activation feeding the layer. */
+  input: string;
+}
+
+/** What `surgeon inspect --json` prints. */
+export interface InspectReport {
+  format: 'onnx';
+  opset: number;
+  producer: string;
+  /** All initializer elements (prunable or not). */
+  parameters: number;
+  /** Elements of the prunable weights. */
+  prunableParameters: number;
+  /** Fraction of zeros over all prunable weights. */
+  sparsity: number;
+  layers: InspectedLayer[];
+  /** Nodes with weights that are not prunable, and why. */
+  skipped: Array<{ node: string; op: string; reason: string }>;
+  /** Initializers that are not prunable weights. */
+  otherInitializers: Array<{ name: string; dtype: string; shape: number[]; parameters: number }>;
+  inputs: OnnxValueInfo[];
+  outputs: OnnxValueInfo[];
+}
+
+/** Builds the {@link InspectReport} of `model`. */
+export function inspectModel(model: OnnxModel): InspectReport {
+  const { views, skipped } = scanLayers(model);
+  const layers: InspectedLayer[] = [];
+  let zeros = 0;
+  let prunable = 0;
+  for (const view of views) {
+    const w = view.read();
+    let z = 0;
+    for (let i = 0; i < w.length; i++) if (w[i] === 0) z++;
+    zeros += z;
+    prunable += w.length;
+    layers.push({ name: view.name, op: view.op, shape: [view.rows, view.cols], parameters: w.length, sparsity: w.length ? z / w.length : 0, input: view.inputName });
+  }
+  const weightNames = new Set(views.map((v) => v.weightName));
+  let parameters = 0;
+  const otherInitializers: InspectReport['otherInitializers'] = [];
+  for (const t of model.graph.initializer) {
+    const n = tensorSize(t);
+    parameters += n;
+    if (!weightNames.has(t.name ?? '')) otherInitializers.push({ name: t.name ?? '', dtype: elemTypeName(t.dataType), shape: tensorDims(t), parameters: n });
+  }
+  return {
+    format: 'onnx',
+    opset: model.opset,
+    producer: [model.proto.producerName, model.proto.producerVersion].filter(Boolean).join(' '),
+    parameters,
+    prunableParameters: prunable,
+    sparsity: prunable ? zeros / prunable : 0,
+    layers,
+    skipped: skipped.map((s) => ({ node: s.nodeName, op: s.op, reason: s.reason })),
+    otherInitializers,
+    inputs: model.inputs,
+    outputs: model.outputs,
+  };
+}
