@@ -8,34 +8,12 @@ import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { onnxType, type StringStringEntryProto } from '../../src/io/onnx/proto.js';
 import { saveOnnxModel } from '../../src/io/onnx/save.js';
 import { tensorToArray } from '../../src/io/onnx/tensor.js';
-import { FIXTURES, maxViolation } from './onnx-helpers.js';
+import { FIXTURES, maxViolation, writeExternalMlp } from './onnx-helpers.js';
 
 const MLP = join(FIXTURES, 'fmnist-mlp.onnx');
 const tmp = mkdtempSync(join(tmpdir(), 'surgeon-onnx-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const OPTS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 };
-
-const entry = (key: string, value: string) => onnxType('StringStringEntryProto').create({ key, value }) as unknown as StringStringEntryProto;
-
-/** Writes fmnist-mlp with all initializers moved to `dir/weights.bin`; returns the model path. */
-function writeExternalMlp(dir: string): string {
-  const model = readOnnxModel(MLP);
-  const chunks: Buffer[] = [];
-  let offset = 0;
-  for (const t of model.graph.initializer) {
-    const raw = t.rawData!;
-    chunks.push(Buffer.from(raw));
-    t.externalData = [entry('location', 'weights.bin'), entry('offset', String(offset)), entry('length', String(raw.byteLength))];
-    t.dataLocation = 1;
-    t.rawData = new Uint8Array(0);
-    delete (t as { rawData?: Uint8Array }).rawData;
-    offset += raw.byteLength;
-  }
-  writeFileSync(join(dir, 'weights.bin'), Buffer.concat(chunks));
-  const path = join(dir, 'mlp-ext.onnx');
-  writeFileSync(path, model.toBytes());
-  return path;
-}
 
 const input = (): ort.Tensor => {
   const x = new Float32Array(4 * 784);

@@ -1,8 +1,9 @@
 /** Shared helpers of the ONNX I/O tests. */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { decodeTensorProto, type TensorProto } from '../../src/io/onnx/proto.js';
+import { decodeTensorProto, onnxType, type StringStringEntryProto, type TensorProto } from '../../src/io/onnx/proto.js';
+import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { elemTypeName, tensorDims, tensorToArray, type TensorData } from '../../src/io/onnx/tensor.js';
 import { float32ToFloat16 } from '../../src/io/onnx/floats.js';
 
@@ -62,3 +63,26 @@ export function maxViolation(actual: ArrayLike<unknown>, expected: ArrayLike<unk
   }
   return worst;
 }
+
+const entry = (key: string, value: string) => onnxType('StringStringEntryProto').create({ key, value }) as unknown as StringStringEntryProto;
+
+/** Writes fmnist-mlp with all initializers moved to `dir/weights.bin`; returns the model path. */
+export function writeExternalMlp(dir: string): string {
+  const model = readOnnxModel(join(FIXTURES, 'fmnist-mlp.onnx'));
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const t of model.graph.initializer) {
+    const raw = t.rawData!;
+    chunks.push(Buffer.from(raw));
+    t.externalData = [entry('location', 'weights.bin'), entry('offset', String(offset)), entry('length', String(raw.byteLength))];
+    t.dataLocation = 1;
+    t.rawData = new Uint8Array(0);
+    delete (t as { rawData?: Uint8Array }).rawData;
+    offset += raw.byteLength;
+  }
+  writeFileSync(join(dir, 'weights.bin'), Buffer.concat(chunks));
+  const path = join(dir, 'mlp-ext.onnx');
+  writeFileSync(path, model.toBytes());
+  return path;
+}
+
