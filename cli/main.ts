@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { inspectCommand } from './commands/inspect.js';
 import { evalCommand } from './commands/eval.js';
+import { pruneCommand } from './commands/prune.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -18,7 +19,7 @@ const program = new Command('surgeon')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text.split('\n')[0]!.replace(/^error: /, 'surgeon: ') + '\n') });
 
-for (const command of [inspectCommand(), evalCommand()]) {
+for (const command of [inspectCommand(), evalCommand(), pruneCommand()]) {
   command.exitOverride().configureOutput({ outputError: (text, write) => write(text.split('\n')[0]!.replace(/^error: /, 'surgeon: ') + '\n') });
   program.addCommand(command);
 }

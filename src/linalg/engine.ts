@@ -22,12 +22,51 @@ export interface GemmOptions {
   beta?: number;
 }
 
+/** Options of {@link GemmEngine.syrk}: G = alpha·XᵀX [+ beta·out]. */
+export interface SyrkOptions {
+  /** Scale of the product (default 1). */
+  alpha?: number;
+  /** When given, the result is written as out = beta·out + alpha·XᵀX (d × d). */
+  out?: Float64Array;
+  /** Scale of `out`'s previous content (default 0; only with `out`). */
+  beta?: number;
+}
+
 /** A matrix-multiply engine. Every method returns a row-major Float64Array result. */
 export interface GemmEngine {
   /** Human-readable name, e.g. "onnxruntime(fp64, 2 threads)" or "typescript". */
   readonly name: string;
   /** C (m × n) = alpha · op(A) (m × k) · op(B) (k × n) [+ beta · out]. */
   gemm(A: Matrix, B: Matrix, m: number, k: number, n: number, options?: GemmOptions): Promise<Float64Array>;
+  /**
+   * Gram matrix G (d × d) = alpha · XᵀX [+ beta · out] of X (n × d, row-major); the result is
+   * exactly symmetric. Optional: use {@link syrk} to call it with a gemm fallback.
+   */
+  syrk?(X: Matrix, n: number, d: number, options?: SyrkOptions): Promise<Float64Array>;
   /** Releases native resources (sessions). The engine must not be used afterwards. */
   dispose(): Promise<void>;
+}
+
+/**
+ * G = alpha·XᵀX [+ beta·out] through `engine.syrk` when the engine has it, else through
+ * `engine.gemm` with transA (then symmetrized by copying the lower triangle up).
+ */
+export async function syrk(engine: GemmEngine, X: Matrix, n: number, d: number, options: SyrkOptions = {}): Promise<Float64Array> {
+  if (engine.syrk) return engine.syrk(X, n, d, options);
+  if (!options.out) {
+    const G = await engine.gemm(X, X, d, n, d, { transA: true, alpha: options.alpha ?? 1 });
+    for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) G[j * d + i] = G[i * d + j]!;
+    return G;
+  }
+  const P = await engine.gemm(X, X, d, n, d, { transA: true, alpha: options.alpha ?? 1 });
+  const out = options.out;
+  const beta = options.beta ?? 0;
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) {
+      const v = beta === 0 ? P[i * d + j]! : beta * out[i * d + j]! + P[i * d + j]!;
+      out[i * d + j] = v;
+      out[j * d + i] = v;
+    }
+  }
+  return out;
 }

@@ -37,4 +37,55 @@ export interface LayerPruneResult {
   dampingUsed: number;
   /** Wall-clock seconds spent in prune(). */
   seconds: number;
+  /** Method-specific extras (dead inputs, OBS loss, iterate history). */
+  diagnostics?: LayerPruneDiagnostics;
+}
+
+/**
+ * One layer's pruning problem (the binding contract of every `xxxPrune` function).
+ *
+ * The objective is f(Ŵ) = ½‖Ŵ X̂ᵀ − W Xᵀ‖² / N
+ *                        = ½ tr(Ŵ H Ŵᵀ) − tr(Ŵ Cᵀ Wᵀ) + ½ tr(W Hdense Wᵀ),
+ * with H = X̂ᵀX̂/N, C = XᵀX̂/N (so C_ab = Σ_s X_sa X̂_sb / N) and Hdense = XᵀX/N. Its gradient
+ * is G = Ŵ H − W C (rows × d). Without `C` the problem is the parallel one (X̂ = X: C = H =
+ * Hdense) and f(Ŵ) = ½ tr((Ŵ − W) H (Ŵ − W)ᵀ). With `C` but without `Hdense`, H stands in for
+ * Hdense: the objective is then exact up to an additive constant (differences are exact).
+ */
+export interface LayerProblem {
+  /** Dense weights, rows × cols row-major (rows = outputs, cols = d = inputs). Never modified. */
+  W: Float32Array;
+  rows: number;
+  cols: number;
+  /** Curvature H = X̂ᵀX̂/N (cols × cols, symmetric). Required by every method except magnitude (and wanda when `columnNorms` is given). */
+  H?: Float64Array;
+  /** Cross term C = XᵀX̂/N (cols × cols); omit in parallel mode (X̂ = X). */
+  C?: Float64Array;
+  /** XᵀX/N of the dense inputs, only for the exact value of the objective. */
+  Hdense?: Float64Array;
+  /** ‖X̂_j‖ per input (Wanda's activation norms); default √(diag H) (same ranking). */
+  columnNorms?: Float64Array;
+  /** Statistics of held-out samples, used by iterative methods to pick the best iterate. */
+  heldOut?: { H: Float64Array; C?: Float64Array; Hdense?: Float64Array };
+}
+
+/** One iterate of an iterative pruner (IHT, I-OBS). */
+export interface PruneIterate {
+  /** 1-based iteration number (0 = warm start). */
+  iteration: number;
+  /** Calibration objective f(Ŵ_t) (see {@link LayerProblem}). */
+  objective: number;
+  /** Objective on `problem.heldOut`, when given. */
+  heldOutObjective?: number;
+}
+
+/** Extra fields some pruners report (all optional, so every pruner satisfies {@link LayerPruneResult}). */
+export interface LayerPruneDiagnostics {
+  /** Number of dead inputs (H_jj = 0); their weights are zeroed and counted as pruned. */
+  deadInputs?: number;
+  /** OBS loss accumulated by the method in the damped metric (Σ ½ w_p²/[H⁻¹]_pp). */
+  obsLoss?: number;
+  /** Every iterate of iterative methods, in order. */
+  history?: PruneIterate[];
+  /** Index into `history` of the returned iterate. */
+  bestIteration?: number;
 }

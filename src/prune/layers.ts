@@ -1,0 +1,88 @@
+/**
+ * Model-level bookkeeping of prunable layers: which sample layout each weight view reads its
+ * activation with, and in which order sequential pruning visits them.
+ */
+import type { OnnxModel } from '../io/onnx/model.js';
+import type { WeightView } from '../io/onnx/operators.js';
+import type { SampleLayout } from './samples.js';
+
+/** The sample layout of `view`'s input activation (see ./samples.ts). */
+export function sampleLayout(view: WeightView, inputDims?: readonly number[]): SampleLayout {
+  if (view.op === 'Conv') {
+    const conv = view.conv!;
+    const spatial = conv.kernelShape.length;
+    const k = conv.kernelShape;
+    const two = <T>(values: T[], fill: T): [T, T] => (spatial === 1 ? [fill, values[0]!] : [values[0]!, values[1]!]);
+    let pads: [number, number, number, number];
+    if (conv.autoPad === 'NOTSET' || conv.autoPad === '' || conv.autoPad === 'VALID') {
+      const p = conv.autoPad === 'VALID' ? new Array<number>(2 * spatial).fill(0) : conv.pads;
+      pads = spatial === 1 ? [0, p[0] ?? 0, 0, p[1] ?? 0] : [p[0] ?? 0, p[1] ?? 0, p[2] ?? 0, p[3] ?? 0];
+    } else {
+      // SAME_UPPER / SAME_LOWER: total padding so that out = ceil(in / stride)
+      const sizes = (inputDims ?? []).slice(2);
+      const total = k.map((kk, i) => {
+        const size = sizes[i] ?? 0;
+        const s = conv.strides[i] ?? 1;
+        const d = conv.dilations[i] ?? 1;
+        const out = Math.ceil(size / s);
+        return Math.max(0, (out - 1) * s + (kk - 1) * d + 1 - size);
+      });
+      const begin = total.map((t) => (conv.autoPad === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
+      const end = total.map((t, i) => t - begin[i]!);
+      pads = spatial === 1 ? [0, begin[0]!, 0, end[0]!] : [begin[0]!, begin[1]!, end[0]!, end[1]!];
+    }
+    return {
+      kind: 'conv2d',
+      kernel: two(k, 1),
+      strides: two(conv.strides, 1),
+      pads,
+      dilations: two(conv.dilations, 1),
+      channelsPerGroup: conv.inChannelsPerGroup,
+      group: view.groupIndex ?? 0,
+    };
+  }
+  if (view.orientation === 'left' || view.activationTransposed) return { kind: 'columns' };
+  return { kind: 'rows' };
+}
+
+/** Activation dims as the sample layout expects them (1-D convolutions get a unit height axis). */
+export function layoutDims(view: WeightView, dims: readonly number[]): number[] {
+  if (view.op === 'Conv' && dims.length === 3) return [dims[0]!, dims[1]!, 1, dims[2]!];
+  return dims.slice();
+}
+
+/** A key shared by views that read the same activation with the same layout (they share H). */
+export function sampleKey(view: WeightView): string {
+  return `${view.inputName}|${JSON.stringify(sampleLayout(view))}`;
+}
+
+/**
+ * Groups views into stages for sequential pruning: a view's stage is the number of prunable
+ * layers on the longest path from the graph inputs to its activation, so every stage's inputs
+ * depend only on layers of earlier stages (layers of the same depth share forward passes).
+ * Views are visited in the graph's node order (ONNX requires topological order).
+ */
+export function pruningStages(model: OnnxModel, views: readonly WeightView[]): WeightView[][] {
+  const byNode = new Map<string, WeightView[]>();
+  for (const view of views) {
+    const list = byNode.get(view.outputName) ?? [];
+    list.push(view);
+    byNode.set(view.outputName, list);
+  }
+  const depth = new Map<string, number>();
+  const stageOf = new Map<WeightView, number>();
+  for (const node of model.graph.node) {
+    let d = 0;
+    for (const input of node.input) d = Math.max(d, depth.get(input) ?? 0);
+    const prunable = node.output.flatMap((o) => byNode.get(o) ?? []);
+    for (const view of prunable) stageOf.set(view, d);
+    const out = prunable.length ? d + 1 : d;
+    for (const output of node.output) depth.set(output, out);
+  }
+  const stages: WeightView[][] = [];
+  for (const view of views) {
+    const s = stageOf.get(view) ?? 0;
+    (stages[s] ??= []).push(view);
+  }
+  return stages.filter((s) => s && s.length > 0);
+}

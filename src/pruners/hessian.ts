@@ -1,0 +1,176 @@
+/**
+ * Streaming layer statistics for the layer-wise pruning problem (see ./types.ts):
+ *   H = X̂ᵀX̂ / N   and, in sequential mode, C = XᵀX̂ / N   (d × d, Float64),
+ * accumulated batch by batch from sample matrices (n × d, row-major Float32).
+ *
+ * Precision choice: each batch is converted once to Float64 (into a reused buffer) and its Gram
+ * product runs on the engine in fp64; the raw sums ΣX̂ᵀX̂ are kept in Float64 across batches and
+ * divided by N only in {@link HessianAccumulator.result}, so any batch split gives the same H up
+ * to fp64 rounding (~1e-15 relative). An fp32 product (engine created with precision 'float32')
+ * is ~1.5–2× faster in onnxruntime but carries ~1e-7·√n relative error per batch sum; it is used
+ * only when the caller hands over such an engine (the batch is then passed as Float32 unchanged).
+ * Measured (bench/linalg.ts, 16,384 × 3072): see bench/results/linalg.json.
+ */
+import { syrk, type GemmEngine } from '../linalg/engine.js';
+import { SurgeonInputError } from '../errors.js';
+
+/** Options of {@link HessianAccumulator}. */
+export interface HessianAccumulatorOptions {
+  /** Engine for the Gram products. */
+  engine: GemmEngine;
+  /**
+   * Cross term C = XᵀX̂/N from the dense inputs X. A batch given without X counts as X = X̂
+   * (the dense and pruned-so-far inputs coincide, e.g. the first layer), so batches may mix.
+   * true: always report C (C = H when X never came); false: ignore X, no C;
+   * default: report C when at least one batch came with X.
+   */
+  cross?: boolean;
+}
+
+/** What {@link HessianAccumulator.result} returns. */
+export interface HessianStatistics {
+  /** H = X̂ᵀX̂ / N (d × d, symmetric). */
+  H: Float64Array;
+  /** C = XᵀX̂ / N (d × d), when the cross term was accumulated. */
+  C?: Float64Array;
+  /** N, the number of samples (rows) added. */
+  samples: number;
+  /** d, the number of inputs. */
+  d: number;
+}
+
+/**
+ * Streaming accumulator of H = X̂ᵀX̂/N (and C = XᵀX̂/N). Calls to {@link addBatch} are
+ * serialized internally; await them (or {@link flush}) before reading {@link result}.
+ */
+export class HessianAccumulator {
+  readonly d: number;
+  private readonly engine: GemmEngine;
+  private readonly cross: boolean | undefined;
+  private Hsum: Float64Array | undefined;
+  private Csum: Float64Array | undefined;
+  private N = 0;
+  private bufXhat = new Float64Array(0);
+  private bufX = new Float64Array(0);
+  private bufGram = new Float64Array(0);
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(d: number, options: HessianAccumulatorOptions) {
+    if (!Number.isInteger(d) || d <= 0) throw new RangeError(`HessianAccumulator: invalid input dimension d=${d}`);
+    this.d = d;
+    this.engine = options.engine;
+    this.cross = options.cross;
+    this.Hsum = new Float64Array(d * d);
+  }
+
+  /**
+   * Adds n samples: X̂ (n × d, inputs from the pruned-so-far model) and optionally X (n × d,
+   * the dense model's inputs; used for C, see {@link HessianAccumulatorOptions.cross}).
+   */
+  addBatch(Xhat: Float32Array, n: number, X?: Float32Array): Promise<void> {
+    const run = this.queue.then(() => this.add(Xhat, n, X));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves when every pending {@link addBatch} has finished. */
+  async flush(): Promise<void> {
+    await this.queue;
+  }
+
+  private async add(Xhat: Float32Array, n: number, X?: Float32Array): Promise<void> {
+    const Hsum = this.live();
+    const d = this.d;
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`addBatch: invalid sample count n=${n}`);
+    if (Xhat.length < n * d) {
+      throw new SurgeonInputError(`calibration batch has ${Xhat.length} values, expected n × d = ${n} × ${d} = ${n * d}`);
+    }
+    const dense = this.cross === false ? undefined : X;
+    if (dense && dense.length < n * d) {
+      throw new SurgeonInputError(`dense-input batch has ${dense.length} values, expected n × d = ${n} × ${d} = ${n * d}`);
+    }
+    // Earlier batches had X = X̂, so their cross term equals their Gram term.
+    if (dense && this.Csum === undefined) this.Csum = Float64Array.from(Hsum);
+    if (n === 0) return;
+    const fp32 = enginePrecision(this.engine) === 'float32';
+    if (!fp32 && this.bufXhat.length < n * d) this.bufXhat = new Float64Array(n * d);
+    const Xh = fp32 ? Xhat.subarray(0, n * d) : toFloat64(Xhat, n * d, this.bufXhat);
+    if (this.Csum !== undefined && !dense) {
+      // X = X̂ for this batch: add the same Gram product to both sums.
+      if (this.bufGram.length !== d * d) this.bufGram = new Float64Array(d * d);
+      const G = await syrk(this.engine, Xh, n, d, { out: this.bufGram, beta: 0 });
+      const C = this.Csum;
+      for (let t = 0; t < G.length; t++) {
+        Hsum[t] += G[t]!;
+        C[t] += G[t]!;
+      }
+    } else {
+      await syrk(this.engine, Xh, n, d, { out: Hsum, beta: 1 });
+      if (dense && this.Csum) {
+        if (!fp32 && this.bufX.length < n * d) this.bufX = new Float64Array(n * d);
+        const Xd = fp32 ? dense.subarray(0, n * d) : toFloat64(dense, n * d, this.bufX);
+        await this.engine.gemm(Xd, Xh, d, n, d, { transA: true, out: this.Csum, beta: 1 });
+      }
+    }
+    this.N += n;
+  }
+
+  /** N, the number of samples added so far. */
+  get samples(): number {
+    return this.N;
+  }
+
+  /** H = X̂ᵀX̂/N and C = XᵀX̂/N (fresh arrays; the accumulator keeps going). */
+  result(): HessianStatistics {
+    const Hsum = this.live();
+    if (this.N === 0) throw new SurgeonInputError('no calibration samples were added; pass a calibration set with at least one sample');
+    const N = this.N;
+    const H = new Float64Array(Hsum.length);
+    for (let t = 0; t < H.length; t++) H[t] = Hsum[t]! / N;
+    let C: Float64Array | undefined;
+    const Csum = this.Csum ?? (this.cross === true ? Hsum : undefined);
+    if (Csum) {
+      C = new Float64Array(Csum.length);
+      for (let t = 0; t < C.length; t++) C[t] = Csum[t]! / N;
+    }
+    return { H, C, samples: this.N, d: this.d };
+  }
+
+  /**
+   * ‖X̂_j‖₂ = sqrt(Σ_samples x̂_j²) per input j (what Wanda multiplies |W_ij| by), read from the
+   * diagonal of the accumulated sum X̂ᵀX̂ (so it equals √(N·H_jj)); not divided by N.
+   */
+  columnNorms(): Float64Array {
+    const Hsum = this.live();
+    const d = this.d;
+    const norms = new Float64Array(d);
+    for (let j = 0; j < d; j++) norms[j] = Math.sqrt(Hsum[j * d + j]!);
+    return norms;
+  }
+
+  /** Releases the statistics and buffers; the accumulator cannot be used afterwards. */
+  free(): void {
+    this.Hsum = undefined;
+    this.Csum = undefined;
+    this.bufXhat = new Float64Array(0);
+    this.bufX = new Float64Array(0);
+    this.bufGram = new Float64Array(0);
+  }
+
+  private live(): Float64Array {
+    if (!this.Hsum) throw new Error('HessianAccumulator used after free()');
+    return this.Hsum;
+  }
+}
+
+/** The engine's native precision when it declares one. */
+function enginePrecision(engine: GemmEngine): string | undefined {
+  const p = (engine as { precision?: unknown }).precision;
+  return typeof p === 'string' ? p : undefined;
+}
+
+/** Converts the first `count` values of `src` into `buf` (length ≥ count); returns the exact view. */
+function toFloat64(src: Float32Array, count: number, buf: Float64Array): Float64Array {
+  for (let t = 0; t < count; t++) buf[t] = src[t]!;
+  return buf.length === count ? buf : buf.subarray(0, count);
+}

@@ -1,0 +1,84 @@
+/**
+ * The pruning methods by name (what `--method` accepts), with what each needs from calibration.
+ */
+import type { GemmEngine } from '../linalg/engine.js';
+import { ihtPrune } from './iht.js';
+import { iobsPrune } from './iobs.js';
+import { magnitudePrune } from './magnitude.js';
+import { obcPrune } from './obc.js';
+import { sparsegptPrune } from './sparsegpt.js';
+import type { LayerProblem, LayerPruneOptions, LayerPruneResult } from './types.js';
+import { wandaPrune } from './wanda.js';
+
+/** A pure layer pruner: `xxxPrune(problem, options, engine?)`. */
+export type LayerPruneFn = (problem: LayerProblem, options: LayerPruneOptions & Record<string, unknown>, engine?: GemmEngine) => Promise<LayerPruneResult>;
+
+/** One registry entry. */
+export interface PrunerEntry {
+  prune: LayerPruneFn;
+  /** Needs H = X̂ᵀX̂/N (Wanda only needs its diagonal / column norms). */
+  needsHessian: boolean;
+  /** Uses C = XᵀX̂/N in sequential mode (optional for the OBS methods, which then prune W C H⁻¹). */
+  needsCross: boolean;
+  /** Suggested minimum number of calibration samples for d inputs (N ≥ d makes H full rank). */
+  minSamples(d: number): number;
+  /** One line for `--help`. */
+  description: string;
+}
+
+/** Method name → entry. */
+export const PRUNERS = {
+  magnitude: {
+    prune: magnitudePrune as LayerPruneFn,
+    needsHessian: false,
+    needsCross: false,
+    minSamples: () => 0,
+    description: 'smallest |w| per layer (Han et al. 2015); no calibration data',
+  },
+  wanda: {
+    prune: wandaPrune as LayerPruneFn,
+    needsHessian: false,
+    needsCross: false,
+    minSamples: () => 1,
+    description: '|w|·‖x_j‖ per output row (Sun et al. 2024); needs input norms only',
+  },
+  sparsegpt: {
+    prune: sparsegptPrune as LayerPruneFn,
+    needsHessian: true,
+    needsCross: false,
+    minSamples: (d: number) => d,
+    description: 'OBS column sweep with lazy batch updates (Frantar & Alistarh 2023)',
+  },
+  obc: {
+    prune: obcPrune as LayerPruneFn,
+    needsHessian: true,
+    needsCross: false,
+    minSamples: (d: number) => d,
+    description: 'exact greedy OBS per row (Frantar et al. 2022); d ≤ 1024',
+  },
+  iht: {
+    prune: ihtPrune as LayerPruneFn,
+    needsHessian: true,
+    needsCross: true,
+    minSamples: (d: number) => d,
+    description: 'iterative hard thresholding on the layer objective (Blumensath & Davies 2009)',
+  },
+  iobs: {
+    prune: iobsPrune as LayerPruneFn,
+    needsHessian: true,
+    needsCross: true,
+    minSamples: (d: number) => d,
+    description: 'Iterative Optimal Brain Surgeon: Newton step + OBS projection (Wu et al. 2024)',
+  },
+} satisfies Record<string, PrunerEntry>;
+
+/** Names accepted by {@link getPruner}. */
+export type PrunerName = keyof typeof PRUNERS;
+
+/** All method names. */
+export const PRUNER_NAMES = Object.keys(PRUNERS) as PrunerName[];
+
+/** The entry of `name`, or undefined. */
+export function getPruner(name: string): PrunerEntry | undefined {
+  return Object.hasOwn(PRUNERS, name) ? PRUNERS[name as PrunerName] : undefined;
+}

@@ -1,0 +1,127 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spdInverse, upperCholeskyOfInverse, lambdaMax, dampHessian } from '../../src/linalg/spd.js';
+import { NotPositiveDefiniteError } from '../../src/linalg/cholesky.js';
+import { OnnxRuntimeEngine } from '../../src/linalg/gemm-ort.js';
+import { naiveGemm, randomSpd, relErr, maxAbsDiff, randomMatrix } from './helpers.js';
+
+const ort = new OnnxRuntimeEngine();
+afterAll(() => ort.dispose());
+
+function identityResidual(H: Float64Array, Hinv: Float64Array, n: number): number {
+  const P = naiveGemm(H, Hinv, n, n, n);
+  for (let i = 0; i < n; i++) P[i * n + i] -= 1;
+  return maxAbsDiff(P, new Float64Array(n * n));
+}
+
+describe('spdInverse', () => {
+  it('1×1 and 2×2 closed form', async () => {
+    expect(Array.from(await spdInverse(new Float64Array([4]), 1))).toEqual([0.25]);
+    // [[2, 1], [1, 2]]⁻¹ = [[2, −1], [−1, 2]] / 3
+    const X = await spdInverse(new Float64Array([2, 1, 1, 2]), 2);
+    expect(relErr(X, [2 / 3, -1 / 3, -1 / 3, 2 / 3])).toBeLessThan(1e-15);
+  });
+  for (const n of [1, 2, 7, 300, 600]) {
+    it(`H·H⁻¹ ≈ I and symmetric, n=${n}`, async () => {
+      const H = randomSpd(n, 400 + n);
+      const Hinv = await spdInverse(H, n, ort);
+      expect(identityResidual(H, Hinv, n)).toBeLessThan(1e-11);
+      for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) if (Hinv[i * n + j] !== Hinv[j * n + i]) throw new Error('asymmetric');
+      if (n <= 300) expect(relErr(await spdInverse(H, n), Hinv)).toBeLessThan(1e-12);
+    });
+  }
+  it('throws on an indefinite matrix', async () => {
+    await expect(spdInverse(new Float64Array([1, 2, 2, 1]), 2)).rejects.toBeInstanceOf(NotPositiveDefiniteError);
+  });
+});
+
+describe('upperCholeskyOfInverse', () => {
+  it('2×2 closed form', async () => {
+    // H = [[2, 1], [1, 2]], H⁻¹ = [[2, −1], [−1, 2]]/3; U upper with UᵀU = H⁻¹:
+    // U00 = √(2/3), U01 = −1/(3·U00), U11 = √(2/3 − U01²) = 1/√2.
+    const U = await upperCholeskyOfInverse(new Float64Array([2, 1, 1, 2]), 2);
+    const u00 = Math.sqrt(2 / 3);
+    const u01 = -1 / 3 / u00;
+    expect(relErr(U, [u00, u01, 0, Math.sqrt(2 / 3 - u01 * u01)])).toBeLessThan(1e-15);
+  });
+  for (const n of [1, 2, 7, 300, 600]) {
+    it(`UᵀU = H⁻¹, U upper with positive diagonal, n=${n}`, async () => {
+      const H = randomSpd(n, 500 + n);
+      const U = await upperCholeskyOfInverse(H, n, ort);
+      for (let i = 0; i < n; i++) {
+        expect(U[i * n + i]).toBeGreaterThan(0);
+        for (let j = 0; j < i; j++) if (U[i * n + j] !== 0) throw new Error(`U[${i},${j}] ≠ 0`);
+      }
+      const UtU = naiveGemm(U, U, n, n, n, true, false);
+      expect(identityResidual(H, UtU, n)).toBeLessThan(1e-11);
+      expect(relErr(UtU, await spdInverse(H, n, ort))).toBeLessThan(1e-11);
+    });
+  }
+});
+
+describe('lambdaMax', () => {
+  it('diagonal matrix', () => {
+    const n = 50;
+    const H = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) H[i * n + i] = 1 + i * 0.1;
+    expect(Math.abs(lambdaMax(H, n) - (1 + 49 * 0.1)) / 5.9).toBeLessThan(1e-8);
+  });
+  it('2×2 closed form', () => {
+    const [a, b, c] = [3, 1.5, 2];
+    const exact = (a + c) / 2 + Math.sqrt(((a - c) / 2) ** 2 + b * b);
+    expect(Math.abs(lambdaMax(new Float64Array([a, b, b, c]), 2) - exact) / exact).toBeLessThan(1e-12);
+  });
+  it('1×1 and rank-one', () => {
+    expect(lambdaMax(new Float64Array([7]), 1)).toBe(7);
+    const n = 40;
+    const v = randomMatrix(n, 1, 3);
+    const H = naiveGemm(v, v, n, 1, n);
+    let vv = 0;
+    for (const x of v) vv += x * x;
+    expect(Math.abs(lambdaMax(H, n) - vv) / vv).toBeLessThan(1e-10);
+  });
+  it('random SPD against the power-iterated Rayleigh quotient bound', () => {
+    const n = 200;
+    const H = randomSpd(n, 8);
+    const lm = lambdaMax(H, n);
+    // Long power iteration as reference.
+    let x = new Float64Array(n).fill(1);
+    let rq = 0;
+    for (let it = 0; it < 5000; it++) {
+      const y = naiveGemm(H, x, n, n, 1);
+      let nn = 0;
+      for (const t of y) nn += t * t;
+      nn = Math.sqrt(nn);
+      let xy = 0;
+      for (let i = 0; i < n; i++) xy += x[i]! * y[i]!;
+      rq = xy;
+      x = y.map((t) => t / nn);
+    }
+    expect(Math.abs(lm - rq) / rq).toBeLessThan(1e-8);
+  });
+});
+
+describe('dampHessian', () => {
+  it('dead columns: closed form', () => {
+    // Inputs 1 and 3 are always zero: their rows/columns of H are 0.
+    const n = 4;
+    const H = new Float64Array([2, 0, 1, 0, 0, 0, 0, 0, 1, 0, 4, 0, 0, 0, 0, 0]);
+    const copy = Float64Array.from(H);
+    const r = dampHessian(H, n, 0.1);
+    expect(Array.from(r.deadInputs)).toEqual([1, 3]);
+    expect(r.dampingUsed).toBeCloseTo(0.1 * 3, 15); // mean of live diag (2, 4) = 3
+    expect(Array.from(r.H)).toEqual([2.3, 0, 1, 0, 0, 1.3, 0, 0, 1, 0, 4.3, 0, 0, 0, 0, 1.3]);
+    expect(H).toEqual(copy);
+  });
+  it('all dead: damping λ', () => {
+    const r = dampHessian(new Float64Array(4), 2, 0.01);
+    expect(r.dampingUsed).toBe(0.01);
+    expect(Array.from(r.H)).toEqual([1.01, 0, 0, 1.01]);
+    expect(Array.from(r.deadInputs)).toEqual([0, 1]);
+  });
+  it('no dead inputs', () => {
+    const r = dampHessian(new Float64Array([1, 0.5, 0.5, 3]), 2, 0.5);
+    expect(r.dampingUsed).toBe(1);
+    expect(Array.from(r.H)).toEqual([2, 0.5, 0.5, 4]);
+    expect(r.deadInputs.length).toBe(0);
+  });
+});
