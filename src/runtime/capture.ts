@@ -50,6 +50,26 @@ export async function forEachBatch(
 ): Promise<void> {
   const [from, to] = options.range ?? [0, dataset.count];
   const batchSize = options.batchSize ?? 128;
+  for (const { batch, feeds, lo, hi } of batchFeeds(dataset, batchSize, from, to)) {
+    const tensors = await session.run(feeds, names);
+    const captured: CapturedBatch = { start: batch.start + lo, count: hi - lo, tensors };
+    if ('labels' in batch && batch.labels) captured.labels = batch.labels.subarray(lo, hi);
+    if ('targets' in batch) captured.targets = batch.targets.subarray(lo * (dataset as { seqLen: number }).seqLen, hi * (dataset as { seqLen: number }).seqLen);
+    await onBatch(captured);
+  }
+}
+
+/** The model feeds of one batch restricted to samples [from, to) of the dataset. */
+export interface BatchFeed {
+  batch: ClassificationBatch | TokenBatch;
+  /** The slice [lo, hi) of the batch that lies inside [from, to). */
+  lo: number;
+  hi: number;
+  feeds: Record<string, { data: Float32Array | BigInt64Array | Int32Array; dims: number[] }>;
+}
+
+/** Yields the model feeds of every batch of `dataset` that overlaps samples [from, to). */
+export function* batchFeeds(dataset: Dataset, batchSize: number, from = 0, to = dataset.count): Generator<BatchFeed> {
   for (const batch of batches(dataset, batchSize)) {
     const end = batch.start + batch.count;
     if (end <= from || batch.start >= to) continue;
@@ -58,14 +78,10 @@ export async function forEachBatch(
     const count = hi - lo;
     if (dataset.kind === 'classification') {
       const per = batch.x.length / batch.count;
-      const x = batch.x.subarray(lo * per, hi * per);
-      const tensors = await session.run({ [dataset.inputName]: { data: x, dims: [count, ...dataset.sampleShape] } }, names);
-      await onBatch({ start: batch.start + lo, count, tensors, labels: (batch as ClassificationBatch).labels?.subarray(lo, hi) });
+      yield { batch, lo, hi, feeds: { [dataset.inputName]: { data: batch.x.subarray(lo * per, hi * per) as Float32Array, dims: [count, ...dataset.sampleShape] } } };
     } else {
       const T = dataset.seqLen;
-      const x = batch.x.subarray(lo * T, hi * T);
-      const tensors = await session.run({ [dataset.inputName]: { data: x, dims: [count, T] } }, names);
-      await onBatch({ start: batch.start + lo, count, tensors, targets: (batch as TokenBatch).targets.subarray(lo * T, hi * T) });
+      yield { batch, lo, hi, feeds: { [dataset.inputName]: { data: batch.x.subarray(lo * T, hi * T), dims: [count, T] } } };
     }
   }
 }
