@@ -4,7 +4,11 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { inspectCommand } from './commands/inspect.js';
 import { evalCommand } from './commands/eval.js';
+import { collapseCommand } from './commands/collapse.js';
 import { pruneCommand } from './commands/prune.js';
+import { curveCommand } from './commands/curve.js';
+import { demoCommand } from './commands/demo.js';
+import { trainCommand } from './commands/train.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -19,7 +23,7 @@ const program = new Command('surgeon')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text.split('\n')[0]!.replace(/^error: /, 'surgeon: ') + '\n') });
 
-for (const command of [inspectCommand(), evalCommand(), pruneCommand()]) {
+for (const command of [inspectCommand(), evalCommand(), pruneCommand(), collapseCommand(), trainCommand(), curveCommand(), demoCommand()]) {
   command.exitOverride().configureOutput({ outputError: (text, write) => write(text.split('\n')[0]!.replace(/^error: /, 'surgeon: ') + '\n') });
   program.addCommand(command);
 }

@@ -176,7 +176,9 @@ export async function pruneModel(model: OnnxModel, calib: Dataset | undefined, o
   const available = calib?.count ?? 0;
   const calibSamples = Math.min(options.calibSamples ?? 512, available);
   const heldOutSamples = calib ? Math.min(options.heldOutSamples ?? Math.max(1, Math.floor(calibSamples / 4)), Math.max(0, available - calibSamples)) : 0;
-  if (calib && calibSamples < 1) throw new SurgeonInputError('the calibration set is empty; pass at least one sample');
+  if (calib && calibSamples < Math.max(1, entry.minSamples)) {
+    throw new SurgeonInputError(`--method ${options.method} needs at least ${Math.max(1, entry.minSamples)} calibration samples, got ${calibSamples}; pass more samples (or --calib-samples)`);
+  }
 
   const ownEngine = !options.engine;
   const engine = options.engine ?? createEngine({ threads: options.threads ?? 2 });

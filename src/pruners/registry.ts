@@ -20,8 +20,12 @@ export interface PrunerEntry {
   needsHessian: boolean;
   /** Uses C = XᵀX̂/N in sequential mode (optional for the OBS methods, which then prune W C H⁻¹). */
   needsCross: boolean;
-  /** Suggested minimum number of calibration samples for d inputs (N ≥ d makes H full rank). */
-  minSamples(d: number): number;
+  /**
+   * Fewest calibration samples (images, token windows) the method accepts. Curvature methods
+   * need enough samples that H is more than a damped rank-few matrix; N ≥ d rows (tokens,
+   * patches) make H full rank, below that the damping λ decides the unseen directions.
+   */
+  minSamples: number;
   /** One line for `--help`. */
   description: string;
 }
@@ -32,42 +36,42 @@ export const PRUNERS = {
     prune: magnitudePrune as LayerPruneFn,
     needsHessian: false,
     needsCross: false,
-    minSamples: () => 0,
+    minSamples: 0,
     description: 'smallest |w| per layer (Han et al. 2015); no calibration data',
   },
   wanda: {
     prune: wandaPrune as LayerPruneFn,
     needsHessian: false,
     needsCross: false,
-    minSamples: () => 1,
+    minSamples: 1,
     description: '|w|·‖x_j‖ per output row (Sun et al. 2024); needs input norms only',
   },
   sparsegpt: {
     prune: sparsegptPrune as LayerPruneFn,
     needsHessian: true,
     needsCross: false,
-    minSamples: (d: number) => d,
+    minSamples: 16,
     description: 'OBS column sweep with lazy batch updates (Frantar & Alistarh 2023)',
   },
   obc: {
     prune: obcPrune as LayerPruneFn,
     needsHessian: true,
     needsCross: false,
-    minSamples: (d: number) => d,
+    minSamples: 16,
     description: 'exact greedy OBS per row (Frantar et al. 2022); d ≤ 1024',
   },
   iht: {
     prune: ihtPrune as LayerPruneFn,
     needsHessian: true,
     needsCross: true,
-    minSamples: (d: number) => d,
+    minSamples: 16,
     description: 'iterative hard thresholding on the layer objective (Blumensath & Davies 2009)',
   },
   iobs: {
     prune: iobsPrune as LayerPruneFn,
     needsHessian: true,
     needsCross: true,
-    minSamples: (d: number) => d,
+    minSamples: 16,
     description: 'Iterative Optimal Brain Surgeon: Newton step + OBS projection (Wu et al. 2024)',
   },
 } satisfies Record<string, PrunerEntry>;
