@@ -14,10 +14,10 @@
  * batch update W[:, i2:] −= Err · U[i1:i2, i2:] on the GEMM engine. N:M: the mask of every group
  * of M columns is chosen when the sweep reaches its first column (B is rounded up to a multiple of M).
  *
- * Mask semantics vs. the reference implementation (IST-DASLab/sparsegpt): the reference
- * thresholds the whole rows × B block jointly; here every row prunes its own exact share in
- * each block (its quota from {@link rowPruneCounts}, spread over blocks in proportion to their
- * live columns), so per-row and per-layer counts are exact.
+ * Mask semantics follow the reference implementation (IST-DASLab/sparsegpt): each block's
+ * prunes are chosen jointly over rows × B by saliency; the block's count is its share of the
+ * layer total in proportion to its live columns, so the per-layer count is exact (the
+ * reference's threshold can be off by ties). N:M masks are exact per row and group.
  *
  * Layout: the sweep runs on Wᵀ (d × rows, Float64), so a column of W is contiguous, the
  * in-block axpy runs over contiguous memory and the lazy update writes Wᵀ[i2:, :] in place.
@@ -64,7 +64,7 @@ export async function sparsegptSweep(
   const keepT = new Uint8Array(d * rows).fill(1);
   const errT = new Float64Array(B * rows);
   const Ublk = new Float64Array(B * d);
-  const scores = new Float64Array(Math.max(B, nm ? nm.m : 0));
+  const scores = new Float64Array(Math.max(B * rows, nm ? nm.m : 0));
   const idx = new Int32Array(scores.length);
   let obsLoss = 0;
 
@@ -142,8 +142,11 @@ export async function sparsegptSweep(
 }
 
 /**
- * Adaptive mask of block [i1, i2): every row r prunes its dead inputs in the block plus its
- * share of the live prunes, choosing the smallest w²/U_jj² among the current weights.
+ * Adaptive mask of block [i1, i2), as in the reference: the block's prunes are chosen jointly
+ * over all rows × block columns by the OBS saliency w²/U_jj² of the current (already updated)
+ * weights, so rows that need more weights keep more. The block prunes all its dead inputs plus
+ * its share of the layer's live prunes (proportional to its live columns), so the layer total
+ * is exact; per-row counts vary, as in SparseGPT.
  */
 function selectBlockMask(
   WT: Float64Array,
@@ -161,21 +164,28 @@ function selectBlockMask(
   const live = d - plan.nDead;
   const liveBefore1 = plan.liveBefore[i1];
   const liveBefore2 = plan.liveBefore[i2];
-  const deadHere = count - (liveBefore2 - liveBefore1);
+  let k = 0;
   for (let r = 0; r < rows; r++) {
     const extra = Math.max(0, plan.counts[r] - plan.nDead);
-    const share = live > 0 ? Math.floor((extra * liveBefore2) / live) - Math.floor((extra * liveBefore1) / live) : 0;
-    const k = deadHere + share;
-    if (k === 0) continue;
-    for (let t = 0; t < count; t++) {
-      const j = i1 + t;
-      const w = WT[j * rows + r];
-      const u = U[j * d + j];
-      scores[t] = plan.isDead[j] ? -Infinity : (w * w) / (u * u);
-    }
-    selectSmallest(scores, 0, count, k, idx);
-    for (let t = 0; t < k; t++) keepT[(i1 + idx[t]) * rows + r] = 0;
+    k += live > 0 ? Math.floor((extra * liveBefore2) / live) - Math.floor((extra * liveBefore1) / live) : 0;
   }
+  for (let t = 0; t < count; t++) {
+    const j = i1 + t;
+    const u = U[j * d + j];
+    const base = j * rows;
+    if (plan.isDead[j]) {
+      keepT.fill(0, base, base + rows);
+      scores.fill(Infinity, t * rows, (t + 1) * rows);
+      continue;
+    }
+    for (let r = 0; r < rows; r++) {
+      const w = WT[base + r];
+      scores[t * rows + r] = (w * w) / (u * u);
+    }
+  }
+  if (k === 0) return;
+  selectSmallest(scores, 0, count * rows, k, idx);
+  for (let t = 0; t < k; t++) keepT[i1 * rows + idx[t]] = 0;
 }
 
 /** N:M mask of the group of M columns starting at j: the M − N smallest w²/U_jj² per row (dead inputs first). */
