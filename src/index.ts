@@ -1,1 +1,34 @@
-export {};
+/**
+ * surgeon — curvature-aware pruning of ONNX (and TensorFlow.js) models, with neural-collapse
+ * metrics. The public API:
+ *
+ * - model I/O: {@link readOnnxModel}, {@link saveOnnxModel}, {@link findPrunableLayers}, data readers;
+ * - whole-model operations: {@link pruneModel}, {@link evaluateModel}, {@link measureModelCollapse}, {@link inspectModel};
+ * - layer-wise pruners on typed arrays (W, H): `sparsegptPrune`, `iobsPrune`, … and their classes
+ *   (`SparseGPT`, `IOBS`, …: `addBatch` → `prune` → `free`);
+ * - neural-collapse accumulators and metric functions;
+ * - dense linear algebra and the GEMM engine.
+ */
+export { SurgeonInputError } from './errors.js';
+export * from './io/onnx/index.js';
+export { readNpy, writeNpy, parseNpy, encodeNpy } from './io/npy.js';
+export { readNpz, writeNpz, parseNpz } from './io/npz.js';
+export { readIdx, parseIdx } from './io/idx.js';
+export type { NdArray, DType } from './io/tensor.js';
+export { loadDataset, batches } from './io/dataset.js';
+export type { Dataset, DatasetSpec, ClassificationDataset, TokenDataset } from './io/dataset.js';
+export { ModelSession } from './runtime/session.js';
+export type { SessionOptions, NamedTensor } from './runtime/session.js';
+export { evaluateModel } from './runtime/evaluate.js';
+export type { EvaluateOptions, EvaluationResult } from './runtime/evaluate.js';
+export { captureTensors, captureSession, forEachBatch } from './runtime/capture.js';
+export type { CapturedBatch, CaptureOptions } from './runtime/capture.js';
+export { inspectModel } from './inspect.js';
+export type { InspectReport, InspectedLayer } from './inspect.js';
+export { pruneModel, validatePruneOptions } from './prune/model.js';
+export type { PruneModelOptions, PruneModelReport, PrunedLayerReport, PruneProgress } from './prune/model.js';
+export * from './pruners/index.js';
+export * from './collapse/index.js';
+export { measureModelCollapse, findClassifier, selectCollapseTensors } from './collapse/model.js';
+export type { ModelCollapse, ModelCollapseOptions, LayerCollapse, LayerSelection } from './collapse/model.js';
+export * from './linalg/index.js';

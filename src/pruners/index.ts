@@ -1,0 +1,23 @@
+/** Layer-wise pruners on plain typed arrays (W, H): one file per method, one lifecycle. */
+export type { LayerProblem, LayerPruneOptions, LayerPruneResult, LayerPruneDiagnostics, PruneIterate, SparsityPattern } from './types.js';
+export { magnitudePrune, globalMagnitudeThresholds } from './magnitude.js';
+export type { MagnitudeOptions, GlobalMagnitudeSelection } from './magnitude.js';
+export { wandaPrune, wandaColumnNorms, Wanda } from './wanda.js';
+export type { WandaOptions } from './wanda.js';
+export { sparsegptPrune, sparsegptSweep, SparseGPT } from './sparsegpt.js';
+export type { SparseGPTOptions, SweepResult } from './sparsegpt.js';
+export { obcPrune, obcProject, OBC, OBC_MAX_COLS } from './obc.js';
+export type { OBCOptions } from './obc.js';
+export { ihtPrune, hardThreshold, IHT } from './iht.js';
+export type { IHTOptions } from './iht.js';
+export { iobsPrune, IOBS, IOBS_DEFAULT_STEP } from './iobs.js';
+export type { IOBSOptions, IOBSProjection } from './iobs.js';
+export { AccumulatingPruner } from './session.js';
+export type { PrunerSessionOptions } from './session.js';
+export { HessianAccumulator } from './hessian.js';
+export type { HessianAccumulatorOptions, HessianStatistics } from './hessian.js';
+export { PRUNERS, PRUNER_NAMES, getPruner } from './registry.js';
+export type { PrunerEntry, PrunerName, LayerPruneFn } from './registry.js';
+export { objective, validatePattern, validateSparsity, layerPruneCount, maskNM, countPruned } from './masks.js';
+export type { ObjectiveInput } from './masks.js';
+export { DEFAULT_DAMP } from './curvature.js';
