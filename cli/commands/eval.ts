@@ -4,6 +4,7 @@ import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { loadDataset } from '../../src/io/dataset.js';
 import { evaluateModel } from '../../src/runtime/evaluate.js';
 import { action } from '../run.js';
+import { isTfjsModelPath } from '../../src/tfjs/path.js';
 import { addDataOptions, dataSpec, parseNumber } from '../data-options.js';
 import { progressBar } from '../progress.js';
 import { percent } from '../format.js';
@@ -19,6 +20,7 @@ export function evalCommand(): Command {
     .option('--json', 'print JSON');
   return command.action(
     action(async (modelPath: string, options: Record<string, string | boolean | undefined>) => {
+      if (isTfjsModelPath(modelPath)) return (await import('./tfjs-eval.js')).tfjsEval(modelPath, options);
       const model = readOnnxModel(modelPath);
       const spec = dataSpec(options);
       if (options.limit !== undefined) spec.limit = parseNumber(String(options.limit), '--limit', true);

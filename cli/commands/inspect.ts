@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { inspectModel } from '../../src/inspect.js';
 import { action } from '../run.js';
+import { isTfjsModelPath } from '../../src/tfjs/path.js';
 import { percent, table } from '../format.js';
 
 export function inspectCommand(): Command {
@@ -12,6 +13,7 @@ export function inspectCommand(): Command {
     .option('--json', 'print JSON instead of tables')
     .action(
       action(async (modelPath: string, options: { json?: boolean }) => {
+        if (isTfjsModelPath(modelPath)) return (await import('./tfjs-inspect.js')).tfjsInspect(modelPath, options);
         const report = inspectModel(readOnnxModel(modelPath));
         if (options.json) {
           process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -10,6 +10,7 @@ import { pruneModel, type PruneModelOptions } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
+import { isTfjsModelPath } from '../../src/tfjs/path.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { progressBar } from '../progress.js';
 import { formatNumber, percent, table } from '../format.js';
@@ -60,7 +61,7 @@ export function pruneCommand(): Command {
   const command = new Command('prune')
     .description('prune an ONNX model layer by layer with calibration data and save the sparse model')
     .argument('<model>', 'ONNX model (.onnx)')
-    .addOption(new Option('--method <name>', 'pruning method').choices(PRUNER_NAMES).makeOptionMandatory())
+    .addOption(new Option('--method <name>', 'pruning method (woodfisher: TensorFlow.js models)').choices([...PRUNER_NAMES, 'woodfisher']).makeOptionMandatory())
     .option('--sparsity <s>', 'fraction of weights to zero per layer, in [0, 1) (not needed with --pattern N:M)')
     .option('--pattern <p>', "'unstructured' or N:M (N kept of every M consecutive inputs), e.g. 2:4", 'unstructured');
   addDataOptions(command, '', 'calibration')
@@ -78,9 +79,20 @@ export function pruneCommand(): Command {
     .option('--batch <b>', 'samples per forward batch', '64')
     .option('--threads <t>', 'onnxruntime threads', '2')
     .option('--out <file>', 'output model (default: a new file beside the input; never the input)')
-    .option('--json', 'print the report as JSON');
+    .option('--json', 'print the report as JSON')
+    .option('--fisher-samples <m>', 'tfjs: per-sample gradients in the empirical Fisher (default 128)')
+    .option('--block <B>', 'tfjs: Fisher block size (default 128)')
+    .option('--finetune-epochs <E>', 'tfjs: gradual pruning with fine-tuning over E epochs (cubic schedule)')
+    .option('--lr <η>', 'tfjs: fine-tuning Adam learning rate (default 5e-4)')
+    .option('--distill [T:w]', 'tfjs: distil from the dense model while fine-tuning (default 2:0.5)')
+    .option('--allocation <a>', 'tfjs: global or uniform (per-layer) sparsity (default global)')
+    .option('--backend <b>', 'tfjs: auto, node-gpu, node, wasm or cpu (default auto)');
   return command.action(
     action(async (modelPath: string, o: Record<string, string | boolean | undefined>) => {
+      if (isTfjsModelPath(modelPath)) return (await import('./tfjs-prune.js')).tfjsPrune(modelPath, o);
+      if (o.method === 'woodfisher') {
+        throw new SurgeonInputError('--method woodfisher needs per-sample gradients and works on TensorFlow.js models; for ONNX models use obc or sparsegpt (the same OBS step with H from activations)');
+      }
       const pattern = parsePattern(o.pattern as string | undefined);
       if (o.sparsity === undefined && pattern.kind === 'unstructured') throw new SurgeonInputError('--sparsity is required for unstructured pruning; pass e.g. --sparsity 0.5');
       const sparsity = o.sparsity !== undefined ? parseSparsity(String(o.sparsity)) : 1 - (pattern as { n: number; m: number }).n / (pattern as { n: number; m: number }).m;
