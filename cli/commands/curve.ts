@@ -1,0 +1,257 @@
+/**
+ * `surgeon curve MODEL --methods a,b --sparsities 0.5,0.7 <calibration data> <evaluation data>
+ * [--collapse penultimate|all|none] [--out DIR] [--fresh] [--json]`: the dense model and every
+ * method × sparsity, pruned, evaluated and measured for collapse, saved after every point
+ * (rerunning resumes), then plotted into results.json/.csv, accuracy.svg, collapse.svg and
+ * report.html.
+ */
+import { Command, Option } from 'commander';
+import { statSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { SurgeonInputError } from '../../src/errors.js';
+import { readOnnxModel } from '../../src/io/onnx/model.js';
+import { loadDataset, type DatasetSpec } from '../../src/io/dataset.js';
+import { selectCollapseTensors } from '../../src/collapse/model.js';
+import type { PruneModelOptions } from '../../src/prune/model.js';
+import { PRUNER_NAMES } from '../../src/pruners/registry.js';
+import { curveGrid, runCurve, type CurveProgress } from '../../src/curve/runner.js';
+import { hashOptions, prepareOutputDir, readResults, sha256File, writeResults } from '../../src/curve/store.js';
+import { curveEnvironment } from '../../src/curve/environment.js';
+import { writeCurveArtifacts } from '../../src/curve/artifacts.js';
+import { curveTable } from '../../src/curve/table.js';
+import type { CurveCollapseMode, CurvePoint, CurveResults } from '../../src/curve/types.js';
+import { action } from '../run.js';
+import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
+import { progressBar, type Progress } from '../progress.js';
+import { table } from '../format.js';
+import { parsePattern, parseSparsity } from './prune.js';
+
+type Options = Record<string, string | boolean | undefined>;
+
+/** The command line as a shell would need it retyped. */
+export function quoteCommand(args: readonly string[]): string {
+  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** A path as the user would write it from the current folder. */
+function display(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+function parseMethods(text: string): string[] {
+  const methods = text.split(',').map((m) => m.trim()).filter(Boolean);
+  if (methods.length === 0) throw new SurgeonInputError('--methods is empty; pass e.g. --methods magnitude,sparsegpt');
+  for (const m of methods) {
+    if (m !== 'dense' && !(PRUNER_NAMES as readonly string[]).includes(m)) throw new SurgeonInputError(`--methods: unknown method '${m}'; use ${PRUNER_NAMES.join(', ')}`);
+  }
+  return [...new Set(methods)];
+}
+
+function parseSparsities(text: string | undefined): number[] {
+  if (text === undefined) return [];
+  const list = text.split(',').map((s) => parseSparsity(s.trim(), '--sparsities'));
+  return [...new Set(list)].sort((a, b) => a - b);
+}
+
+/** Paths of a dataset spec made absolute (for hashing: the same data from another folder matches). */
+function absoluteSpec(spec: DatasetSpec): DatasetSpec {
+  const out: DatasetSpec = { ...spec };
+  for (const key of ['inputs', 'labels', 'tokens'] as const) if (out[key]) out[key] = resolve(out[key]!);
+  return out;
+}
+
+function pct(s: number): string {
+  return `${(s * 100).toFixed(1).replace(/\.0$/, "")}%`;
+}
+
+/** One line about a finished point, for stderr. */
+function pointLine(p: CurvePoint, index: number, total: number, reused: boolean): string {
+  const head = `[${index + 1}/${total}] ${p.method}${p.method === 'dense' ? '' : ` ${p.pattern === 'unstructured' ? pct(p.sparsity) : p.pattern}`}`;
+  if (reused) return `${head}: finished earlier, reused (--fresh to redo)`;
+  const metric = p.accuracy !== undefined ? `accuracy ${(p.accuracy * 100).toFixed(1)}%` : `perplexity ${p.perplexity?.toFixed(3)}`;
+  const nc1 = p.collapse ? `, NC1 ${p.collapse.nc1.toPrecision(4)}` : '';
+  return `${head}: ${metric}${nc1} (${p.seconds.total.toFixed(1)} s), saved`;
+}
+
+/** Runs a curve from parsed commander options; shared by `surgeon curve` and `surgeon demo`. */
+export async function runCurveCommand(modelPath: string, o: Options, commandLine: string): Promise<void> {
+  const methods = parseMethods(String(o.methods ?? ''));
+  const pattern = parsePattern(o.pattern as string | undefined);
+  const sparsities = parseSparsities(o.sparsities as string | undefined);
+  if (pattern.kind === 'unstructured' && sparsities.length === 0) throw new SurgeonInputError('--sparsities is required for unstructured pruning; pass e.g. --sparsities 0.5,0.7,0.9');
+  const collapseMode = String(o.collapse ?? 'penultimate') as CurveCollapseMode;
+  const prune: Omit<PruneModelOptions, 'method' | 'sparsity' | 'pattern' | 'onProgress'> = {
+    calibSamples: parseNumber(String(o.calibSamples ?? '512'), '--calib-samples', true),
+    damp: parseNumber(String(o.damp ?? '0.01'), '--damp'),
+    rounds: parseNumber(String(o.rounds ?? '1'), '--rounds', true),
+    parallel: Boolean(o.parallel),
+    threads: parseNumber(String(o.threads ?? '2'), '--threads', true),
+    batchSize: parseNumber(String(o.batch ?? '64'), '--batch', true),
+  };
+  if (prune.damp! < 0) throw new SurgeonInputError(`--damp ${prune.damp} is negative; pass λ ≥ 0 (default 0.01)`);
+  if (o.heldOut !== undefined) prune.heldOutSamples = parseNumber(String(o.heldOut), '--held-out', true);
+  if (o.iterations !== undefined) prune.iterations = parseNumber(String(o.iterations), '--iterations', true);
+  if (o.step !== undefined) prune.step = parseNumber(String(o.step), '--step');
+  if (o.projection !== undefined) prune.projection = String(o.projection);
+  if (o.skip) prune.skip = String(o.skip).split(',').map((s) => s.trim()).filter(Boolean);
+
+  const modelFile = resolve(modelPath);
+  const out = o.out ? resolve(String(o.out)) : join(dirname(modelFile), `${basename(modelFile, extname(modelFile))}.curve`);
+  let outIsFile = false;
+  try {
+    outIsFile = !statSync(out).isDirectory();
+  } catch {
+    // missing: created below
+  }
+  if (outIsFile) throw new SurgeonInputError(`${o.out ? '--out ' : 'the output folder '}${display(out)} is a file, not a folder; pass a folder with --out (it is created when missing)`);
+
+  const model = readOnnxModel(modelPath);
+  const evalSpec = dataSpec(o);
+  if (o.limit !== undefined) evalSpec.limit = parseNumber(String(o.limit), '--limit', true);
+  const evaluation = loadDataset(evalSpec, { inputs: model.inputs });
+  if (evaluation.kind === 'classification' && !evaluation.labels) {
+    throw new SurgeonInputError('the evaluation set has no labels; a classifier is scored against them: pass --labels FILE (or --dataset fashion-mnist)');
+  }
+  const calibSpec = dataSpec(o, 'calib');
+  const needsCalibration = methods.some((m) => m !== 'dense' && m !== 'magnitude');
+  if (needsCalibration && !hasData(calibSpec)) {
+    throw new SurgeonInputError(`${methods.filter((m) => m !== 'dense' && m !== 'magnitude').join(', ')} need calibration data; pass --calib-inputs FILE, --calib-dataset NAME or --calib-tokens FILE`);
+  }
+  const calibration = hasData(calibSpec) ? loadDataset(calibSpec, { inputs: model.inputs }) : undefined;
+  if (collapseMode !== 'none' && evaluation.kind === 'classification') {
+    try {
+      selectCollapseTensors(model, 'penultimate');
+    } catch (error) {
+      if (error instanceof SurgeonInputError) throw new SurgeonInputError('collapse: no final linear classifier found (a Gemm/MatMul reaching the output through only a bias add); pass --collapse none');
+      throw error;
+    }
+  }
+
+  prepareOutputDir(out);
+  const previous = o.fresh ? undefined : readResults(out);
+  const modelSha = sha256File(modelFile);
+  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode };
+  const pruneOptions = { ...denseOptions, calibration: absoluteSpec(calibSpec), pattern, ...prune, threads: undefined, batchSize: undefined };
+  const hashes = { dense: hashOptions(denseOptions), prune: hashOptions(pruneOptions) };
+  const grid = curveGrid(methods, sparsities, pattern);
+  const env = await curveEnvironment();
+  const started = previous?.started ?? new Date().toISOString();
+  const header: Omit<CurveResults, 'points' | 'updated'> = {
+    format: 'surgeon-curve',
+    version: 1,
+    command: commandLine,
+    model: { path: display(modelFile), sha256: modelSha, bytes: statSync(modelFile).size },
+    metric: evaluation.kind === 'tokens' ? 'perplexity' : 'accuracy',
+    options: {
+      methods,
+      sparsities: pattern.kind === 'nm' ? [1 - pattern.n / pattern.m] : sparsities,
+      pattern: pattern.kind === 'nm' ? `${pattern.n}:${pattern.m}` : 'unstructured',
+      collapse: collapseMode,
+      evaluation: { ...evalSpec, samples: evaluation.count },
+      calibration: hasData(calibSpec) ? { ...calibSpec, samples: calibration!.count } : null,
+      prune,
+    },
+    hashes,
+    ...env,
+    started,
+  };
+  const results = (points: CurvePoint[]): CurveResults => ({ ...header, updated: new Date().toISOString(), points });
+
+  let bar: Progress | undefined;
+  let barIndex = -1;
+  const timings: number[] = [];
+  const weights = (method: string) => (method === 'dense' ? { prune: 0, eval: 0.4, collapse: 0.6 } : { prune: 0.7, eval: 0.1, collapse: 0.2 });
+  const onProgress = (e: CurveProgress) => {
+    if (e.index !== barIndex) {
+      bar?.finish();
+      barIndex = e.index;
+      bar = progressBar(`[${e.index + 1}/${e.total}] ${e.method}${e.method === 'dense' ? '' : ` ${pct(e.sparsity)}`}`, 100);
+    }
+    const w = weights(e.method);
+    const before = e.phase === 'prune' ? 0 : e.phase === 'eval' ? w.prune : w.prune + w.eval;
+    const fraction = before + w[e.phase] * Math.min(1, Math.max(0, e.fraction));
+    const mean = timings.length ? timings.reduce((a, b) => a + b, 0) / timings.length : undefined;
+    const eta = mean === undefined ? '' : `all: eta ${Math.round(mean * (e.total - e.index - fraction))} s · `;
+    bar!.update(Math.round(fraction * 100), `${eta}${e.phase}${e.detail ? ` ${e.detail}` : ''}`);
+  };
+
+  const run = await runCurve({
+    model,
+    evaluation,
+    ...(calibration ? { calibration } : {}),
+    grid,
+    pattern,
+    collapse: collapseMode,
+    prune,
+    hashes,
+    ...(previous ? { previous: previous.points } : {}),
+    threads: prune.threads!,
+    ...(o.evalBatch !== undefined ? { batchSize: parseNumber(String(o.evalBatch), '--eval-batch', true) } : {}),
+    onProgress,
+    onPoint: (points, point, reused, index) => {
+      bar?.finish();
+      barIndex = -1;
+      if (!reused && point.method !== 'dense') timings.push(point.seconds.total);
+      writeResults(out, results(points));
+      process.stderr.write(pointLine(point, index, grid.length, reused) + '\n');
+    },
+  });
+  bar?.finish();
+  const final = results(run.points);
+  const files = await writeCurveArtifacts(out, final);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ ...final, files, reused: run.reused, computed: run.computed }, null, 2) + '\n');
+    return;
+  }
+  const t = curveTable(final.points);
+  process.stdout.write(
+    [
+      table(t.header, t.rows),
+      '',
+      `${run.computed} point${run.computed === 1 ? '' : 's'} measured, ${run.reused} reused; ` +
+        (final.points.some((p) => p.collapse) ? 'NC1/CDNV/ETF/NC4/effective rank of the penultimate features' : (final.points.find((p) => p.note)?.note ?? 'collapse not measured (--collapse none)')),
+      `wrote ${display(files.report)} (with results.json, results.csv, accuracy.svg, collapse.svg in ${display(out)})`,
+    ].join('\n') + '\n',
+  );
+}
+
+/** Adds the flags shared by `curve` and `demo` (pruner pass-through, output, threads). */
+export function addRunOptions(command: Command): Command {
+  return command
+    .option('--damp <λ>', 'relative Hessian dampening λ·mean(diag H)', '0.01')
+    .option('--iterations <t>', 'iterations of iht / iobs')
+    .option('--step <η>', 'step size of iht / iobs')
+    .option('--projection <p>', 'iobs projection: auto, obc, sparsegpt, topk')
+    .option('--rounds <r>', 'whole-network passes', '1')
+    .option('--parallel', 'prune every layer from the dense model inputs (default: sequential)')
+    .option('--skip <names>', 'comma-separated layers to leave dense')
+    .option('--held-out <n>', 'calibration samples held out to measure reconstruction error')
+    .option('--batch <b>', 'samples per forward batch while pruning', '64')
+    .option('--eval-batch <b>', 'samples per batch while evaluating')
+    .option('--threads <t>', 'onnxruntime threads', '2')
+    .option('--fresh', 'recompute every point instead of reusing the finished ones in the output folder')
+    .option('--json', 'print results.json (plus the file paths) instead of the table');
+}
+
+/** The `surgeon curve` command. */
+export function curveCommand(): Command {
+  const command = new Command('curve')
+    .description('accuracy (or perplexity) and neural collapse against sparsity for several pruning methods, with plots and an HTML report')
+    .argument('<model>', 'ONNX model (.onnx)')
+    .requiredOption('--methods <list>', `comma-separated methods: ${PRUNER_NAMES.join(', ')}`)
+    .option('--sparsities <list>', 'comma-separated sparsities in [0, 1), e.g. 0.5,0.7,0.9 (not needed with --pattern N:M)')
+    .option('--pattern <p>', "'unstructured' or N:M (one point per method at 1 − N/M)", 'unstructured');
+  addDataOptions(command, 'calib', 'calibration');
+  command.option('--calib-samples <n>', 'calibration samples for the pruners', '512');
+  addDataOptions(command, '', 'evaluation')
+    .option('--limit <n>', 'evaluate only the first n samples (windows)')
+    .addOption(new Option('--collapse <layers>', 'collapse metrics of the penultimate features (plus a per-layer profile of the dense and sparsest models), of all layers, or none').choices(['penultimate', 'all', 'none']).default('penultimate'))
+    .option('--out <dir>', 'output folder (default: MODEL.curve beside the model); rerunning into it resumes');
+  addRunOptions(command);
+  return command.action(
+    action(async (modelPath: string, o: Options) => {
+      await runCurveCommand(modelPath, o, `surgeon ${quoteCommand(process.argv.slice(2))}`);
+    }),
+  );
+}

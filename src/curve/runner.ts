@@ -1,0 +1,206 @@
+/**
+ * The curve runner: the dense model, then every method × sparsity, each pruned
+ * ({@link pruneModel}), evaluated ({@link evaluateModel}) and measured for neural collapse
+ * ({@link measureModelCollapse}), timed phase by phase. Points already finished under the same
+ * options are reused; `onPoint` is called after every point so the caller can save it at once.
+ * No files and no console output here (see ./store.ts and the CLI).
+ */
+import type { ClassificationDataset, Dataset } from '../io/dataset.js';
+import type { OnnxModel } from '../io/onnx/model.js';
+import { findPrunableLayers } from '../io/onnx/operators.js';
+import { measureModelCollapse, type LayerCollapse, type LayerSelection } from '../collapse/model.js';
+import { pruneModel, type PruneModelOptions } from '../prune/model.js';
+import type { SparsityPattern } from '../pruners/types.js';
+import { evaluateModel } from '../runtime/evaluate.js';
+import { samePoint } from './store.js';
+import type { CurveCollapse, CurveCollapseMode, CurvePoint } from './types.js';
+
+/** One point to measure. */
+export interface CurveGridPoint {
+  method: string;
+  sparsity: number;
+  /** `dense`, `unstructured` or `N:M`. */
+  pattern: string;
+  /** Measure the per-layer NC1 profile here (the dense point and each method's sparsest point). */
+  profile: boolean;
+}
+
+/**
+ * The points of a curve in the order they run: `dense` first, then each method at each
+ * sparsity (ascending). With an N:M pattern each method has one point at sparsity 1 − N/M.
+ */
+export function curveGrid(methods: readonly string[], sparsities: readonly number[], pattern: SparsityPattern): CurveGridPoint[] {
+  const grid: CurveGridPoint[] = [{ method: 'dense', sparsity: 0, pattern: 'dense', profile: true }];
+  const unique = [...new Set(methods.filter((m) => m !== 'dense'))];
+  const levels = pattern.kind === 'nm' ? [1 - pattern.n / pattern.m] : [...new Set(sparsities)].sort((a, b) => a - b);
+  const name = pattern.kind === 'nm' ? `${pattern.n}:${pattern.m}` : 'unstructured';
+  for (const method of unique) {
+    levels.forEach((sparsity, i) => grid.push({ method, sparsity, pattern: name, profile: i === levels.length - 1 }));
+  }
+  return grid;
+}
+
+/** The library functions a curve calls (replaceable, e.g. to count calls in tests). */
+export interface CurveDeps {
+  pruneModel: typeof pruneModel;
+  evaluateModel: typeof evaluateModel;
+  measureModelCollapse: typeof measureModelCollapse;
+}
+
+/** Progress of one phase of one point. */
+export interface CurveProgress {
+  /** 0-based index of the point in the grid, and the grid's length. */
+  index: number;
+  total: number;
+  method: string;
+  sparsity: number;
+  phase: 'prune' | 'eval' | 'collapse';
+  /** Fraction of the phase done, in [0, 1]. */
+  fraction: number;
+  detail?: string;
+}
+
+/** Options of {@link runCurve}. */
+export interface CurveRunOptions {
+  model: OnnxModel;
+  /** Evaluation data: labelled images (accuracy, collapse) or token windows (perplexity). */
+  evaluation: Dataset;
+  /** Calibration data for the pruners (all but magnitude need it). */
+  calibration?: Dataset;
+  grid: readonly CurveGridPoint[];
+  pattern: SparsityPattern;
+  collapse: CurveCollapseMode;
+  /** Pruner options shared by every point. */
+  prune?: Omit<PruneModelOptions, 'method' | 'sparsity' | 'pattern' | 'onProgress'>;
+  /** Option hashes: `dense` for the dense point, `prune` for pruned points. */
+  hashes: { dense: string; prune: string };
+  /** Saved points; those matching (method, sparsity, pattern, hash) are reused, not recomputed. */
+  previous?: readonly CurvePoint[];
+  /** onnxruntime threads for evaluation and collapse (default 2). */
+  threads?: number;
+  /** Evaluation batch size (evaluateModel's default when unset). */
+  batchSize?: number;
+  /** Called after every point (computed or reused) with all points so far, in grid order. */
+  onPoint?: (points: CurvePoint[], point: CurvePoint, reused: boolean, index: number) => void;
+  onProgress?: (event: CurveProgress) => void;
+  deps?: Partial<CurveDeps>;
+}
+
+/** What {@link runCurve} returns. */
+export interface CurveRunResult {
+  points: CurvePoint[];
+  /** Points taken from `previous`, and points measured now. */
+  reused: number;
+  computed: number;
+}
+
+function zeroFraction(model: OnnxModel): number {
+  let zeros = 0;
+  let total = 0;
+  for (const view of findPrunableLayers(model)) {
+    const w = view.read();
+    for (let i = 0; i < w.length; i++) if (w[i] === 0) zeros++;
+    total += w.length;
+  }
+  return total ? zeros / total : 0;
+}
+
+function summarise(layers: readonly LayerCollapse[], profile: boolean): CurveCollapse {
+  const main = layers.find((l) => l.penultimate) ?? layers[layers.length - 1]!;
+  const out: CurveCollapse = { tensor: main.name, nc1: main.nc1, cdnv: main.cdnv, etf: main.etf, effectiveRank: main.effectiveRank };
+  if (main.nc4 !== undefined) out.nc4 = main.nc4;
+  if (profile) out.layers = layers.map((l) => ({ name: l.name, ...(l.layer !== undefined ? { layer: l.layer } : {}), d: l.d, nc1: l.nc1 }));
+  return out;
+}
+
+/** Measures (or reuses) every point of `options.grid`; see the module comment. */
+export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult> {
+  const deps: CurveDeps = { pruneModel, evaluateModel, measureModelCollapse, ...options.deps };
+  const threads = options.threads ?? 2;
+  const points: CurvePoint[] = [];
+  let reused = 0;
+  let computed = 0;
+  const total = options.grid.length;
+  for (let index = 0; index < total; index++) {
+    const g = options.grid[index]!;
+    const hash = g.method === 'dense' ? options.hashes.dense : options.hashes.prune;
+    const saved = options.previous?.find((p) => samePoint(p, g.method, g.sparsity, g.pattern, hash));
+    if (saved) {
+      points.push(saved);
+      reused++;
+      options.onPoint?.(points.slice(), saved, true, index);
+      continue;
+    }
+    const progress = (phase: CurveProgress['phase'], fraction: number, detail?: string) =>
+      options.onProgress?.({ index, total, method: g.method, sparsity: g.sparsity, phase, fraction, ...(detail !== undefined ? { detail } : {}) });
+    const started = performance.now();
+    let model = options.model;
+    let meanError: number | null = null;
+    let measuredSparsity: number;
+    if (g.method !== 'dense') {
+      progress('prune', 0);
+      const { model: pruned, report } = await deps.pruneModel(options.model, options.calibration, {
+        ...options.prune,
+        method: g.method,
+        sparsity: g.sparsity,
+        pattern: options.pattern,
+        onProgress: (e) => progress('prune', e.layersTotal ? e.layersDone / e.layersTotal : 0, e.phase === 'capture' ? `capture stage ${e.stage}/${e.stages}` : (e.layer ?? '')),
+      });
+      model = pruned;
+      meanError = report.totals.meanError;
+      measuredSparsity = report.totals.sparsity;
+    } else {
+      measuredSparsity = zeroFraction(model);
+    }
+    const afterPrune = performance.now();
+    progress('eval', 0);
+    const evaluation = await deps.evaluateModel(model, options.evaluation, {
+      threads,
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+      onProgress: (done, all) => progress('eval', all ? done / all : 1),
+    });
+    const afterEval = performance.now();
+    let collapse: CurveCollapse | null = null;
+    let note: string | undefined;
+    if (options.collapse !== 'none') {
+      if (options.evaluation.kind === 'tokens') {
+        note = 'collapse not measured: token windows have no class labels';
+      } else {
+        progress('collapse', 0);
+        const layers: LayerSelection = options.collapse === 'all' ? 'all' : g.profile ? 'default' : 'penultimate';
+        const measured = await deps.measureModelCollapse(model, options.evaluation as ClassificationDataset, {
+          layers,
+          threads,
+          balancedness: false,
+          onProgress: (done, all, phase) => progress('collapse', all ? done / all : 1, phase),
+        });
+        collapse = summarise(measured.layers, g.profile || options.collapse === 'all');
+      }
+    }
+    const finished = performance.now();
+    const point: CurvePoint = {
+      method: g.method,
+      sparsity: g.sparsity,
+      pattern: g.pattern,
+      ...(evaluation.accuracy !== undefined ? { accuracy: evaluation.accuracy } : {}),
+      ...(evaluation.perplexity !== undefined ? { perplexity: evaluation.perplexity } : {}),
+      samples: evaluation.samples,
+      measuredSparsity,
+      meanError,
+      seconds: {
+        prune: (afterPrune - started) / 1000,
+        eval: (afterEval - afterPrune) / 1000,
+        collapse: (finished - afterEval) / 1000,
+        total: (finished - started) / 1000,
+      },
+      collapse,
+      ...(note !== undefined ? { note } : {}),
+      optionsHash: hash,
+      finishedAt: new Date().toISOString(),
+    };
+    points.push(point);
+    computed++;
+    options.onPoint?.(points.slice(), point, false, index);
+  }
+  return { points, reused, computed };
+}

@@ -1,0 +1,95 @@
+/**
+ * Data types of a sparsity curve: the points `surgeon curve` measures and the results.json
+ * file that holds them (format `surgeon-curve`, version 1).
+ */
+
+/** Collapse selection of a curve: the penultimate features, every layer, or nothing. */
+export type CurveCollapseMode = 'penultimate' | 'all' | 'none';
+
+/** NC1 of one measured tensor, for the per-layer profile. */
+export interface CurveLayerNc1 {
+  /** Tensor name. */
+  name: string;
+  /** The prunable layer the tensor feeds, when it feeds one. */
+  layer?: string;
+  /** Features per sample. */
+  d: number;
+  nc1: number;
+}
+
+/** Collapse metrics of one point (penultimate features), plus an optional per-layer NC1 profile. */
+export interface CurveCollapse {
+  /** The tensor the scalar metrics below describe (the classifier's input). */
+  tensor: string;
+  nc1: number;
+  cdnv: number;
+  /** NC2: distance of the centred class means' Gram to the simplex ETF. */
+  etf: number;
+  /** NC4: nearest-class-mean vs network disagreement rate. */
+  nc4?: number;
+  effectiveRank: number;
+  /** NC1 of every measured tensor in graph order (dense and sparsest points, or all points with --collapse all). */
+  layers?: CurveLayerNc1[];
+}
+
+/** Wall-clock seconds of one point. */
+export interface CurveSeconds {
+  prune: number;
+  eval: number;
+  collapse: number;
+  total: number;
+}
+
+/** One point of the curve: the dense model (method `dense`, sparsity 0) or a pruned one. */
+export interface CurvePoint {
+  /** `dense` or a pruning method. */
+  method: string;
+  /** Target sparsity (for N:M patterns 1 − N/M). */
+  sparsity: number;
+  /** `unstructured`, `N:M`, or `dense`. */
+  pattern: string;
+  /** Classification accuracy in [0, 1]. */
+  accuracy?: number;
+  /** Perplexity (token models). */
+  perplexity?: number;
+  /** Evaluated samples (images or token windows). */
+  samples: number;
+  /** Measured fraction of zeros over the prunable layers. */
+  measuredSparsity: number;
+  /** Mean held-out relative reconstruction error of the pruned layers (null when not measured). */
+  meanError: number | null;
+  seconds: CurveSeconds;
+  /** Collapse metrics, or null when not measured (see `note`). */
+  collapse: CurveCollapse | null;
+  /** Why something was not measured. */
+  note?: string;
+  /** Hash of the options the point depends on; a rerun reuses the point only when it matches. */
+  optionsHash: string;
+  /** ISO time the point finished. */
+  finishedAt: string;
+}
+
+/** The environment a curve was measured in. */
+export interface CurveEnvironment {
+  versions: { surgeon: string; node: string; onnxruntime: string; vega: string; vegaLite: string };
+  machine: { os: string; arch: string; cpu: string; cores: number; memoryGiB: number };
+}
+
+/** The contents of results.json. */
+export interface CurveResults extends CurveEnvironment {
+  format: 'surgeon-curve';
+  version: 1;
+  /** The command line that produced the file. */
+  command: string;
+  model: { path: string; sha256: string; bytes: number };
+  /** What the evaluation measured. */
+  metric: 'accuracy' | 'perplexity';
+  /** Everything the points depend on (data, pruner options, collapse selection, grid). */
+  options: Record<string, unknown>;
+  /** Hashes the points are matched by: `dense` for the dense point, `prune` for the others. */
+  hashes: { dense: string; prune: string };
+  /** ISO time of the first point, and of the last write. */
+  started: string;
+  updated: string;
+  points: CurvePoint[];
+}
