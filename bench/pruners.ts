@@ -12,21 +12,13 @@ import { syrk } from '../src/linalg/engine.js';
 import { createEngine } from '../src/linalg/create-engine.js';
 import { makePlan, prepareCurvature, upperFactor } from '../src/pruners/curvature.js';
 import { sparsegptPrune, sparsegptSweep } from '../src/pruners/sparsegpt.js';
+import { mulberry32 } from '../src/random.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function main(): Promise<void> {
   const rows = 768;

@@ -22,17 +22,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { lambdaMax, spdInverse } from '../src/linalg/spd.js';
 import { hardThreshold } from '../src/pruners/iht.js';
+import { mulberry32 } from '../src/random.js';
 
-/** mulberry32: 32-bit state, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal draws by Box–Muller on a mulberry32 stream. */
 export function normal(uniform: () => number): () => number {

@@ -6,6 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchOf, crossEntropy, logitsOf, type TfjsData } from './data.js';
+import { mulberry32 } from '../random.js';
+
+/** A deterministic uniform [0, 1) stream (see src/random.ts). */
+export const rng = mulberry32;
 
 /** Distillation from a dense teacher: loss = (1−w)·CE + w·T²·KL(softmax(t/T) ‖ softmax(s/T)). */
 export interface DistillOptions {
@@ -44,17 +48,6 @@ export interface EpochStats {
   seconds: number;
 }
 
-/** Mulberry32: a small deterministic RNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A shuffled 0..n−1. */
 export function permutation(n: number, random: () => number): Int32Array {

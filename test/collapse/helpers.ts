@@ -1,24 +1,8 @@
 /** Shared test helpers: seeded RNG and a direct (d × d) reference for the collapse metrics. */
 import { symPinv } from '../../src/linalg/symeig.js';
+import { gaussian, mulberry32 as rng } from '../../src/random.js';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function gaussian(rand: () => number): () => number {
-  return () => {
-    const u = 1 - rand();
-    const v = rand();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  };
-}
+export { gaussian, rng };
 
 export function relErr(a: number, b: number): number {
   if (a === b) return 0;

@@ -1,22 +1,12 @@
 /** Test helpers: a seeded PRNG and explicit-sample layer problems. */
 import type { LayerProblem } from '../../src/pruners/types.js';
+import { gaussian as standardNormal, mulberry32 as rng } from '../../src/random.js';
 
-/** mulberry32 uniform [0, 1) generator. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 /** Standard normal samples (Box–Muller). */
 export function gaussian(seed: number): () => number {
-  const u = rng(seed);
-  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+  return standardNormal(rng(seed));
 }
 
 export function randn32(n: number, g: () => number, scale = 1): Float32Array {
