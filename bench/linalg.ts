@@ -1,10 +1,10 @@
 /**
  * Linear-algebra benchmark. Build and run:
  *   npx tsc -p bench/tsconfig.json && node dist/bench/linalg.js [--quick]
- * Prints JSON and writes bench/results/linalg.json.
+ * Prints JSON and writes bench/results/linalg.json (--quick: smaller sizes, print only).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gemmSync, TypeScriptEngine } from '../src/linalg/gemm-ts.js';
@@ -12,7 +12,7 @@ import { OnnxRuntimeEngine } from '../src/linalg/gemm-ort.js';
 import { AUTO_TS_MAX_FLOPS, createEngine } from '../src/linalg/create-engine.js';
 import { cholesky, choleskySync } from '../src/linalg/cholesky.js';
 import { invertLowerTriangular } from '../src/linalg/triangular.js';
-import { spdInverse, upperCholeskyOfInverse } from '../src/linalg/spd.js';
+import { lowerTriangularGram, spdInverse, upperCholeskyOfInverse } from '../src/linalg/spd.js';
 import { syrk, type GemmEngine } from '../src/linalg/engine.js';
 import { HessianAccumulator } from '../src/pruners/hessian.js';
 
@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, peakGflops: { fp64: PEAK_FP64, fp32: PEAK_FP32 } },
     date: new Date().toISOString(),
+    loadAverageAtStart: loadavg().map((x) => round(x)),
   };
 
   // 1. Per-call overhead and TS/ORT break-even (square m = k = n).
@@ -108,17 +109,21 @@ async function main(): Promise<void> {
   const factRows: Array<Record<string, unknown>> = [];
   for (const n of quick ? [1024] : [2048, 3072]) {
     const H = await randomSpd(n, auto);
-    const tChol = await time(() => cholesky(H, n, auto), 1, 0);
+    const tChol = await time(() => cholesky(H, n, auto), 3, 0);
     const L = await cholesky(H, n, auto);
-    const tInvL = await time(() => invertLowerTriangular(L, n, auto), 1, 0);
-    const tInv = await time(() => spdInverse(H, n, auto), 1, 0);
-    const tU = await time(() => upperCholeskyOfInverse(H, n, auto), 1, 0);
+    const tInvL = await time(() => invertLowerTriangular(L, n, auto), 3, 0);
+    const X = await invertLowerTriangular(L, n, auto);
+    const tGram = await time(() => lowerTriangularGram(X, n, auto), 3, 0);
+    const tInv = await time(() => spdInverse(H, n, auto), 3, 0);
+    const tU = await time(() => upperCholeskyOfInverse(H, n, auto), 3, 0);
     const row: Record<string, unknown> = {
       n,
       choleskySeconds: round(tChol),
       choleskyGflops: round(n ** 3 / 3 / tChol / 1e9),
       invertLowerSeconds: round(tInvL),
+      lowerTriangularGramSeconds: round(tGram),
       spdInverseSeconds: round(tInv),
+      choleskyPlusInverseGflops: round(n ** 3 / tInv / 1e9),
       upperCholeskyOfInverseSeconds: round(tU),
     };
     if (n <= 2048) {
@@ -182,14 +187,16 @@ async function main(): Promise<void> {
     };
   }
 
+  results.loadAverageAtEnd = loadavg().map((x) => round(x));
   await Promise.all([ts.dispose(), ort64.dispose(), ort32.dispose(), auto.dispose()]);
   const json = JSON.stringify(results, null, 2);
   process.stdout.write(json + '\n');
+  if (quick) return; // --quick: print only
   const here = dirname(fileURLToPath(import.meta.url));
   // dist/bench/linalg.js → <repo>/bench/results/linalg.json
   const outDir = join(here, '..', '..', 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, quick ? 'linalg-quick.json' : 'linalg.json'), json + '\n');
+  writeFileSync(join(outDir, 'linalg.json'), json + '\n');
 }
 
 await main();

@@ -8,7 +8,7 @@
  */
 import type { GemmEngine } from './engine.js';
 import { gemmSync, TypeScriptEngine } from './gemm-ts.js';
-import { invertLowerUnblocked } from './triangular.js';
+import { invertLowerTriangular } from './triangular.js';
 
 /** Thrown when a pivot of the factorization is not positive (matrix not SPD, or too ill-conditioned). */
 export class NotPositiveDefiniteError extends Error {
@@ -140,7 +140,7 @@ const tsEngine = new TypeScriptEngine();
 /**
  * Lower Cholesky factor of A (n × n SPD; lower triangle read), blocked right-looking:
  * for each block column, the diagonal block is factored in TypeScript, the panel is
- * L21 = A21·L11⁻ᵀ (small triangular inverse in TypeScript, product on the engine), and the
+ * L21 = A21·L11⁻ᵀ (small recursive triangular inverse, product on the engine), and the
  * trailing update A22 −= L21·L21ᵀ runs on the engine, lower block triangle only.
  * Agrees with {@link choleskySync} to ~1e-12 relative for well-conditioned A.
  * @param engine where the GEMMs run (default: pure TypeScript).
@@ -161,7 +161,7 @@ export async function cholesky(A: Float64Array, n: number, engine: GemmEngine = 
     if (L11.length !== b * b) L11 = new Float64Array(b * b);
     extract(W, n, k0, k1, k0, k1, L11);
     zeroUpper(L11, b);
-    const L11inv = invertLowerUnblocked(L11, b);
+    const L11inv = await invertLowerTriangular(L11, b, engine);
     const A21 = extract(W, n, k1, n, k0, k1);
     const L21 = await engine.gemm(A21, L11inv, m, b, b, { transB: true });
     place(W, n, k1, n, k0, L21);

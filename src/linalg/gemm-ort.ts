@@ -31,7 +31,8 @@ export const SYRK_BLOCKED_MIN_D = 1024;
 /** Block rows per call of the blocked Gram product. */
 export const SYRK_BLOCK = 512;
 
-type OpKey = 'matmul' | 'gemm_tn' | 'gemm_nt' | 'gemm_tt' | 'gram';
+/** The tiny models {@link buildGemmModel} can build. */
+export type OpKey = 'matmul' | 'gemm_tn' | 'gemm_nt' | 'gemm_tt' | 'gram';
 
 let ortModule: Promise<typeof Ort> | undefined;
 

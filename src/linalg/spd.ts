@@ -5,22 +5,54 @@
  */
 import { syrk, type GemmEngine } from './engine.js';
 import { TypeScriptEngine } from './gemm-ts.js';
-import { cholesky, checkSquare } from './cholesky.js';
+import { cholesky, checkSquare, NotPositiveDefiniteError } from './cholesky.js';
 import { invertLowerTriangular } from './triangular.js';
 
 const tsEngine = new TypeScriptEngine();
 
 /**
- * H⁻¹ of the SPD matrix H via Cholesky: H = L·Lᵀ, X = L⁻¹, H⁻¹ = Xᵀ·X (a Gram product, so the
- * result is exactly symmetric). Cost ≈ n³/3 + n³/3 + (≤ n³) flops, all GEMM-shaped work on
- * `engine` (default: pure TypeScript).
+ * H⁻¹ of the SPD matrix H via Cholesky: H = L·Lᵀ, X = L⁻¹, H⁻¹ = Xᵀ·X (computed as a Gram
+ * product of a triangular matrix, lower block triangle only, so the result is exactly symmetric).
+ * Cost ≈ n³/3 + n³/3 + ~n³/2 flops, all GEMM-shaped work on `engine` (default: pure TypeScript).
  * @throws NotPositiveDefiniteError when H is not SPD.
  */
 export async function spdInverse(H: Float64Array, n: number, engine: GemmEngine = tsEngine): Promise<Float64Array> {
   checkSquare(H, n);
   const L = await cholesky(H, n, engine);
   const X = await invertLowerTriangular(L, n, engine);
-  return syrk(engine, X, n, n);
+  return lowerTriangularGram(X, n, engine);
+}
+
+/** Block rows per product in {@link lowerTriangularGram}. */
+const GRAM_BLOCK = 512;
+
+/**
+ * G = Xᵀ·X for a lower-triangular X (n × n), exploiting the zeros: for the row block
+ * [r0, r1) of G, G[r0:r1, 0:r1] = X[r0:n, r0:r1]ᵀ · X[r0:n, 0:r1] (rows above r0 of X vanish in
+ * these columns). Only the lower block triangle is computed; the result is mirrored, so it is
+ * exactly symmetric. ≈ 45 % of the flops of a full Gram product at n = 3072.
+ */
+export async function lowerTriangularGram(X: Float64Array, n: number, engine: GemmEngine = tsEngine): Promise<Float64Array> {
+  checkSquare(X, n);
+  if (n <= GRAM_BLOCK) return syrk(engine, X, n, n);
+  const G = new Float64Array(n * n);
+  for (let r0 = 0; r0 < n; r0 += GRAM_BLOCK) {
+    const r1 = Math.min(n, r0 + GRAM_BLOCK);
+    const b = r1 - r0;
+    const rows = n - r0;
+    // B = X[r0:n, 0:r1] and A = X[r0:n, r0:r1], contiguous copies.
+    const B = new Float64Array(rows * r1);
+    const A = new Float64Array(rows * b);
+    for (let p = 0; p < rows; p++) {
+      const x = (r0 + p) * n;
+      B.set(X.subarray(x, x + r1), p * r1);
+      A.set(X.subarray(x + r0, x + r1), p * b);
+    }
+    const P = await engine.gemm(A, B, b, rows, r1, { transA: true });
+    for (let i = r0; i < r1; i++) G.set(P.subarray((i - r0) * r1, (i - r0) * r1 + i + 1), i * n);
+  }
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) G[i * n + j] = G[j * n + i]!;
+  return G;
 }
 
 /** Reverses a flat array: for an n × n row-major matrix M this is J·M·J (J = exchange matrix). */
@@ -37,12 +69,18 @@ function reversed(M: Float64Array, count: number): Float64Array {
  * With J the exchange matrix: factor J·H·J = Lr·Lrᵀ (lower). Then H = V·Vᵀ with V = J·Lr·J upper,
  * so H⁻¹ = V⁻ᵀ·V⁻¹ and U = V⁻¹ = J·Lr⁻¹·J. For row-major storage J·M·J is the flat array
  * reversed. Cost: one Cholesky and one triangular inverse (≈ 2n³/3 flops).
- * @throws NotPositiveDefiniteError when H is not SPD; `pivot` is then an index of J·H·J, i.e.
- * input n − 1 − pivot of H.
+ * @throws NotPositiveDefiniteError when H is not SPD; `pivot` is the input of H (the
+ * elimination runs from the last input to the first, so it is the highest-index failing one).
  */
 export async function upperCholeskyOfInverse(H: Float64Array, n: number, engine: GemmEngine = tsEngine): Promise<Float64Array> {
   checkSquare(H, n);
-  const Lr = await cholesky(reversed(H, n * n), n, engine);
+  let Lr: Float64Array;
+  try {
+    Lr = await cholesky(reversed(H, n * n), n, engine);
+  } catch (e) {
+    if (e instanceof NotPositiveDefiniteError) throw new NotPositiveDefiniteError(n - 1 - e.pivot, e.value);
+    throw e;
+  }
   const LrInv = await invertLowerTriangular(Lr, n, engine);
   return reversed(LrInv, n * n);
 }

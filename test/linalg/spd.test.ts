@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spdInverse, upperCholeskyOfInverse, lambdaMax, dampHessian } from '../../src/linalg/spd.js';
+import { spdInverse, upperCholeskyOfInverse, lambdaMax, dampHessian, lowerTriangularGram } from '../../src/linalg/spd.js';
+import { choleskySync } from '../../src/linalg/cholesky.js';
+import { syrkSync } from '../../src/linalg/gemm-ts.js';
 import { NotPositiveDefiniteError } from '../../src/linalg/cholesky.js';
 import { OnnxRuntimeEngine } from '../../src/linalg/gemm-ort.js';
 import { naiveGemm, randomSpd, relErr, maxAbsDiff, randomMatrix } from './helpers.js';
@@ -34,6 +36,17 @@ describe('spdInverse', () => {
   });
 });
 
+describe('lowerTriangularGram', () => {
+  for (const n of [3, 513, 1100]) {
+    it(`= XᵀX for lower-triangular X, exactly symmetric, n=${n}`, async () => {
+      const X = choleskySync(randomSpd(n, 600 + n), n);
+      const G = await lowerTriangularGram(X, n, ort);
+      expect(relErr(G, syrkSync(X, n, n))).toBeLessThan(1e-13);
+      for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) if (G[i * n + j] !== G[j * n + i]) throw new Error('asymmetric');
+    });
+  }
+});
+
 describe('upperCholeskyOfInverse', () => {
   it('2×2 closed form', async () => {
     // H = [[2, 1], [1, 2]], H⁻¹ = [[2, −1], [−1, 2]]/3; U upper with UᵀU = H⁻¹:
@@ -56,6 +69,14 @@ describe('upperCholeskyOfInverse', () => {
       expect(relErr(UtU, await spdInverse(H, n, ort))).toBeLessThan(1e-11);
     });
   }
+});
+
+describe('upperCholeskyOfInverse errors', () => {
+  it('reports the failing input of H', async () => {
+    // Input 0 makes H indefinite; the reversed elimination meets it last.
+    const H = new Float64Array([-1, 0, 0, 0, 2, 0, 0, 0, 3]);
+    await expect(upperCholeskyOfInverse(H, 3)).rejects.toMatchObject({ name: 'NotPositiveDefiniteError', pivot: 0 });
+  });
 });
 
 describe('lambdaMax', () => {
