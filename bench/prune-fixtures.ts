@@ -7,6 +7,9 @@
  * Vision points also record the neural-collapse metrics of the penultimate layer (NC1, CDNV,
  * ETF distance, NC4, effective rank) on the test set.
  *
+ * Without the fixtures, the bundled demo MLP (data/fmnist-mlp.onnx) is benchmarked on Debian's
+ * Fashion-MNIST instead.
+ *
  * Resumable: bench/results/prune-fixtures.json is rewritten (atomically) after every point,
  * and a rerun skips the points it holds (`--fresh` starts over). Falls back to Debian's
  * Fashion-MNIST when the fixture arrays are absent (the models themselves are required).
@@ -41,6 +44,8 @@ const MODELS: Record<string, { file: string; kind: 'vision' | 'tokens' }> = {
   cnn: { file: 'fmnist-cnn.onnx', kind: 'vision' },
   vit: { file: 'fmnist-vit.onnx', kind: 'vision' },
   gpt: { file: 'lic-gpt.onnx', kind: 'tokens' },
+  /** The bundled demo MLP (data/), benchmarked when the fixtures are absent. */
+  demo: { file: 'data/fmnist-mlp.onnx', kind: 'vision' },
 };
 
 /** One measured point. */
@@ -91,7 +96,7 @@ async function collapseOf(model: Parameters<typeof measureModelCollapse>[0], tes
 }
 
 async function main(): Promise<void> {
-  const models = arg('models', 'mlp,cnn,vit,gpt').split(',');
+  const models = arg('models', existsSync(join(FIXTURES, 'fmnist-mlp.onnx')) ? 'mlp,cnn,vit,gpt' : 'demo').split(',');
   const methods = arg('methods', 'magnitude,wanda,sparsegpt,obc,iht,iobs').split(',');
   const sparsities = arg('sparsities', '0.5,0.6,0.7,0.8,0.9,2:4').split(',');
   const fresh = process.argv.includes('--fresh');
@@ -114,7 +119,7 @@ async function main(): Promise<void> {
   for (const name of models) {
     const spec = MODELS[name];
     if (!spec) throw new Error(`unknown model ${name}`);
-    const path = join(FIXTURES, spec.file);
+    const path = name === 'demo' ? join(root, 'data/fmnist-mlp.onnx') : join(FIXTURES, spec.file);
     if (!existsSync(path)) {
       console.error(`skipping ${name}: ${path} absent`);
       continue;

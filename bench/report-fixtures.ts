@@ -26,7 +26,7 @@ interface Results {
 }
 
 const METHODS = ['magnitude', 'wanda', 'sparsegpt', 'obc', 'iht', 'iobs'];
-const NAMES: Record<string, string> = { mlp: 'fmnist-mlp', cnn: 'fmnist-cnn', vit: 'fmnist-vit', gpt: 'lic-gpt' };
+const NAMES: Record<string, string> = { mlp: 'fmnist-mlp', cnn: 'fmnist-cnn', vit: 'fmnist-vit', gpt: 'lic-gpt', demo: 'demo MLP (data/)' };
 
 function toCurvePoint(p: { method: string; sparsity: number; pattern: string; accuracy?: number; perplexity?: number; collapse?: BenchPoint['collapse']; meanError?: number | null; seconds?: number }): CurvePoint {
   return {
