@@ -8,11 +8,13 @@ import { loadDataset, type ClassificationDataset, type DatasetSpec } from '../..
 import { measureModelCollapse, type LayerSelection, type ModelCollapse } from '../../src/collapse/model.js';
 import { SurgeonInputError } from '../../src/errors.js';
 import { action } from '../run.js';
+import { isTfjsModelPath } from '../../src/tfjs/path.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { progressBar, type Progress } from '../progress.js';
 import { formatNumber, percent, table } from '../format.js';
 
-function parseLayers(text: string | undefined): LayerSelection {
+/** Parses `--layers` (shared with the tfjs branch). */
+export function parseLayers(text: string | undefined): LayerSelection {
   if (text === undefined) return 'default';
   const value = text.trim();
   if (value === 'penultimate' || value === 'all' || value === 'default') return value;
@@ -40,7 +42,8 @@ function cell(value: number | undefined): string | number {
   return value === undefined ? '–' : Number.isNaN(value) ? 'NaN' : value;
 }
 
-function render(result: ModelCollapse): string {
+/** The table and notes `surgeon collapse` prints (shared with the tfjs branch). */
+export function render(result: ModelCollapse): string {
   const header = ['layer', 'd', 'NC1', 'tr ratio', 'CDNV', 'ETF', 'equinorm', 'NC3', 'NC4', 'eff. rank'];
   const rows = result.layers.map((l) => [
     `${l.name}${l.penultimate ? ' *' : ''}`,
@@ -74,7 +77,7 @@ function render(result: ModelCollapse): string {
 export function collapseCommand(): Command {
   const command = new Command('collapse')
     .description('neural-collapse metrics per layer (NC1–NC4, CDNV, ETF distance, class-mean rank) on a labelled set')
-    .argument('<model>', 'ONNX classifier (.onnx)');
+    .argument('<model>', 'ONNX classifier (.onnx) or TensorFlow.js model (folder or model.json)');
   addDataOptions(command);
   addDataOptions(command, 'train', 'train (class means for NC4)')
     .option('--layers <which>', 'penultimate, all (adds activation outputs), or comma-separated tensor/layer names (default: inputs of every prunable layer)')
@@ -82,9 +85,14 @@ export function collapseCommand(): Command {
     .option('--train-limit <n>', 'use only the first n train samples for the NC4 class means')
     .option('--batch <b>', 'samples per batch', '128')
     .option('--threads <t>', 'onnxruntime intra-op threads', '2')
+    .option('--agop', 'tfjs: also correlate each Dense layer\'s WᵀW with its AGOP and AGOP^1/2 (Beaglehole et al. 2024)')
+    .option('--agop-max-dim <d>', 'tfjs: widest Dense input the AGOP view measures (AGOP^1/2 costs O(d³))', '1024')
+    .option('--backend <b>', 'tfjs: auto, node-gpu, node, wasm or cpu (default auto)')
     .option('--json', 'print JSON');
   return command.action(
     action(async (modelPath: string, options: Record<string, string | boolean | undefined>) => {
+      if (isTfjsModelPath(modelPath)) return (await import('./tfjs-collapse.js')).tfjsCollapse(modelPath, options);
+      if (options.agop) throw new SurgeonInputError('--agop needs a TensorFlow.js model (it differentiates through the network); pass a tfjs model.json');
       const model = readOnnxModel(modelPath);
       const layers = parseLayers(options.layers as string | undefined);
       const spec = dataSpec(options);

@@ -9,6 +9,7 @@ import type { DatasetSpec } from '../../src/io/dataset.js';
 import { parseBackend, selectBackend } from '../../src/tfjs/backend.js';
 import { evaluateTfjs, loadTfjsData, subset } from '../../src/tfjs/data.js';
 import { gradualPrune } from '../../src/tfjs/gradual.js';
+import { readModelFile } from '../../src/tfjs/io.js';
 import { loadTfjsModel, saveNewModel, saveTfjsModel } from '../../src/tfjs/model.js';
 import { pruneTfjsModel, TFJS_METHODS, type TfjsMethod } from '../../src/tfjs/prune.js';
 import { dataSpec, hasData, parseNumber } from '../data-options.js';
@@ -31,6 +32,7 @@ function parseDistill(value: string | boolean | undefined): { temperature: numbe
 /** The tfjs branch of `surgeon prune`. */
 export async function tfjsPrune(modelPath: string, o: Opts): Promise<void> {
   const backend = await selectBackend(parseBackend(o.backend as string | undefined));
+  if (readModelFile(modelPath).format === 'graph-model') return (await import('./tfjs-graph-prune.js')).graphPrune(modelPath, o, backend);
   const method = String(o.method);
   if (!(TFJS_METHODS as readonly string[]).includes(method)) {
     throw new SurgeonInputError(`--method ${method} is not available for tfjs models; use one of ${TFJS_METHODS.join(', ')} (woodfisher = iobs --step 0 --iterations 1)`);

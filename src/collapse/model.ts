@@ -401,7 +401,7 @@ export function modelBalancedness(model: OnnxModel, views: readonly WeightView[]
 }
 
 /** Class counts of labels[0..n): checks every class 0..K−1 occurs and at least two do. */
-function checkClasses(labels: Int32Array, n: number, K: number, what: string): void {
+export function checkClasses(labels: Int32Array, n: number, K: number, what: string): void {
   const counts = new Float64Array(K);
   let distinct = 0;
   for (let i = 0; i < n; i++) {

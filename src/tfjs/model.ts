@@ -61,7 +61,7 @@ function layerClassOf(file: TfjsModelFile, className: string): string | undefine
 export async function loadTfjsModel(path: string): Promise<LoadedTfjsModel> {
   const file = readModelFile(path);
   if (file.format === 'graph-model') {
-    throw new SurgeonInputError(`${file.path}: a tfjs graph model (frozen graph); surgeon prunes tfjs layers models only — export with tf.keras / model.save or tensorflowjs_converter --output_format tfjs_layers_model`);
+    throw new SurgeonInputError(`${file.path}: a tfjs graph model (frozen graph), which only surgeon prune handles (one-shot layer-wise methods); for this command export a layers model (tf.keras / model.save or tensorflowjs_converter --output_format tfjs_layers_model)`);
   }
   try {
     const model = await tf.loadLayersModel({ load: async () => artifactsOf(file) }, { strict: true });

@@ -1,0 +1,311 @@
+/**
+ * TensorFlow.js graph models (tfjs-converter's frozen-graph `model.json`, format "graph-model"):
+ * loading through surgeon's file IO, finding prunable weights, one-shot layer-wise pruning with
+ * the layer pruners of ../pruners (magnitude, wanda, sparsegpt, obc, iht, iobs), and saving
+ * with model.json unchanged and only the pruned weights rewritten in the shards.
+ *
+ * Prunable: MatMul / _FusedMatMul (weight on the right, no transpose_a), Conv2D / _FusedConv2D
+ * and DepthwiseConv2dNative in NHWC, whose weight input is a float32 Const of the manifest.
+ * Views (rows = outputs): MatMul [in, out] → out × in (transpose_b: the weight itself);
+ * Conv2D HWIO [kh, kw, ci, co] → co × (kh·kw·ci); depthwise [kh, kw, C, M] → one M × (kh·kw)
+ * problem per input channel (each channel sees only its own patches).
+ *
+ * Calibration is sequential, as in OBC/SparseGPT (Frantar & Alistarh 2022, 2023): layers are
+ * pruned in graph order, each with H = X̂ᵀX̂/N of its inputs X̂ captured from the model pruned so
+ * far by `execute(inputs, [activation node])` and streamed into {@link HessianAccumulator};
+ * conv inputs become rows by {@link im2colNhwc}. The pruned weight replaces the executor's
+ * constant before the next layer is measured.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SurgeonInputError } from '../errors.js';
+import { createEngine } from '../linalg/create-engine.js';
+import { HessianAccumulator } from '../pruners/hessian.js';
+import { getPruner, PRUNER_NAMES } from '../pruners/registry.js';
+import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
+import { batchOf, range, type TfjsData } from './data.js';
+import { artifactsOf, readModelFile, replacedFiles, writeFolderAtomic, type TfjsModelFile } from './io.js';
+import { kernelToView, viewToKernel } from './model.js';
+
+/** Convolution geometry of a graph node (NHWC). */
+export interface GraphConv {
+  kernel: [number, number];
+  strides: [number, number];
+  dilations: [number, number];
+  /** Explicit [top, left, bottom, right] pads, or TF's SAME/VALID rule. */
+  padding: 'SAME' | 'VALID' | [number, number, number, number];
+}
+
+/** One prunable weight of a graph model. */
+export interface GraphLayer {
+  node: string;
+  op: string;
+  /** Const node (= manifest entry) holding the weight. */
+  weight: string;
+  /** The node output feeding the layer (what `execute` captures). */
+  activation: string;
+  kind: 'matmul' | 'conv2d' | 'depthwise';
+  shape: number[];
+  rows: number;
+  cols: number;
+  transposeB?: boolean;
+  conv?: GraphConv;
+}
+
+/** A loaded graph model with its files and prunable layers. */
+export interface LoadedGraphModel {
+  model: tf.GraphModel;
+  file: TfjsModelFile;
+  layers: GraphLayer[];
+}
+
+interface NodeDef {
+  name: string;
+  op: string;
+  input?: string[];
+  attr?: Record<string, { b?: boolean; s?: string; list?: { i?: Array<string | number> } }>;
+}
+
+const decode = (s: string | undefined) => (s === undefined ? undefined : Buffer.from(s, 'base64').toString('utf8'));
+const ints = (a: NodeDef['attr'] extends infer T ? T : never, key: string) => (a?.[key]?.list?.i ?? []).map(Number);
+
+/** The prunable layers of a graph model's GraphDef (see the module comment), in graph order. */
+export function findGraphLayers(file: TfjsModelFile): GraphLayer[] {
+  const nodes = ((file.json.modelTopology as { node?: NodeDef[] }).node ?? []);
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const weights = new Map(file.weights.map((w) => [w.name, w]));
+  const out: GraphLayer[] = [];
+  for (const node of nodes) {
+    const kind = node.op === 'MatMul' || node.op === '_FusedMatMul' ? 'matmul' : node.op === 'Conv2D' || node.op === '_FusedConv2D' ? 'conv2d' : node.op === 'DepthwiseConv2dNative' ? 'depthwise' : undefined;
+    if (!kind || !node.input || node.input.length < 2) continue;
+    const weight = node.input[1]!.replace(/:0$/, '');
+    const w = weights.get(weight);
+    if (byName.get(weight)?.op !== 'Const' || !w || w.dtype !== 'float32' || w.quantized) continue;
+    const a = node.attr;
+    const layer: GraphLayer = { node: node.name, op: node.op, weight, activation: node.input[0]!, kind, shape: w.shape, rows: 0, cols: 0 };
+    if (kind === 'matmul') {
+      if (a?.transpose_a?.b || w.shape.length !== 2) continue;
+      layer.transposeB = Boolean(a?.transpose_b?.b);
+      [layer.rows, layer.cols] = layer.transposeB ? [w.shape[0]!, w.shape[1]!] : [w.shape[1]!, w.shape[0]!];
+    } else {
+      if ((decode(a?.data_format?.s) ?? 'NHWC') !== 'NHWC' || w.shape.length !== 4) continue;
+      const [kh, kw, ci, co] = w.shape as [number, number, number, number];
+      const strides = ints(a, 'strides');
+      const dil = ints(a, 'dilations');
+      const pad = decode(a?.padding?.s) ?? 'VALID';
+      const ex = ints(a, 'explicit_paddings');
+      layer.conv = {
+        kernel: [kh, kw],
+        strides: [strides[1] ?? 1, strides[2] ?? 1],
+        dilations: [dil[1] ?? 1, dil[2] ?? 1],
+        padding: pad === 'EXPLICIT' ? [ex[2] ?? 0, ex[4] ?? 0, ex[3] ?? 0, ex[5] ?? 0] : pad === 'SAME' ? 'SAME' : 'VALID',
+      };
+      [layer.rows, layer.cols] = kind === 'conv2d' ? [co, kh * kw * ci] : [ci * co, kh * kw];
+    }
+    out.push(layer);
+  }
+  return out;
+}
+
+/**
+ * Loads a graph model from a folder, a model.json path or a `file://` URL.
+ * @throws SurgeonInputError for missing files or shards, layers models, graphs tfjs cannot run.
+ */
+export async function loadTfjsGraphModel(path: string): Promise<LoadedGraphModel> {
+  const file = readModelFile(path);
+  if (file.format !== 'graph-model') throw new SurgeonInputError(`${file.path}: a tfjs layers model, not a graph model; load it with loadTfjsModel`);
+  try {
+    const model = await tf.loadGraphModel({ load: async () => artifactsOf(file) });
+    return { model, file, layers: findGraphLayers(file) };
+  } catch (error) {
+    throw new SurgeonInputError(`${file.path}: tfjs cannot load the graph (${String((error as Error).message ?? error).split('\n')[0]}); re-export it with tensorflowjs_converter`);
+  }
+}
+
+/** Output size and leading pads of one spatial axis under TF's padding rules. */
+function axis(size: number, k: number, s: number, d: number, padding: GraphConv['padding'], at: 0 | 1): { out: number; pad: number } {
+  const span = (k - 1) * d + 1;
+  if (Array.isArray(padding)) return { out: Math.floor((size + padding[at] + padding[at + 2]! - span) / s) + 1, pad: padding[at] };
+  if (padding === 'VALID') return { out: Math.floor((size - span) / s) + 1, pad: 0 };
+  const out = Math.ceil(size / s);
+  return { out, pad: Math.floor(Math.max((out - 1) * s + span - size, 0) / 2) };
+}
+
+/**
+ * im2col of an NHWC activation `x` [B, H, W, C] for channels c0..c0+count: one row per output
+ * position, columns in the HWIO filter's order (i, j, c): X[(b, oh, ow), (i·kw + j)·count + c].
+ */
+export function im2colNhwc(x: ArrayLike<number>, dims: readonly number[], conv: GraphConv, c0 = 0, count = dims[3]!): { X: Float32Array; n: number; d: number } {
+  const [B, H, W, C] = dims as [number, number, number, number];
+  const [kh, kw] = conv.kernel;
+  const [sh, sw] = conv.strides;
+  const [dh, dw] = conv.dilations;
+  const v = axis(H, kh, sh, dh, conv.padding, 0);
+  const u = axis(W, kw, sw, dw, conv.padding, 1);
+  const d = kh * kw * count;
+  const n = B * v.out * u.out;
+  const X = new Float32Array(n * d);
+  let r = 0;
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < v.out; oh++) {
+      for (let ow = 0; ow < u.out; ow++) {
+        for (let i = 0; i < kh; i++) {
+          const h = oh * sh - v.pad + i * dh;
+          for (let j = 0; j < kw; j++) {
+            const w = ow * sw - u.pad + j * dw;
+            const inside = h >= 0 && h < H && w >= 0 && w < W;
+            const base = ((b * H + h) * W + w) * C + c0;
+            for (let c = 0; c < count; c++) X[r++] = inside ? x[base + c]! : 0;
+          }
+        }
+      }
+    }
+  }
+  return { X, n, d };
+}
+
+/** Options of {@link pruneGraphModel}. */
+export interface GraphPruneOptions {
+  method: string;
+  sparsity: number;
+  pattern?: SparsityPattern;
+  damp?: number;
+  iterations?: number;
+  step?: number;
+  /** Calibration samples per batch (default 64). */
+  batchSize?: number;
+  /** Weight or node names to leave dense. */
+  skip?: string[];
+  onLayer?: (done: number, total: number, layer: string) => void;
+}
+
+/** What {@link pruneGraphModel} did. */
+export interface GraphPruneReport {
+  method: string;
+  layers: Array<{ node: string; op: string; weight: string; rows: number; cols: number; zeros: number; sparsity: number; loss: number }>;
+  parameters: number;
+  zeros: number;
+  seconds: number;
+}
+
+/**
+ * Replaces a constant of a loaded graph model. Through the executor's weightMap setter, which
+ * also records the new tensor's id as a weight so that execution never disposes it.
+ */
+function setGraphWeight(model: tf.GraphModel, name: string, tensor: tf.Tensor): void {
+  const executor = (model as unknown as { executor?: { weightMap: Record<string, tf.Tensor[]> } }).executor;
+  if (!executor) throw new Error('setGraphWeight: this tfjs-converter version has no GraphModel.executor');
+  executor.weightMap = { ...model.weights, [name]: [tensor] };
+}
+
+/** The problems of a layer: [W (rows × cols), channel] pairs; depthwise layers have one per channel. */
+function problemsOf(layer: GraphLayer, values: Float32Array): Array<{ W: Float32Array; rows: number; cols: number; channel: number }> {
+  if (layer.kind === 'matmul') return [{ W: layer.transposeB ? values.slice() : kernelToView(values, layer.rows, layer.cols), rows: layer.rows, cols: layer.cols, channel: -1 }];
+  if (layer.kind === 'conv2d') return [{ W: kernelToView(values, layer.rows, layer.cols), rows: layer.rows, cols: layer.cols, channel: -1 }];
+  const [kh, kw, C, M] = layer.shape as [number, number, number, number];
+  return Array.from({ length: C }, (_, c) => {
+    const W = new Float32Array(M * kh * kw);
+    for (let p = 0; p < kh * kw; p++) for (let m = 0; m < M; m++) W[m * kh * kw + p] = values[(p * C + c) * M + m]!;
+    return { W, rows: M, cols: kh * kw, channel: c };
+  });
+}
+
+/** Writes a problem's pruned W back into the weight's layout `out`. */
+function writeBack(layer: GraphLayer, W: Float32Array, channel: number, out: Float32Array): void {
+  if (layer.kind === 'matmul') out.set(layer.transposeB ? W : viewToKernel(W, layer.rows, layer.cols));
+  else if (layer.kind === 'conv2d') out.set(viewToKernel(W, layer.rows, layer.cols));
+  else {
+    const [kh, kw, C, M] = layer.shape as [number, number, number, number];
+    for (let p = 0; p < kh * kw; p++) for (let m = 0; m < M; m++) out[(p * C + channel) * M + m] = W[m * kh * kw + p]!;
+  }
+}
+
+/**
+ * Prunes every prunable layer of `loaded` one shot, layer-wise and sequentially (see the module
+ * comment), in place: the executor's weights change, {@link saveGraphModel} writes them.
+ * @throws SurgeonInputError for an unknown method, missing calibration data, no prunable layer.
+ */
+export async function pruneGraphModel(loaded: LoadedGraphModel, data: TfjsData | undefined, options: GraphPruneOptions): Promise<GraphPruneReport> {
+  const started = performance.now();
+  const entry = getPruner(options.method);
+  if (!entry) throw new SurgeonInputError(`--method ${options.method} is not available for tfjs graph models; use one of ${PRUNER_NAMES.join(', ')}`);
+  const needsData = options.method !== 'magnitude';
+  if (needsData && !data) throw new SurgeonInputError(`--method ${options.method} needs calibration data; pass --dataset fashion-mnist:train or --inputs FILE`);
+  const skip = new Set(options.skip ?? []);
+  const layers = loaded.layers.filter((l) => !skip.has(l.weight) && !skip.has(l.node));
+  if (layers.length === 0) throw new SurgeonInputError(`${loaded.file.path}: no prunable MatMul/Conv2D/DepthwiseConv2dNative weights (Const float32 inputs) found; nothing to prune`);
+  const { model } = loaded;
+  const inputName = model.inputs[0]!.name;
+  const batchSize = options.batchSize ?? 64;
+  const engine = createEngine({ threads: 2 });
+  const report: GraphPruneReport = { method: options.method, layers: [], parameters: 0, zeros: 0, seconds: 0 };
+  try {
+    for (const [index, layer] of layers.entries()) {
+      options.onLayer?.(index, layers.length, layer.weight);
+      const current = model.weights[layer.weight]![0]!;
+      const values = current.dataSync() as Float32Array;
+      const problems = problemsOf(layer, values);
+      const accs = needsData ? problems.map((p) => new HessianAccumulator(p.cols, { engine, cross: false })) : [];
+      for (let start = 0; needsData && start < data!.count; start += batchSize) {
+        const count = Math.min(batchSize, data!.count - start);
+        const act = tf.tidy(() => {
+          const { x } = batchOf(data!, range(start, count));
+          return model.execute({ [inputName]: x }, layer.activation) as tf.Tensor;
+        });
+        const a = act.dataSync() as Float32Array;
+        const dims = act.shape;
+        act.dispose();
+        for (const [p, problem] of problems.entries()) {
+          if (layer.kind === 'matmul') await accs[p]!.addBatch(a, a.length / problem.cols);
+          else {
+            const { X, n } = im2colNhwc(a, dims, layer.conv!, problem.channel < 0 ? 0 : problem.channel, problem.channel < 0 ? dims[3] : 1);
+            await accs[p]!.addBatch(X, n);
+          }
+        }
+      }
+      const pruned = new Float32Array(values.length);
+      let zeros = 0;
+      let loss = 0;
+      for (const [p, problem] of problems.entries()) {
+        const lp: LayerProblem = { W: problem.W, rows: problem.rows, cols: problem.cols };
+        if (needsData) {
+          await accs[p]!.flush();
+          lp.H = accs[p]!.result().H;
+          lp.columnNorms = accs[p]!.columnNorms();
+        }
+        const result = await entry.prune(lp, {
+          sparsity: options.sparsity,
+          ...(options.pattern ? { pattern: options.pattern } : {}),
+          ...(options.damp !== undefined ? { damp: options.damp } : {}),
+          ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
+          ...(options.step !== undefined ? { step: options.step } : {}),
+        }, engine);
+        writeBack(layer, result.W, problem.channel, pruned);
+        for (const v of result.W) if (v === 0) zeros++;
+        loss += result.loss;
+      }
+      setGraphWeight(model, layer.weight, tf.tensor(pruned, current.shape, 'float32'));
+      current.dispose();
+      report.layers.push({ node: layer.node, op: layer.op, weight: layer.weight, rows: layer.rows, cols: layer.cols, zeros, sparsity: zeros / values.length, loss });
+      report.parameters += values.length;
+      report.zeros += zeros;
+    }
+  } finally {
+    await engine.dispose();
+  }
+  report.seconds = (performance.now() - started) / 1000;
+  return report;
+}
+
+/**
+ * Saves `loaded` with its current weights to `outDir`: model.json byte-identical, shards with the
+ * same layout, only the prunable weights rewritten. Atomic; never the input folder. Returns the
+ * path of the written model.json.
+ */
+export function saveGraphModel(loaded: LoadedGraphModel, outDir: string): string {
+  const changed = new Map<string, Float32Array>();
+  for (const layer of loaded.layers) {
+    const t = loaded.model.weights[layer.weight]?.[0];
+    if (t) changed.set(layer.weight, Float32Array.from(t.dataSync() as Float32Array));
+  }
+  return writeFolderAtomic(outDir, replacedFiles(loaded.file, changed), loaded.file.dir);
+}
