@@ -72,6 +72,19 @@ describeFixtures('pruneModel on the fixture MLP', () => {
     expect(accSgpt).toBeGreaterThan(accMag);
   });
 
+  it('--parallel uses dense inputs (X̂ = X); --rounds 2 recaptures X̂ and keeps sparsity exact', async () => {
+    const parallel = await pruneModel(model, calib, { method: 'sparsegpt', sparsity: 0.7, calibSamples: 64, parallel: true });
+    const sequential = await pruneModel(model, calib, { method: 'sparsegpt', sparsity: 0.7, calibSamples: 64 });
+    expect(parallel.report.mode).toBe('parallel');
+    // the first layer sees the same inputs in both modes: identical result
+    expect(parallel.report.layers[0]!.error).toBeCloseTo(sequential.report.layers[0]!.error!, 12);
+    // later layers differ: sequential statistics come from the pruned model
+    expect(parallel.report.layers[2]!.error).not.toBeCloseTo(sequential.report.layers[2]!.error!, 6);
+    const twice = await pruneModel(model, calib, { method: 'iobs', sparsity: 0.7, calibSamples: 64, rounds: 2, iterations: 1 });
+    expect(twice.report.rounds).toBe(2);
+    for (const view of findPrunableLayers(twice.model)) expect(zeros(view.read())).toBe(Math.round(0.7 * view.rows * view.cols));
+  });
+
   it('global magnitude prunes exactly k weights over all layers', async () => {
     const { model: pruned, report } = await pruneModel(model, undefined, { method: 'magnitude', sparsity: 0.8, global: true });
     const total = findPrunableLayers(pruned).reduce((a, v) => a + zeros(v.read()), 0);
