@@ -59,74 +59,41 @@ export async function sparsegptSweep(
 ): Promise<SweepResult> {
   const nm = plan.pattern?.kind === 'nm' ? plan.pattern : undefined;
   const B = nm ? Math.ceil(blocksize / nm.m) * nm.m : Math.max(1, blocksize);
+  // Lazy-update cadence: the column loop runs in TypeScript over sub-blocks of L columns and the
+  // rest of the matrix (the remainder of the mask block included) is updated by one GEMM per
+  // sub-block. L < B cuts the TypeScript work (rows·d·L/2) without changing the result; L is a
+  // multiple of M so that N:M groups never straddle a sub-block.
+  const L = Math.min(B, nm ? Math.ceil(LAZY_BLOCK / nm.m) * nm.m : LAZY_BLOCK);
   const WT = new Float64Array(d * rows);
   for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) WT[j * rows + r] = plan.isDead[j] ? 0 : target[r * d + j];
   const keepT = new Uint8Array(d * rows).fill(1);
-  const errT = new Float64Array(B * rows);
-  const Ublk = new Float64Array(B * d);
+  const errT = new Float64Array(L * rows);
+  const Ublk = new Float64Array(L * d);
   const scores = new Float64Array(Math.max(B * rows, nm ? nm.m : 0));
   const idx = new Int32Array(scores.length);
   let obsLoss = 0;
 
-  for (let i1 = 0; i1 < d; i1 += B) {
-    const i2 = Math.min(i1 + B, d);
-    const count = i2 - i1;
-    if (!nm) selectBlockMask(WT, keepT, U, rows, d, i1, i2, plan, scores, idx);
-    for (let j = i1; j < i2; j++) {
-      if (nm && (j - i1) % nm.m === 0) selectGroupMask(WT, keepT, U, rows, d, j, nm.n, nm.m, plan.isDead, scores, idx);
-      const ujj = U[j * d + j];
-      const col = j * rows;
-      const e = (j - i1) * rows;
-      let any = false;
-      for (let r = 0; r < rows; r++) {
-        if (keepT[col + r] === 1) {
-          errT[e + r] = 0;
-          continue;
-        }
-        const err = WT[col + r] / ujj;
-        WT[col + r] = 0;
-        errT[e + r] = err;
-        obsLoss += 0.5 * err * err;
-        if (err !== 0) any = true;
+  for (let b1 = 0; b1 < d; b1 += B) {
+    const b2 = Math.min(b1 + B, d);
+    if (!nm) selectBlockMask(WT, keepT, U, rows, d, b1, b2, plan, scores, idx);
+    for (let i1 = b1; i1 < b2; i1 += L) {
+      const i2 = Math.min(i1 + L, b2);
+      const count = i2 - i1;
+      for (let j = i1; j < i2; j++) {
+        if (nm && (j - b1) % nm.m === 0) selectGroupMask(WT, keepT, U, rows, d, j, nm.n, nm.m, plan.isDead, scores, idx);
+        obsLoss += pruneColumn(WT, keepT, errT, U, rows, d, j, (j - i1) * rows, i2);
       }
-      if (!any) continue;
-      // In-block OBS update of the columns j+1 … i2−1: Wᵀ[j', :] −= U[j, j'] · err.
-      // Four destination columns per pass, so each err value is loaded once per four updates.
-      const urow = j * d;
-      let jp = j + 1;
-      for (; jp + 3 < i2; jp += 4) {
-        const u0 = U[urow + jp];
-        const u1 = U[urow + jp + 1];
-        const u2 = U[urow + jp + 2];
-        const u3 = U[urow + jp + 3];
-        const d0 = jp * rows;
-        const d1 = d0 + rows;
-        const d2 = d1 + rows;
-        const d3 = d2 + rows;
-        for (let r = 0; r < rows; r++) {
-          const er = errT[e + r];
-          WT[d0 + r] -= u0 * er;
-          WT[d1 + r] -= u1 * er;
-          WT[d2 + r] -= u2 * er;
-          WT[d3 + r] -= u3 * er;
-        }
+      if (i2 < d) {
+        // Lazy batch update of the trailing columns: Wᵀ[i2:, :] −= U[i1:i2, i2:]ᵀ · Errᵀ.
+        const rest = d - i2;
+        for (let t = 0; t < count; t++) Ublk.set(U.subarray((i1 + t) * d + i2, (i1 + t + 1) * d), t * rest);
+        await engine.gemm(Ublk.subarray(0, count * rest), errT.subarray(0, count * rows), rest, count, rows, {
+          transA: true,
+          alpha: -1,
+          beta: 1,
+          out: WT.subarray(i2 * rows),
+        });
       }
-      for (; jp < i2; jp++) {
-        const u = U[urow + jp];
-        const dst = jp * rows;
-        for (let r = 0; r < rows; r++) WT[dst + r] -= u * errT[e + r];
-      }
-    }
-    if (i2 < d) {
-      // Lazy batch update of the trailing columns: Wᵀ[i2:, :] −= U[i1:i2, i2:]ᵀ · Errᵀ.
-      const rest = d - i2;
-      for (let t = 0; t < count; t++) Ublk.set(U.subarray((i1 + t) * d + i2, (i1 + t + 1) * d), t * rest);
-      await engine.gemm(Ublk.subarray(0, count * rest), errT.subarray(0, count * rows), rest, count, rows, {
-        transA: true,
-        alpha: -1,
-        beta: 1,
-        out: WT.subarray(i2 * rows),
-      });
     }
   }
   const W = new Float32Array(rows * d);
@@ -139,6 +106,59 @@ export async function sparsegptSweep(
     }
   }
   return { W, mask, obsLoss };
+}
+
+/** Columns per lazy GEMM update of the sweep (see {@link sparsegptSweep}). */
+const LAZY_BLOCK = 32;
+
+/**
+ * OBS step of column j: the pruned weights of the column are zeroed, their errors
+ * err = w/U_jj are written to errT[e …] (0 for kept weights) and propagated to the columns
+ * j+1 … end−1: Wᵀ[j', :] −= U[j, j']·err. Returns the column's ½Σerr².
+ */
+function pruneColumn(WT: Float64Array, keepT: Uint8Array, errT: Float64Array, U: Float64Array, rows: number, d: number, j: number, e: number, end: number): number {
+  const ujj = U[j * d + j];
+  const col = j * rows;
+  let loss = 0;
+  let any = false;
+  for (let r = 0; r < rows; r++) {
+    if (keepT[col + r] === 1) {
+      errT[e + r] = 0;
+      continue;
+    }
+    const err = WT[col + r] / ujj;
+    WT[col + r] = 0;
+    errT[e + r] = err;
+    loss += 0.5 * err * err;
+    if (err !== 0) any = true;
+  }
+  if (!any) return loss;
+  // Four destination columns per pass, so each err value is loaded once per four updates.
+  const urow = j * d;
+  let jp = j + 1;
+  for (; jp + 3 < end; jp += 4) {
+    const u0 = U[urow + jp];
+    const u1 = U[urow + jp + 1];
+    const u2 = U[urow + jp + 2];
+    const u3 = U[urow + jp + 3];
+    const d0 = jp * rows;
+    const d1 = d0 + rows;
+    const d2 = d1 + rows;
+    const d3 = d2 + rows;
+    for (let r = 0; r < rows; r++) {
+      const er = errT[e + r];
+      WT[d0 + r] -= u0 * er;
+      WT[d1 + r] -= u1 * er;
+      WT[d2 + r] -= u2 * er;
+      WT[d3 + r] -= u3 * er;
+    }
+  }
+  for (; jp < end; jp++) {
+    const u = U[urow + jp];
+    const dst = jp * rows;
+    for (let r = 0; r < rows; r++) WT[dst + r] -= u * errT[e + r];
+  }
+  return loss;
 }
 
 /**
