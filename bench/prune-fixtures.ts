@@ -22,7 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readOnnxModel } from '../src/io/onnx/model.js';
 import { findPrunableLayers } from '../src/io/onnx/operators.js';
-import { writeFileAtomic } from '../src/io/npy.js';
+import { writeFileAtomic } from '../src/io/fs.js';
 import { loadDataset, type ClassificationDataset, type Dataset, type DatasetSpec } from '../src/io/dataset.js';
 import { pruneModel, type PruneModelReport } from '../src/prune/model.js';
 import { evaluateModel } from '../src/runtime/evaluate.js';

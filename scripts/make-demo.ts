@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { readIdx } from '../src/io/idx.js';
 import { encodeNpz } from '../src/io/npz.js';
-import { writeFileAtomic } from '../src/io/npy.js';
+import { writeFileAtomic } from '../src/io/fs.js';
 import type { NdArray } from '../src/io/tensor.js';
 import { buildMlpModel } from '../src/io/onnx/build.js';
 import { mlpAccuracy, trainMlp } from './train-mlp.js';

@@ -5,7 +5,8 @@
 import { Command } from 'commander';
 import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { loadDataset, type ClassificationDataset, type DatasetSpec } from '../../src/io/dataset.js';
-import { measureModelCollapse, type LayerSelection, type ModelCollapse } from '../../src/collapse/model.js';
+import { measureModelCollapse, type ModelCollapse } from '../../src/collapse/model.js';
+import type { LayerSelection } from '../../src/collapse/select.js';
 import { SurgeonInputError } from '../../src/errors.js';
 import { action } from '../run.js';
 import { isTfjsModelPath } from '../../src/tfjs/path.js';
@@ -73,6 +74,27 @@ export function render(result: ModelCollapse): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The --train-* split (class means for NC4), or undefined when none is given. Train arrays given
+ * as files inherit the evaluation set's (`spec`) normalisation unless they set their own;
+ * --train-limit applies.
+ * @throws SurgeonInputError for --train-labels without --train-inputs.
+ */
+export function trainDataSpec(options: Record<string, unknown>, spec: DatasetSpec): DatasetSpec | undefined {
+  const trainSpec: DatasetSpec = dataSpec(options, 'train');
+  if (hasData(trainSpec)) {
+    if (trainSpec.inputs && trainSpec.scale === undefined && trainSpec.mean === undefined && trainSpec.std === undefined) {
+      if (spec.scale !== undefined) trainSpec.scale = spec.scale;
+      if (spec.mean !== undefined) trainSpec.mean = spec.mean;
+      if (spec.std !== undefined) trainSpec.std = spec.std;
+    }
+    if (options.trainLimit !== undefined) trainSpec.limit = parseNumber(String(options.trainLimit), '--train-limit', true);
+    return trainSpec;
+  }
+  if (trainSpec.labels) throw new SurgeonInputError('--train-labels needs --train-inputs FILE; pass both');
+  return undefined;
+}
+
 /** The `collapse` command. */
 export function collapseCommand(): Command {
   const command = new Command('collapse')
@@ -100,20 +122,8 @@ export function collapseCommand(): Command {
       const batchSize = parseNumber(String(options.batch), '--batch', true);
       const threads = parseNumber(String(options.threads), '--threads', true);
       const dataset = classification(loadDataset(spec, { inputs: model.inputs }), 'evaluation');
-      const trainSpec: DatasetSpec = dataSpec(options, 'train');
-      let train: ClassificationDataset | undefined;
-      if (hasData(trainSpec)) {
-        // Train arrays given as files inherit the evaluation set's normalisation unless they set their own.
-        if (trainSpec.inputs && trainSpec.scale === undefined && trainSpec.mean === undefined && trainSpec.std === undefined) {
-          if (spec.scale !== undefined) trainSpec.scale = spec.scale;
-          if (spec.mean !== undefined) trainSpec.mean = spec.mean;
-          if (spec.std !== undefined) trainSpec.std = spec.std;
-        }
-        if (options.trainLimit !== undefined) trainSpec.limit = parseNumber(String(options.trainLimit), '--train-limit', true);
-        train = classification(loadDataset(trainSpec, { inputs: model.inputs }), 'train');
-      } else if (trainSpec.labels) {
-        throw new SurgeonInputError('--train-labels needs --train-inputs FILE; pass both');
-      }
+      const trainSpec = trainDataSpec(options, spec);
+      const train = trainSpec ? classification(loadDataset(trainSpec, { inputs: model.inputs }), 'train') : undefined;
       let bar: Progress | undefined;
       const result = await measureModelCollapse(model, dataset, {
         layers,

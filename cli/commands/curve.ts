@@ -11,7 +11,7 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 
 import { SurgeonInputError } from '../../src/errors.js';
 import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { loadDataset, type DatasetSpec } from '../../src/io/dataset.js';
-import { selectCollapseTensors } from '../../src/collapse/model.js';
+import { selectCollapseTensors } from '../../src/collapse/select.js';
 import type { PruneModelOptions } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import { curveGrid, runCurve, type CurveProgress } from '../../src/curve/runner.js';
@@ -22,6 +22,7 @@ import { curveTable } from '../../src/curve/table.js';
 import type { CurveCollapseMode, CurvePoint, CurveResults } from '../../src/curve/types.js';
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
+import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { progressBar, type Progress } from '../progress.js';
 import { table } from '../format.js';
 import { parsePattern, parseSparsity } from './prune.js';
@@ -83,17 +84,13 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const collapseMode = String(o.collapse ?? 'penultimate') as CurveCollapseMode;
   const prune: Omit<PruneModelOptions, 'method' | 'sparsity' | 'pattern' | 'onProgress'> = {
     calibSamples: parseNumber(String(o.calibSamples ?? '512'), '--calib-samples', true),
-    damp: parseNumber(String(o.damp ?? '0.01'), '--damp'),
+    ...prunerOptions(o),
     rounds: parseNumber(String(o.rounds ?? '1'), '--rounds', true),
     parallel: Boolean(o.parallel),
     threads: parseNumber(String(o.threads ?? '2'), '--threads', true),
     batchSize: parseNumber(String(o.batch ?? '64'), '--batch', true),
   };
-  if (prune.damp! < 0) throw new SurgeonInputError(`--damp ${prune.damp} is negative; pass λ ≥ 0 (default 0.01)`);
   if (o.heldOut !== undefined) prune.heldOutSamples = parseNumber(String(o.heldOut), '--held-out', true);
-  if (o.iterations !== undefined) prune.iterations = parseNumber(String(o.iterations), '--iterations', true);
-  if (o.step !== undefined) prune.step = parseNumber(String(o.step), '--step');
-  if (o.projection !== undefined) prune.projection = String(o.projection);
   if (o.skip) prune.skip = String(o.skip).split(',').map((s) => s.trim()).filter(Boolean);
 
   const modelFile = resolve(modelPath);
@@ -218,11 +215,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
 
 /** Adds the flags shared by `curve` and `demo` (pruner pass-through, output, threads). */
 export function addRunOptions(command: Command): Command {
-  return command
-    .option('--damp <λ>', 'relative Hessian dampening λ·mean(diag H)', '0.01')
-    .option('--iterations <t>', 'iterations of iht / iobs')
-    .option('--step <η>', 'step size of iht / iobs')
-    .option('--projection <p>', 'iobs projection: auto, obc, sparsegpt, topk')
+  return addPrunerOptions(command)
     .option('--rounds <r>', 'whole-network passes', '1')
     .option('--parallel', 'prune every layer from the dense model inputs (default: sequential)')
     .option('--skip <names>', 'comma-separated layers to leave dense')

@@ -12,6 +12,7 @@ import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
 import { isTfjsModelPath } from '../../src/tfjs/path.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
+import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { progressBar } from '../progress.js';
 import { formatNumber, percent, table } from '../format.js';
 
@@ -66,11 +67,8 @@ export function pruneCommand(): Command {
     .option('--pattern <p>', "'unstructured' or N:M (N kept of every M consecutive inputs), e.g. 2:4", 'unstructured');
   addDataOptions(command, '', 'calibration')
     .option('--calib-samples <n>', 'calibration samples (images or token windows) for the statistics', '512')
-    .option('--held-out <n>', 'further samples to measure reconstruction error (default: calib-samples/4)')
-    .option('--damp <λ>', 'relative Hessian dampening λ·mean(diag H)', '0.01')
-    .option('--iterations <t>', 'iterations of iht / iobs')
-    .option('--step <η>', 'step size of iht / iobs')
-    .option('--projection <p>', 'iobs projection: auto, obc, sparsegpt, topk')
+    .option('--held-out <n>', 'further samples to measure reconstruction error (default: calib-samples/4)');
+  addPrunerOptions(command)
     .option('--rounds <r>', 'whole-network passes; later rounds recapture inputs from the pruned model', '1')
     .option('--parallel', 'use the dense model inputs for every layer (default: sequential)')
     .option('--global', 'magnitude: one threshold across all layers')
@@ -101,18 +99,14 @@ export function pruneCommand(): Command {
         sparsity,
         pattern,
         calibSamples: parseNumber(String(o.calibSamples), '--calib-samples', true),
-        damp: parseNumber(String(o.damp), '--damp'),
+        ...prunerOptions(o),
         rounds: parseNumber(String(o.rounds), '--rounds', true),
         parallel: Boolean(o.parallel),
         global: Boolean(o.global),
         threads: parseNumber(String(o.threads), '--threads', true),
         batchSize: parseNumber(String(o.batch), '--batch', true),
       };
-      if (options.damp! < 0) throw new SurgeonInputError(`--damp ${options.damp} is negative; pass λ ≥ 0 (default 0.01)`);
       if (o.heldOut !== undefined) options.heldOutSamples = parseNumber(String(o.heldOut), '--held-out', true);
-      if (o.iterations !== undefined) options.iterations = parseNumber(String(o.iterations), '--iterations', true);
-      if (o.step !== undefined) options.step = parseNumber(String(o.step), '--step');
-      if (o.projection !== undefined) options.projection = String(o.projection);
       if (o.skip) options.skip = String(o.skip).split(',').map((s) => s.trim()).filter(Boolean);
       if (o.layerSparsity) options.layerSparsity = readOverrides(String(o.layerSparsity));
 

@@ -1,14 +1,13 @@
 /** `surgeon collapse MODEL_DIR/model.json <data> [--agop] [...]` for TensorFlow.js layers models. */
 import { SurgeonInputError } from '../../src/errors.js';
-import type { DatasetSpec } from '../../src/io/dataset.js';
 import { parseBackend, selectBackend } from '../../src/tfjs/backend.js';
 import { measureTfjsCollapse, type TfjsCollapse } from '../../src/tfjs/collapse.js';
-import { loadTfjsData, type TfjsData } from '../../src/tfjs/data.js';
+import { loadTfjsData } from '../../src/tfjs/data.js';
 import { loadTfjsModel } from '../../src/tfjs/model.js';
 import { dataSpec, hasData, parseNumber } from '../data-options.js';
 import { progressBar, type Progress } from '../progress.js';
 import { formatNumber, table } from '../format.js';
-import { parseLayers, render } from './collapse.js';
+import { parseLayers, render, trainDataSpec } from './collapse.js';
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -38,20 +37,8 @@ export async function tfjsCollapse(modelPath: string, o: Opts): Promise<void> {
     if (!hasData(spec)) throw new SurgeonInputError('collapse needs labelled data; pass --dataset fashion-mnist or --inputs FILE --labels FILE');
     if (o.limit !== undefined) spec.limit = parseNumber(String(o.limit), '--limit', true);
     const data = loadTfjsData(spec, model);
-    const trainSpec: DatasetSpec = dataSpec(o, 'train');
-    let train: TfjsData | undefined;
-    if (hasData(trainSpec)) {
-      // Train arrays given as files inherit the evaluation set's normalisation unless they set their own.
-      if (trainSpec.inputs && trainSpec.scale === undefined && trainSpec.mean === undefined && trainSpec.std === undefined) {
-        if (spec.scale !== undefined) trainSpec.scale = spec.scale;
-        if (spec.mean !== undefined) trainSpec.mean = spec.mean;
-        if (spec.std !== undefined) trainSpec.std = spec.std;
-      }
-      if (o.trainLimit !== undefined) trainSpec.limit = parseNumber(String(o.trainLimit), '--train-limit', true);
-      train = loadTfjsData(trainSpec, model);
-    } else if (trainSpec.labels) {
-      throw new SurgeonInputError('--train-labels needs --train-inputs FILE; pass both');
-    }
+    const trainSpec = trainDataSpec(o, spec);
+    const train = trainSpec ? loadTfjsData(trainSpec, model) : undefined;
     let bar: Progress | undefined;
     const result = await measureTfjsCollapse(model, data, {
       layers,

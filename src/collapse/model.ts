@@ -1,6 +1,6 @@
 /**
- * Neural collapse of a whole ONNX model, layer by layer: which tensors to measure, the final
- * linear classifier, and the streaming measurement of every selected tensor over a labelled
+ * Neural collapse of a whole ONNX model, layer by layer: the streaming measurement of every
+ * selected tensor (which tensors, and the final linear classifier: ./select.ts) over a labelled
  * dataset through one onnxruntime capture session.
  *
  * Features. A tensor's features per sample are the sample's slice of the tensor flattened in
@@ -18,45 +18,13 @@
 import { SurgeonInputError } from '../errors.js';
 import type { ClassificationDataset } from '../io/dataset.js';
 import type { OnnxModel } from '../io/onnx/model.js';
-import type { NodeProto } from '../io/onnx/proto.js';
-import { findPrunableLayers, type WeightView } from '../io/onnx/operators.js';
+import { findPrunableLayers } from '../io/onnx/operators.js';
+import { argmax } from '../eval/metrics.js';
 import { captureSession, forEachBatch, type CapturedBatch } from '../runtime/capture.js';
 import { ClassMeansAccumulator, CollapseAccumulator, type ClassMeans, type FeatureArray } from './accumulate.js';
-import { measureCollapse, type Classifier } from './measure.js';
-import { balancedness } from './balancedness.js';
-
-/** Which tensors {@link measureModelCollapse} measures. */
-export type LayerSelection = 'default' | 'penultimate' | 'all' | readonly string[];
-
-/** Why a tensor is in the measured set. */
-export type TensorRole = 'layer-input' | 'activation' | 'named';
-
-/** One tensor to measure, as planned by {@link selectCollapseTensors}. */
-export interface CollapseTensor {
-  /** Tensor name in the graph. */
-  name: string;
-  /** Prunable layers (WeightView names) this tensor feeds, in graph order. */
-  feeds: string[];
-  /** True for the input of the final classifier (see {@link findClassifier}). */
-  penultimate: boolean;
-  role: TensorRole;
-}
-
-/** The final linear classifier of a model, found by {@link findClassifier}. */
-export interface ModelClassifier {
-  /** The prunable layer (WeightView name). */
-  layer: string;
-  /** Its input tensor: the penultimate features. */
-  input: string;
-  /** The graph output it reaches. */
-  output: string;
-  /** Classes (rows of W). */
-  K: number;
-  /** Input features (columns of W). */
-  d: number;
-  /** Reads W (K × d, alpha applied) and the bias (beta applied), when there is one. */
-  read(): { W: Float32Array; b?: Float32Array };
-}
+import { measureCollapse, type Classifier, type CollapseMetrics } from './measure.js';
+import { nearestClassMean } from './nc4.js';
+import { findClassifier, modelBalancedness, selectCollapseTensors, type CollapseTensor, type LayerSelection, type ModelClassifier, type TensorRole } from './select.js';
 
 /** Progress phases of {@link measureModelCollapse}. */
 export type CollapsePhase = 'train' | 'means' | 'covariance';
@@ -91,8 +59,14 @@ export interface ModelCollapseOptions {
   onProgress?: (done: number, total: number, phase: CollapsePhase) => void;
 }
 
+/** The metrics of ./measure.ts a {@link LayerCollapse} reports (NC3 and `equinormW` on the classifier's input only). */
+type ReportedMetrics =
+  | 'd' | 'nc1' | 'nc1Kept' | 'traceRatio' | 'cdnv' | 'withinTotalRatio' | 'etf' | 'equinorm' | 'equinormW'
+  | 'equiangularity' | 'equiangularityMaxDev' | 'orthogonalFrame' | 'nc3' | 'nc3Dual'
+  | 'effectiveRank' | 'numericalRank' | 'stableRank' | 'rankThreshold' | 'traceWithin' | 'traceBetween';
+
 /** Collapse metrics of one measured tensor. Lower is more collapsed for every NC metric. */
-export interface LayerCollapse {
+export interface LayerCollapse extends Pick<CollapseMetrics, ReportedMetrics> {
   /** Tensor name. */
   name: string;
   /** First prunable layer the tensor feeds, when it feeds one. */
@@ -104,41 +78,11 @@ export interface LayerCollapse {
   penultimate?: true;
   /** Per-sample shape (batch axis dropped); d is its product. */
   shape: number[];
-  d: number;
-  nc1: number;
-  /** Eigenvalues NC1's pseudo-inverse kept (≤ K − 1). */
-  nc1Kept: number;
-  traceRatio: number;
-  cdnv: number;
-  withinTotalRatio: number;
-  /** NC2: distance of the centred class means' Gram to the simplex ETF. */
-  etf: number;
-  /** NC2: std/mean of the centred class-mean norms. */
-  equinorm: number;
-  /** NC2: std/mean of the classifier row norms (penultimate layer). */
-  equinormW?: number;
-  /** NC2: std of the pairwise cosines of the centred means. */
-  equiangularity: number;
-  /** NC2: mean |cos + 1/(K−1)|. */
-  equiangularityMaxDev: number;
-  /** Distance of the uncentred means to an orthogonal frame. */
-  orthogonalFrame: number;
-  /** NC3 (Papyan) with the classifier (penultimate layer only). */
-  nc3?: number;
-  /** NC3, ETF-dual variant (penultimate layer only). */
-  nc3Dual?: number;
   /**
    * NC4 (Papyan et al. 2020, see ./nc4.ts): rate at which the nearest-class-mean rule, with the
    * class means of `train` (else of the evaluated split), disagrees with the network's prediction.
    */
   nc4: number;
-  effectiveRank: number;
-  numericalRank: number;
-  stableRank: number;
-  /** Singular-value threshold of the numerical rank. */
-  rankThreshold: number;
-  traceWithin: number;
-  traceBetween: number;
 }
 
 /** Result of {@link measureModelCollapse}. */
@@ -164,241 +108,6 @@ export interface ModelCollapse {
   seconds: number;
 }
 
-const ACTIVATIONS = new Set([
-  'Relu', 'LeakyRelu', 'PRelu', 'Gelu', 'Elu', 'Selu', 'Celu', 'Sigmoid', 'HardSigmoid', 'HardSwish',
-  'Softplus', 'Softsign', 'Mish', 'Tanh', 'ThresholdedRelu', 'Swish',
-]);
-/** Ops a classifier's logits may pass through on their way to the graph output. */
-const PASS_THROUGH = new Set(['Identity', 'Dropout', 'Flatten', 'Squeeze', 'Cast']);
-/** Element-wise ops allowed between two linear layers for their balancedness to be reported. */
-const POINTWISE = new Set([...ACTIVATIONS, 'Add', 'Sub', 'Mul', 'Div', 'Erf', 'Identity', 'Dropout', 'Cast', 'Flatten', 'Clip']);
-
-function attrOf(node: NodeProto, name: string): { f?: number | null; i?: unknown } | undefined {
-  return node.attribute.find((a) => a.name === name) as { f?: number | null; i?: unknown } | undefined;
-}
-
-function producerIndex(model: OnnxModel): Map<string, number> {
-  const index = new Map<string, number>();
-  model.graph.node.forEach((node, i) => {
-    for (const out of node.output) if (out) index.set(out, i);
-  });
-  return index;
-}
-
-function consumerIndex(model: OnnxModel): Map<string, NodeProto[]> {
-  const index = new Map<string, NodeProto[]>();
-  for (const node of model.graph.node) {
-    for (const input of node.input) {
-      if (!input) continue;
-      const list = index.get(input);
-      if (list) list.push(node);
-      else index.set(input, [node]);
-    }
-  }
-  return index;
-}
-
-/**
- * The final linear classifier: the last prunable Gemm/MatMul (features on the activation's last
- * axis) whose output reaches a graph output through only a bias Add (constant operand) and
- * identity-like ops (Identity, Dropout, Flatten, Squeeze, Cast). Its input is the penultimate
- * feature tensor; W = alpha·(its K × d view), b = beta·C for a Gemm, or the Add's constant.
- * Undefined when no layer qualifies.
- */
-export function findClassifier(model: OnnxModel, views: readonly WeightView[] = findPrunableLayers(model)): ModelClassifier | undefined {
-  const outputs = new Set(model.outputs.map((o) => o.name));
-  const consumers = consumerIndex(model);
-  const nodes = new Map(model.graph.node.map((n) => [n.output[0] ?? '', n]));
-  for (let v = views.length - 1; v >= 0; v--) {
-    const view = views[v]!;
-    if (view.op === 'Conv' || view.orientation !== 'right' || view.activationTransposed) continue;
-    const node = nodes.get(view.outputName);
-    let biasName: string | undefined;
-    let beta = 1;
-    if (view.op === 'Gemm' && node) {
-      const c = node.input[2];
-      if (c) biasName = c;
-      beta = attrOf(node, 'beta')?.f ?? 1;
-    }
-    let tensor = view.outputName;
-    let reached: string | undefined;
-    for (let hops = 0; hops < 16; hops++) {
-      if (outputs.has(tensor)) {
-        reached = tensor;
-        break;
-      }
-      const next = consumers.get(tensor) ?? [];
-      if (next.length !== 1) break;
-      const op = next[0]!.opType ?? '';
-      if (op === 'Add' && biasName === undefined) {
-        const other = next[0]!.input.find((n) => n !== tensor);
-        if (!other || !model.initializer(other)) break;
-        biasName = other;
-      } else if (!PASS_THROUGH.has(op)) {
-        break;
-      }
-      tensor = next[0]!.output[0] ?? '';
-    }
-    if (reached === undefined) continue;
-    const K = view.rows;
-    const found: ModelClassifier = {
-      layer: view.name,
-      input: view.inputName,
-      output: reached,
-      K,
-      d: view.cols,
-      read() {
-        const W = view.read();
-        if (view.alpha !== 1) for (let i = 0; i < W.length; i++) W[i]! *= view.alpha;
-        const out: { W: Float32Array; b?: Float32Array } = { W };
-        if (biasName && model.initializer(biasName)) {
-          const raw = model.readInitializer(biasName);
-          if (raw.length === K || raw.length === 1) {
-            const b = new Float32Array(K);
-            for (let k = 0; k < K; k++) b[k] = beta * raw[raw.length === 1 ? 0 : k]!;
-            out.b = b;
-          }
-        }
-        return out;
-      },
-    };
-    return found;
-  }
-  return undefined;
-}
-
-/** Output tensors of activation nodes (ACTIVATIONS, and the Erf form of GELU: x·½(1 + erf(x/√2))). */
-function activationOutputs(model: OnnxModel, consumers: Map<string, NodeProto[]>): string[] {
-  const out: string[] = [];
-  for (const node of model.graph.node) {
-    const op = node.opType ?? '';
-    if (ACTIVATIONS.has(op) && node.output[0]) out.push(node.output[0]);
-    if (op === 'Erf') {
-      // Erf → Add(1) → Mul(x) [→ Mul(0.5)]: the GELU output is the last Mul of the chain.
-      const add = (consumers.get(node.output[0] ?? '') ?? [])[0];
-      if (add?.opType !== 'Add') continue;
-      const mul = (consumers.get(add.output[0] ?? '') ?? [])[0];
-      if (mul?.opType !== 'Mul') continue;
-      const half = consumers.get(mul.output[0] ?? '') ?? [];
-      const last = half.length === 1 && half[0]!.opType === 'Mul' && half[0]!.input.some((n) => model.isConstant(n)) ? half[0]! : mul;
-      if (last.output[0]) out.push(last.output[0]);
-    }
-  }
-  return out;
-}
-
-/**
- * Plans the tensors {@link measureModelCollapse} measures, in graph order (graph inputs first,
- * then by producing node), whatever the order of a list of names.
- * @throws SurgeonInputError for an unknown name (listing the valid ones) or 'penultimate' without a classifier.
- */
-export function selectCollapseTensors(model: OnnxModel, selection: LayerSelection = 'default'): CollapseTensor[] {
-  const views = findPrunableLayers(model);
-  const classifier = findClassifier(model, views);
-  const feeds = new Map<string, string[]>();
-  for (const v of views) {
-    const list = feeds.get(v.inputName);
-    if (list) list.push(v.name);
-    else feeds.set(v.inputName, [v.name]);
-  }
-  const make = (name: string, role: TensorRole): CollapseTensor => ({ name, feeds: feeds.get(name) ?? [], penultimate: name === classifier?.input, role });
-  const position = producerIndex(model);
-  const order = (a: CollapseTensor, b: CollapseTensor) => (position.get(a.name) ?? -1) - (position.get(b.name) ?? -1);
-
-  if (selection === 'penultimate') {
-    if (!classifier) {
-      throw new SurgeonInputError(
-        'no final linear classifier found (a Gemm/MatMul whose output reaches the graph output through only a bias add); pass --layers with tensor or layer names instead of penultimate',
-      );
-    }
-    return [make(classifier.input, 'layer-input')];
-  }
-  const defaults = [...feeds.keys()].map((name) => make(name, 'layer-input'));
-  if (selection === 'default') return defaults.sort(order);
-  const consumers = consumerIndex(model);
-  if (selection === 'all') {
-    const seen = new Set(defaults.map((t) => t.name));
-    const all = defaults.slice();
-    for (const name of activationOutputs(model, consumers)) {
-      if (seen.has(name)) continue;
-      seen.add(name);
-      all.push(make(name, 'activation'));
-    }
-    return all.sort(order);
-  }
-
-  const byLayer = new Map<string, string>();
-  for (const v of views) {
-    for (const alias of [v.name, v.weightName, v.nodeName]) if (!byLayer.has(alias)) byLayer.set(alias, v.inputName);
-  }
-  const tensors = new Set<string>(model.inputs.map((i) => i.name));
-  for (const node of model.graph.node) for (const out of node.output) if (out) tensors.add(out);
-  const picked: CollapseTensor[] = [];
-  const seen = new Set<string>();
-  for (const raw of selection) {
-    const name = raw.trim();
-    if (!name) continue;
-    const tensor = tensors.has(name) ? name : byLayer.get(name);
-    if (tensor === undefined) {
-      const layers = views.map((v) => v.name);
-      const suggestions = [...new Set([...defaults.map((t) => t.name), ...activationOutputs(model, consumers)])];
-      throw new SurgeonInputError(
-        `unknown layer '${name}'; valid: penultimate, all, a prunable layer (${listOf(layers)}) or a tensor name (e.g. ${listOf(suggestions)})`,
-      );
-    }
-    if (seen.has(tensor)) continue;
-    seen.add(tensor);
-    picked.push({ ...make(tensor, 'named'), role: feeds.has(tensor) ? 'layer-input' : 'named' });
-  }
-  if (picked.length === 0) throw new SurgeonInputError('--layers is empty; pass penultimate, all, or comma-separated tensor/layer names');
-  return picked.sort(order);
-}
-
-function listOf(names: readonly string[], max = 24): string {
-  if (names.length === 0) return 'none';
-  const shown = names.slice(0, max).join(', ');
-  return names.length > max ? `${shown}, … ${names.length - max} more` : shown;
-}
-
-/**
- * Balancedness (Jacot et al. 2025, see ./balancedness.ts) of every pair of Gemm/MatMul layers
- * where the upper one's input is computed from the lower one's output through element-wise ops
- * only (bias add, activation, scaling) and the shapes chain (upper.cols = lower.rows).
- */
-export function modelBalancedness(model: OnnxModel, views: readonly WeightView[] = findPrunableLayers(model)): Array<{ lower: string; upper: string; value: number }> {
-  const linear = views.filter((v) => v.op !== 'Conv' && v.orientation === 'right' && !v.activationTransposed);
-  const byInput = new Map<string, WeightView[]>();
-  for (const v of linear) {
-    const list = byInput.get(v.inputName);
-    if (list) list.push(v);
-    else byInput.set(v.inputName, [v]);
-  }
-  const consumers = consumerIndex(model);
-  const out: Array<{ lower: string; upper: string; value: number }> = [];
-  for (const lower of linear) {
-    // Breadth-first through element-wise nodes from the lower layer's output.
-    const queue = [lower.outputName];
-    const seen = new Set(queue);
-    const uppers: WeightView[] = [];
-    while (queue.length > 0 && seen.size < 64) {
-      const t = queue.shift()!;
-      for (const u of byInput.get(t) ?? []) if (u !== lower && !uppers.includes(u)) uppers.push(u);
-      for (const node of consumers.get(t) ?? []) {
-        if (!POINTWISE.has(node.opType ?? '')) continue;
-        for (const o of node.output) if (o && !seen.has(o)) {
-          seen.add(o);
-          queue.push(o);
-        }
-      }
-    }
-    for (const upper of uppers) {
-      if (upper.cols !== lower.rows) continue;
-      const value = balancedness({ W: lower.read(), rows: lower.rows, cols: lower.cols, name: lower.name }, { W: upper.read(), rows: upper.rows, cols: upper.cols, name: upper.name });
-      out.push({ lower: lower.name, upper: upper.name, value });
-    }
-  }
-  return out;
-}
 
 /** Class counts of labels[0..n): checks every class 0..K−1 occurs and at least two do. */
 export function checkClasses(labels: Int32Array, n: number, K: number, what: string): void {
@@ -433,7 +142,8 @@ function requireLabels(dataset: ClassificationDataset, what: string): Int32Array
   return dataset.labels;
 }
 
-function maxLabel(labels: Int32Array, n: number): number {
+/** The largest of labels[0..n) (−1 when n = 0). */
+export function maxLabel(labels: Int32Array, n: number): number {
   let max = -1;
   for (let i = 0; i < n; i++) if (labels[i]! > max) max = labels[i]!;
   return max;
@@ -460,75 +170,7 @@ function featuresOf(batch: CapturedBatch, name: string, dataset: ClassificationD
 
 /** Arg-max of each row of logits (n × width), first index on ties. */
 function argmaxRows(logits: ArrayLike<number>, n: number, width: number, out: Int32Array, offset: number): void {
-  for (let i = 0; i < n; i++) {
-    const o = i * width;
-    let best = 0;
-    let value = logits[o]!;
-    for (let j = 1; j < width; j++) {
-      const v = logits[o + j]!;
-      if (v > value) {
-        value = v;
-        best = j;
-      }
-    }
-    out[offset + i] = best;
-  }
-}
-
-/**
- * Nearest-class-mean labels argmin_k ‖h_i − μ_k‖² of n samples (features n × d), the same rule
- * and the same per-sample summation order as `nearestClassMean` in ./nc4.ts (so bit-identical
- * results, ties to the lowest class), with four samples per sweep of each mean row. Features
- * must already be validated (finite, n × d).
- */
-function nearestMeans(features: FeatureArray, n: number, K: number, d: number, mu: Float64Array | Float32Array, out: Int32Array): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const r0 = i * d;
-    const r1 = r0 + d;
-    const r2 = r1 + d;
-    const r3 = r2 + d;
-    let b0 = Infinity, b1 = Infinity, b2 = Infinity, b3 = Infinity;
-    let k0 = 0, k1 = 0, k2 = 0, k3 = 0;
-    for (let k = 0; k < K; k++) {
-      const mo = k * d;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      for (let j = 0; j < d; j++) {
-        const m = mu[mo + j]!;
-        const t0 = features[r0 + j]! - m;
-        const t1 = features[r1 + j]! - m;
-        const t2 = features[r2 + j]! - m;
-        const t3 = features[r3 + j]! - m;
-        a0 += t0 * t0;
-        a1 += t1 * t1;
-        a2 += t2 * t2;
-        a3 += t3 * t3;
-      }
-      if (a0 < b0) { b0 = a0; k0 = k; }
-      if (a1 < b1) { b1 = a1; k1 = k; }
-      if (a2 < b2) { b2 = a2; k2 = k; }
-      if (a3 < b3) { b3 = a3; k3 = k; }
-    }
-    out[i] = k0;
-    out[i + 1] = k1;
-    out[i + 2] = k2;
-    out[i + 3] = k3;
-  }
-  for (; i < n; i++) {
-    const r0 = i * d;
-    let b0 = Infinity;
-    let k0 = 0;
-    for (let k = 0; k < K; k++) {
-      const mo = k * d;
-      let a0 = 0;
-      for (let j = 0; j < d; j++) {
-        const t0 = features[r0 + j]! - mu[mo + j]!;
-        a0 += t0 * t0;
-      }
-      if (a0 < b0) { b0 = a0; k0 = k; }
-    }
-    out[i] = k0;
-  }
+  for (let i = 0; i < n; i++) out[offset + i] = argmax(logits, i * width, width);
 }
 
 interface LayerState {
@@ -658,66 +300,19 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
       const own = state.acc!.startSecondPass();
       state.trainMeans ??= own;
     }
-    const ncc = new Int32Array(batchSize);
     await forEachBatch(session, dataset, captured, (batch) => {
       const preds = predictions.subarray(batch.start, batch.start + batch.count);
       for (const state of states) {
         const { data } = featuresOf(batch, state.tensor.name, dataset, inputs);
         state.acc!.addBatch(data, batch.labels!, batch.count); // validates the batch (finite, n × d)
-        nearestMeans(data, batch.count, K, state.d!, state.trainMeans!.means, ncc);
+        const ncc = nearestClassMean(data, batch.count, state.trainMeans!);
         for (let i = 0; i < batch.count; i++) if (ncc[i] !== preds[i]) state.disagreements++;
       }
       progress(batch.count, 'covariance');
     }, { batchSize, range: [0, n] });
 
-    let classifierWeights: Classifier | undefined;
-    let classifierInfo: ModelCollapse['classifier'];
-    const layers: LayerCollapse[] = states.map((state) => {
-      const stats = state.acc!.finalize();
-      let cls: Classifier | undefined;
-      if (state.tensor.penultimate && classifier && classifier.K === K && classifier.d === state.d) {
-        if (!classifierWeights) {
-          const { W, b } = classifier.read();
-          classifierWeights = { W, K, d: classifier.d, ...(b ? { b } : {}) };
-          classifierInfo = { name: classifier.layer, input: classifier.input, K, d: classifier.d };
-        }
-        cls = classifierWeights;
-      }
-      const m = measureCollapse(stats, {
-        ...(cls ? { classifier: cls } : {}),
-        ...(options.weightedMean !== undefined ? { weightedMean: options.weightedMean } : {}),
-        ...(options.pinvTolerance !== undefined ? { pinvTolerance: options.pinvTolerance } : {}),
-      });
-      const row: LayerCollapse = {
-        name: state.tensor.name,
-        ...(state.tensor.feeds.length > 0 ? { layer: state.tensor.feeds[0]! } : {}),
-        feeds: state.tensor.feeds,
-        role: state.tensor.role,
-        ...(state.tensor.penultimate ? { penultimate: true as const } : {}),
-        shape: state.shape!,
-        d: m.d,
-        nc1: m.nc1,
-        nc1Kept: m.nc1Kept,
-        traceRatio: m.traceRatio,
-        cdnv: m.cdnv,
-        withinTotalRatio: m.withinTotalRatio,
-        etf: m.etf,
-        equinorm: m.equinorm,
-        ...(m.equinormW !== undefined ? { equinormW: m.equinormW } : {}),
-        equiangularity: m.equiangularity,
-        equiangularityMaxDev: m.equiangularityMaxDev,
-        orthogonalFrame: m.orthogonalFrame,
-        ...(m.nc3 !== undefined ? { nc3: m.nc3, nc3Dual: m.nc3Dual! } : {}),
-        nc4: state.disagreements / n,
-        effectiveRank: m.effectiveRank,
-        numericalRank: m.numericalRank,
-        stableRank: m.stableRank,
-        rankThreshold: m.rankThreshold,
-        traceWithin: m.traceWithin,
-        traceBetween: m.traceBetween,
-      };
-      return row;
-    });
+    const measured = states.map((s) => ({ tensor: s.tensor, shape: s.shape!, d: s.d!, acc: s.acc!, disagreements: s.disagreements }));
+    const { layers, classifier: classifierInfo } = collapseRows(measured, classifier, K, n, options);
 
     const bal = options.balancedness === false ? [] : modelBalancedness(model, views);
     const result: ModelCollapse = {
@@ -737,4 +332,79 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
   } finally {
     await session.release();
   }
+}
+
+/** A tensor measured over both passes on the evaluated split. */
+export interface MeasuredTensor {
+  tensor: CollapseTensor;
+  /** Per-sample shape (batch axis dropped). */
+  shape: number[];
+  d: number;
+  /** Its statistics after pass 2. */
+  acc: CollapseAccumulator;
+  /** NC4 disagreements over the evaluated samples. */
+  disagreements: number;
+}
+
+/**
+ * The per-tensor rows of a {@link ModelCollapse} once pass 2 is over (shared with the tfjs
+ * measurement): finalizes each accumulator and measures it, with the classifier (NC3, classifier
+ * equinorm) on the penultimate tensor when it has K rows and the tensor's d columns; NC4 is the
+ * disagreement rate over the `n` evaluated samples. Also returns the classifier used, if any.
+ */
+export function collapseRows(
+  states: readonly MeasuredTensor[],
+  classifier: Pick<ModelClassifier, 'layer' | 'input' | 'K' | 'd' | 'read'> | undefined,
+  K: number,
+  n: number,
+  options: Pick<ModelCollapseOptions, 'weightedMean' | 'pinvTolerance'>,
+): { layers: LayerCollapse[]; classifier: ModelCollapse['classifier'] } {
+  let classifierWeights: Classifier | undefined;
+  let classifierInfo: ModelCollapse['classifier'];
+  const layers = states.map((state): LayerCollapse => {
+    const stats = state.acc.finalize();
+    let cls: Classifier | undefined;
+    if (state.tensor.penultimate && classifier && classifier.K === K && classifier.d === state.d) {
+      if (!classifierWeights) {
+        const { W, b } = classifier.read();
+        classifierWeights = { W, K, d: classifier.d, ...(b ? { b } : {}) };
+        classifierInfo = { name: classifier.layer, input: classifier.input, K, d: classifier.d };
+      }
+      cls = classifierWeights;
+    }
+    const m = measureCollapse(stats, {
+      ...(cls ? { classifier: cls } : {}),
+      ...(options.weightedMean !== undefined ? { weightedMean: options.weightedMean } : {}),
+      ...(options.pinvTolerance !== undefined ? { pinvTolerance: options.pinvTolerance } : {}),
+    });
+    return {
+      name: state.tensor.name,
+      ...(state.tensor.feeds.length > 0 ? { layer: state.tensor.feeds[0]! } : {}),
+      feeds: state.tensor.feeds,
+      role: state.tensor.role,
+      ...(state.tensor.penultimate ? { penultimate: true as const } : {}),
+      shape: state.shape,
+      d: m.d,
+      nc1: m.nc1,
+      nc1Kept: m.nc1Kept,
+      traceRatio: m.traceRatio,
+      cdnv: m.cdnv,
+      withinTotalRatio: m.withinTotalRatio,
+      etf: m.etf,
+      equinorm: m.equinorm,
+      ...(m.equinormW !== undefined ? { equinormW: m.equinormW } : {}),
+      equiangularity: m.equiangularity,
+      equiangularityMaxDev: m.equiangularityMaxDev,
+      orthogonalFrame: m.orthogonalFrame,
+      ...(m.nc3 !== undefined ? { nc3: m.nc3, nc3Dual: m.nc3Dual! } : {}),
+      nc4: state.disagreements / n,
+      effectiveRank: m.effectiveRank,
+      numericalRank: m.numericalRank,
+      stableRank: m.stableRank,
+      rankThreshold: m.rankThreshold,
+      traceWithin: m.traceWithin,
+      traceBetween: m.traceBetween,
+    };
+  });
+  return { layers, classifier: classifierInfo };
 }

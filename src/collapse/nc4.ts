@@ -51,27 +51,64 @@ export function nearestClassMean(features: FeatureArray, n: number, means: Class
       `feature length mismatch: got ${features.length} values for n = ${n} samples of d = ${d} (expected ${n * d}); pass an n × d row-major batch`,
     );
   }
-  const mu = means.means;
   const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const fo = i * d;
-    let best = Infinity;
-    let arg = 0;
+  nearestMeans(features, n, K, d, means.means, out);
+  return out;
+}
+
+/**
+ * The loop of {@link nearestClassMean}, unchecked, into `out`: four samples per sweep of each
+ * mean row (each sample's distance is still summed over j in order, so the labels do not depend
+ * on the blocking; ties go to the lowest class).
+ */
+function nearestMeans(features: FeatureArray, n: number, K: number, d: number, mu: Float64Array | Float32Array, out: Int32Array): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const r0 = i * d;
+    const r1 = r0 + d;
+    const r2 = r1 + d;
+    const r3 = r2 + d;
+    let b0 = Infinity, b1 = Infinity, b2 = Infinity, b3 = Infinity;
+    let k0 = 0, k1 = 0, k2 = 0, k3 = 0;
     for (let k = 0; k < K; k++) {
       const mo = k * d;
-      let acc = 0;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
       for (let j = 0; j < d; j++) {
-        const t = features[fo + j]! - mu[mo + j]!;
-        acc += t * t;
+        const m = mu[mo + j]!;
+        const t0 = features[r0 + j]! - m;
+        const t1 = features[r1 + j]! - m;
+        const t2 = features[r2 + j]! - m;
+        const t3 = features[r3 + j]! - m;
+        a0 += t0 * t0;
+        a1 += t1 * t1;
+        a2 += t2 * t2;
+        a3 += t3 * t3;
       }
-      if (acc < best) {
-        best = acc;
-        arg = k;
-      }
+      if (a0 < b0) { b0 = a0; k0 = k; }
+      if (a1 < b1) { b1 = a1; k1 = k; }
+      if (a2 < b2) { b2 = a2; k2 = k; }
+      if (a3 < b3) { b3 = a3; k3 = k; }
     }
-    out[i] = arg;
+    out[i] = k0;
+    out[i + 1] = k1;
+    out[i + 2] = k2;
+    out[i + 3] = k3;
   }
-  return out;
+  for (; i < n; i++) {
+    const r0 = i * d;
+    let b0 = Infinity;
+    let k0 = 0;
+    for (let k = 0; k < K; k++) {
+      const mo = k * d;
+      let a0 = 0;
+      for (let j = 0; j < d; j++) {
+        const t0 = features[r0 + j]! - mu[mo + j]!;
+        a0 += t0 * t0;
+      }
+      if (a0 < b0) { b0 = a0; k0 = k; }
+    }
+    out[i] = k0;
+  }
 }
 
 /**

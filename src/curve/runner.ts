@@ -8,7 +8,8 @@
 import type { ClassificationDataset, Dataset } from '../io/dataset.js';
 import type { OnnxModel } from '../io/onnx/model.js';
 import { findPrunableLayers } from '../io/onnx/operators.js';
-import { measureModelCollapse, type LayerCollapse, type LayerSelection } from '../collapse/model.js';
+import { measureModelCollapse, type LayerCollapse } from '../collapse/model.js';
+import type { LayerSelection } from '../collapse/select.js';
 import { pruneModel, type PruneModelOptions } from '../prune/model.js';
 import type { SparsityPattern } from '../pruners/types.js';
 import { evaluateModel } from '../runtime/evaluate.js';

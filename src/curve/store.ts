@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SurgeonInputError } from '../errors.js';
-import { writeFileAtomic } from '../io/npy.js';
+import { writeFileAtomic } from '../io/fs.js';
 import type { CurvePoint, CurveResults } from './types.js';
 
 /** The files a curve writes into its folder. */

@@ -2,8 +2,10 @@
  * NumPy `.npy` reader and writer (format versions 1.0, 2.0 and 3.0, C order only).
  * See https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { SurgeonInputError } from '../errors.js';
+import { float16BitsToNumber, numberToFloat16Bits } from './floats.js';
+import { writeFileAtomic } from './fs.js';
 import { type DType, type NdArray, type TypedData, dtypeSize, formatShape, shapeSize } from './tensor.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -89,45 +91,6 @@ function parseHeader(bytes: Uint8Array, source: string): Header {
   return { dtype, bigEndian, shape, dataOffset };
 }
 
-/** Decodes one IEEE half-precision value. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** Encodes one number as IEEE half precision (round to nearest even, overflow to ±Inf). */
-export function floatToHalf(value: number): number {
-  f32Scratch[0] = value;
-  const x = u32Scratch[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    let half = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half; // a carry into the exponent is the correct rounding (up to Inf)
-}
-
 type TypedCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TypedData;
 
 function ctorOf(dtype: DType): TypedCtor & { new (length: number): TypedData } {
@@ -172,7 +135,7 @@ export function decodeElements(raw: Uint8Array, dtype: DType, count: number, big
   if (dtype === 'float16') {
     const half = data as Uint16Array;
     const f = new Float32Array(count);
-    for (let i = 0; i < count; i++) f[i] = halfToFloat(half[i]!);
+    for (let i = 0; i < count; i++) f[i] = float16BitsToNumber(half[i]!);
     return f;
   }
   return data;
@@ -257,7 +220,7 @@ export function encodeNpy(arr: NdArray): Uint8Array {
   for (let i = 0; i < header.length; i++) out[pre + i] = header.charCodeAt(i);
   if (arr.dtype === 'float16' && !(arr.data instanceof Uint16Array)) {
     const src = arr.data;
-    for (let i = 0; i < count; i++) view.setUint16(total + 2 * i, floatToHalf(Number(src[i])), true);
+    for (let i = 0; i < count; i++) view.setUint16(total + 2 * i, numberToFloat16Bits(Number(src[i])), true);
   } else {
     const d = arr.data;
     out.set(new Uint8Array(d.buffer, d.byteOffset, count * size), total);
@@ -268,17 +231,4 @@ export function encodeNpy(arr: NdArray): Uint8Array {
 /** Writes `arr` to `path` as `.npy`, atomically (temporary file, then rename). */
 export function writeNpy(path: string, arr: NdArray): void {
   writeFileAtomic(path, encodeNpy(arr));
-}
-
-/** Writes `bytes` to `path` atomically: a temporary file beside it, then rename. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new SurgeonInputError(`${path}: cannot write (${code ?? String(err)}); check that its folder exists and is writable`, { cause: err });
-  }
 }

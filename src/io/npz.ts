@@ -5,7 +5,8 @@
 import { crc32, inflateRawSync } from 'node:zlib';
 import { SurgeonInputError } from '../errors.js';
 import type { NdArray } from './tensor.js';
-import { encodeNpy, parseNpy, readFile, writeFileAtomic } from './npy.js';
+import { writeFileAtomic } from './fs.js';
+import { encodeNpy, parseNpy, readFile } from './npy.js';
 
 const EOCD = 0x06054b50;
 const ZIP64_LOCATOR = 0x07064b50;

@@ -5,7 +5,7 @@
  */
 import { SurgeonInputError } from '../errors.js';
 import type { GemmEngine } from '../linalg/engine.js';
-import { applyMask, layerPruneCount, objective, selectMask, validatePattern, validateSparsity, defaultEngine } from './masks.js';
+import { layerPruneCount, pruneLowestScores, validatePattern, validateSparsity, defaultEngine } from './masks.js';
 import type { LayerProblem, LayerPruneOptions, LayerPruneResult } from './types.js';
 
 /** Options of {@link magnitudePrune}. */
@@ -37,11 +37,10 @@ export async function magnitudePrune(
   if (!(Number.isInteger(total) && total >= 0 && total <= size)) {
     throw new SurgeonInputError(`magnitude: pruneCount ${total} is outside [0, ${size}]`);
   }
-  const mask = selectMask(scores, rows, cols, options.pattern, options.scope ?? 'layer', total);
-  const What = applyMask(Float32Array.from(W), mask);
+  const { W: What, mask, objective } = await pruneLowestScores(problem, scores, options.pattern, options.scope ?? 'layer', total, engine);
   let loss = 0;
-  if (problem.H) {
-    loss = await objective({ W0: W, What, rows, cols, H: problem.H, C: problem.C, Hdense: problem.Hdense }, engine);
+  if (objective !== undefined) {
+    loss = objective;
   } else {
     for (let i = 0; i < size; i++) if (mask[i] === 0) loss += 0.5 * W[i] * W[i];
   }

@@ -15,7 +15,7 @@
 import { SurgeonInputError } from '../errors.js';
 import type { GemmEngine } from '../linalg/engine.js';
 import { TypeScriptEngine } from '../linalg/gemm-ts.js';
-import type { SparsityPattern } from './types.js';
+import type { LayerProblem, SparsityPattern } from './types.js';
 
 /** Throws {@link SurgeonInputError} unless 0 ≤ sparsity < 1. */
 export function validateSparsity(sparsity: number, layer = 'layer'): void {
@@ -206,6 +206,28 @@ export async function objective(input: ObjectiveInput, engine: GemmEngine = defa
   const WK = await engine.gemm(W0, M, rows, d, d);
   for (let i = 0; i < n; i++) f += 0.5 * W0[i] * WK[i];
   return f;
+}
+
+/**
+ * The shared step of the score-based pruners (magnitude, Wanda), which do not update the weights
+ * that remain: zeroes the `total` lowest `scores` of W (see {@link selectMask}) in a copy, and
+ * gives the layer objective of the result when `problem.H` is given (undefined otherwise).
+ */
+export async function pruneLowestScores(
+  problem: LayerProblem,
+  scores: Float64Array,
+  pattern: SparsityPattern | undefined,
+  scope: 'row' | 'layer',
+  total: number,
+  engine: GemmEngine,
+): Promise<{ W: Float32Array; mask: Uint8Array; objective: number | undefined }> {
+  const { W, rows, cols } = problem;
+  const mask = selectMask(scores, rows, cols, pattern, scope, total);
+  const What = applyMask(Float32Array.from(W), mask);
+  const value = problem.H
+    ? await objective({ W0: W, What, rows, cols, H: problem.H, C: problem.C, Hdense: problem.Hdense }, engine)
+    : undefined;
+  return { W: What, mask, objective: value };
 }
 
 let sharedEngine: GemmEngine | undefined;

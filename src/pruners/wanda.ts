@@ -8,7 +8,7 @@
  */
 import { SurgeonInputError } from '../errors.js';
 import type { GemmEngine } from '../linalg/engine.js';
-import { applyMask, defaultEngine, layerPruneCount, objective, selectMask, validatePattern, validateSparsity } from './masks.js';
+import { defaultEngine, layerPruneCount, objective, pruneLowestScores, validatePattern, validateSparsity } from './masks.js';
 import { AccumulatingPruner } from './session.js';
 import type { LayerProblem, LayerPruneOptions, LayerPruneResult } from './types.js';
 
@@ -44,12 +44,8 @@ export async function wandaPrune(
     for (let j = 0; j < cols; j++) scores[r * cols + j] = Math.abs(W[r * cols + j]) * norms[j];
   }
   const total = layerPruneCount(rows, cols, options.sparsity, options.pattern);
-  const mask = selectMask(scores, rows, cols, options.pattern, 'row', total);
-  const What = applyMask(Float32Array.from(W), mask);
-  const loss = problem.H
-    ? await objective({ W0: W, What, rows, cols, H: problem.H, C: problem.C, Hdense: problem.Hdense }, engine)
-    : 0;
-  return { W: What, mask, loss, dampingUsed: 0, seconds: (performance.now() - t0) / 1000 };
+  const { W: What, mask, objective: loss } = await pruneLowestScores(problem, scores, options.pattern, 'row', total, engine);
+  return { W: What, mask, loss: loss ?? 0, dampingUsed: 0, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** Wanda for library users with their own framework (`addBatch` inputs, then `prune`). */

@@ -22,6 +22,7 @@
  * O(d³) per sweep: layers wider than `maxDim` are skipped with a note.
  */
 import * as tf from '@tensorflow/tfjs';
+import { gram } from '../collapse/measure.js';
 import { symeig } from '../linalg/symeig.js';
 import { singleInput } from './collapse-plan.js';
 import { batchOf, range, type TfjsData } from './data.js';
@@ -86,20 +87,6 @@ function applyFrom(layers: tf.layers.Layer[], start: number, h: tf.Tensor): tf.T
   return out;
 }
 
-/** W_lᵀW_l = kernel·kernelᵀ (d × d, Float64) of a Dense kernel [d, units]. */
-function kernelGram(kernel: ArrayLike<number>, d: number, units: number): Float64Array {
-  const G = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) {
-    for (let j = i; j < d; j++) {
-      let s = 0;
-      for (let r = 0; r < units; r++) s += kernel[i * units + r]! * kernel[j * units + r]!;
-      G[i * d + j] = s;
-      G[j * d + i] = s;
-    }
-  }
-  return G;
-}
-
 /**
  * AGOP_l of every Dense layer of the chain model `model` on `data` (see the module comment),
  * with W_lᵀW_l beside it. Batch sums are float32 (tfjs), accumulated across batches in Float64.
@@ -152,7 +139,8 @@ export async function computeAgop(model: tf.LayersModel, data: TfjsData, options
   const out: AgopMatrices['layers'] = targets.map((t) => {
     for (let i = 0; i < t.sum.length; i++) t.sum[i] /= n;
     const kernel = model.getLayer(t.layer).getWeights()[0]!.dataSync();
-    return { layer: t.layer, d: t.d, agop: t.sum, gram: kernelGram(kernel, t.d, t.units) };
+    // W_lᵀW_l = kernel·kernelᵀ (d × d): the Gram of the kernel's d rows of length units.
+    return { layer: t.layer, d: t.d, agop: t.sum, gram: gram(kernel, t.d, t.units) };
   });
   return { samples: n, layers: out, skipped };
 }

@@ -1,7 +1,7 @@
 /**
  * Which tensors of a TensorFlow.js layers model neural collapse is measured on, its final linear
  * classifier, and the balancedness of chained Dense layers — the tfjs counterparts of
- * selectCollapseTensors, findClassifier and modelBalancedness in ../collapse/model.ts.
+ * selectCollapseTensors, findClassifier and modelBalancedness in ../collapse/select.ts.
  *
  * A tensor is named by the layer that produces it (the model input by its InputLayer's name),
  * so `fc1` is fc1's output (after its fused activation). In `layers` lists, a layer name stands
@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SurgeonInputError } from '../errors.js';
 import { balancedness } from '../collapse/balancedness.js';
-import type { CollapseTensor, LayerSelection, TensorRole } from '../collapse/model.js';
+import { listOf, type CollapseTensor, type LayerSelection, type TensorRole } from '../collapse/select.js';
 import { prunableViews, readView, type TfjsLayerView } from './model.js';
 
 /** A tensor to measure, with its symbolic handle in the model's graph. */
@@ -92,12 +92,6 @@ export function findTfjsClassifier(model: tf.LayersModel): TfjsClassifier | unde
       return bias ? { W, b: Float32Array.from(bias.dataSync()) } : { W };
     },
   };
-}
-
-function listOf(names: readonly string[], max = 24): string {
-  if (names.length === 0) return 'none';
-  const shown = names.slice(0, max).join(', ');
-  return names.length > max ? `${shown}, … ${names.length - max} more` : shown;
 }
 
 /**

@@ -15,9 +15,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { SurgeonInputError } from '../errors.js';
 import { ClassMeansAccumulator, CollapseAccumulator, type ClassMeans } from '../collapse/accumulate.js';
-import { measureCollapse, type Classifier } from '../collapse/measure.js';
-import { checkClasses, type LayerCollapse, type ModelCollapse, type ModelCollapseOptions } from '../collapse/model.js';
+import { checkClasses, collapseRows, maxLabel, type ModelCollapse, type ModelCollapseOptions } from '../collapse/model.js';
 import { nearestClassMean } from '../collapse/nc4.js';
+import { argmax } from '../eval/metrics.js';
 import { agopCorrelations, type AgopLayer, type AgopSkipped } from './agop.js';
 import { findTfjsClassifier, selectTfjsCollapseTensors, tfjsBalancedness, type TfjsCollapseTensor } from './collapse-plan.js';
 import { batchOf, range, type TfjsData } from './data.js';
@@ -54,12 +54,6 @@ interface State {
   acc: CollapseAccumulator;
   trainMeans?: ClassMeans;
   disagreements: number;
-}
-
-function maxLabel(labels: Int32Array, n: number): number {
-  let max = -1;
-  for (let i = 0; i < n; i++) if (labels[i]! > max) max = labels[i]!;
-  return max;
 }
 
 /** Runs `sub` on samples start..start+count of `data`: the float32 values of each output. */
@@ -145,8 +139,7 @@ export async function measureTfjsCollapse(model: tf.LayersModel, data: TfjsData,
     const logits = outputs[logitsAt]!;
     const y = data.labels.subarray(start, start + count);
     for (let i = 0; i < count; i++) {
-      let best = 0;
-      for (let k = 1; k < K; k++) if (logits[i * K + k]! > logits[i * K + best]!) best = k;
+      const best = argmax(logits, i * K, K);
       predictions[start + i] = best;
       if (best === y[i]) correct++;
     }
@@ -172,52 +165,7 @@ export async function measureTfjsCollapse(model: tf.LayersModel, data: TfjsData,
     progress(count, 'covariance');
   }
 
-  let classifierWeights: Classifier | undefined;
-  let classifierInfo: ModelCollapse['classifier'];
-  const layers: LayerCollapse[] = states.map((s) => {
-    let cls: Classifier | undefined;
-    if (s.tensor.penultimate && classifier && classifier.K === K && classifier.d === s.d) {
-      if (!classifierWeights) {
-        const { W, b } = classifier.read();
-        classifierWeights = { W, K, d: classifier.d, ...(b ? { b } : {}) };
-        classifierInfo = { name: classifier.layer, input: classifier.input, K, d: classifier.d };
-      }
-      cls = classifierWeights;
-    }
-    const m = measureCollapse(s.acc.finalize(), {
-      ...(cls ? { classifier: cls } : {}),
-      ...(options.weightedMean !== undefined ? { weightedMean: options.weightedMean } : {}),
-      ...(options.pinvTolerance !== undefined ? { pinvTolerance: options.pinvTolerance } : {}),
-    });
-    return {
-      name: s.tensor.name,
-      ...(s.tensor.feeds.length > 0 ? { layer: s.tensor.feeds[0]! } : {}),
-      feeds: s.tensor.feeds,
-      role: s.tensor.role,
-      ...(s.tensor.penultimate ? { penultimate: true as const } : {}),
-      shape: s.shape,
-      d: m.d,
-      nc1: m.nc1,
-      nc1Kept: m.nc1Kept,
-      traceRatio: m.traceRatio,
-      cdnv: m.cdnv,
-      withinTotalRatio: m.withinTotalRatio,
-      etf: m.etf,
-      equinorm: m.equinorm,
-      ...(m.equinormW !== undefined ? { equinormW: m.equinormW } : {}),
-      equiangularity: m.equiangularity,
-      equiangularityMaxDev: m.equiangularityMaxDev,
-      orthogonalFrame: m.orthogonalFrame,
-      ...(m.nc3 !== undefined ? { nc3: m.nc3, nc3Dual: m.nc3Dual! } : {}),
-      nc4: s.disagreements / n,
-      effectiveRank: m.effectiveRank,
-      numericalRank: m.numericalRank,
-      stableRank: m.stableRank,
-      rankThreshold: m.rankThreshold,
-      traceWithin: m.traceWithin,
-      traceBetween: m.traceBetween,
-    };
-  });
+  const { layers, classifier: classifierInfo } = collapseRows(states, classifier, K, n, options);
 
   let agop: Awaited<ReturnType<typeof agopCorrelations>> | undefined;
   if (options.agop) {

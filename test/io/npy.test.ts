@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SurgeonInputError } from '../../src/errors.js';
-import { encodeNpy, floatToHalf, halfToFloat, parseNpy, readNpy, writeNpy } from '../../src/io/npy.js';
+import { float16BitsToNumber, numberToFloat16Bits } from '../../src/io/floats.js';
+import { encodeNpy, parseNpy, readNpy, writeNpy } from '../../src/io/npy.js';
 import type { DType, NdArray, TypedData } from '../../src/io/tensor.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'surgeon-npy-'));
@@ -88,16 +89,16 @@ describe('npy round trip', () => {
 
 describe('float16', () => {
   it('decodes specials and rounds to nearest even when encoding', () => {
-    expect(halfToFloat(0x7c00)).toBe(Infinity);
-    expect(halfToFloat(0xfc00)).toBe(-Infinity);
-    expect(halfToFloat(0x7e00)).toBeNaN();
-    expect(halfToFloat(0x8000)).toBe(-0);
-    expect(floatToHalf(1 + 2 ** -11)).toBe(0x3c00); // tie → even
-    expect(floatToHalf(1 + 3 * 2 ** -11)).toBe(0x3c02); // tie → even (up)
-    expect(floatToHalf(70000)).toBe(0x7c00);
-    expect(floatToHalf(2 ** -25)).toBe(0); // tie → even (zero)
-    expect(floatToHalf(3 * 2 ** -25)).toBe(2);
-    expect(floatToHalf(NaN) & 0x7c00).toBe(0x7c00);
+    expect(float16BitsToNumber(0x7c00)).toBe(Infinity);
+    expect(float16BitsToNumber(0xfc00)).toBe(-Infinity);
+    expect(float16BitsToNumber(0x7e00)).toBeNaN();
+    expect(float16BitsToNumber(0x8000)).toBe(-0);
+    expect(numberToFloat16Bits(1 + 2 ** -11)).toBe(0x3c00); // tie → even
+    expect(numberToFloat16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02); // tie → even (up)
+    expect(numberToFloat16Bits(70000)).toBe(0x7c00);
+    expect(numberToFloat16Bits(2 ** -25)).toBe(0); // tie → even (zero)
+    expect(numberToFloat16Bits(3 * 2 ** -25)).toBe(2);
+    expect(numberToFloat16Bits(NaN) & 0x7c00).toBe(0x7c00);
   });
 });
 

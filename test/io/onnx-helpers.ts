@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { decodeTensorProto, onnxType, type StringStringEntryProto, type TensorProto } from '../../src/io/onnx/proto.js';
 import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { elemTypeName, tensorDims, tensorToArray, type TensorData } from '../../src/io/onnx/tensor.js';
-import { float32ToFloat16 } from '../../src/io/onnx/floats.js';
+import { float32ToFloat16 } from '../../src/io/floats.js';
 
 export const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures');
 export const FIXTURE_NAMES = ['fmnist-mlp', 'fmnist-cnn', 'fmnist-vit', 'lic-gpt'] as const;

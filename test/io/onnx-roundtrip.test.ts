@@ -93,7 +93,7 @@ describe('value info', () => {
 
 describe('narrow floats', () => {
   it('float16: every non-NaN bit pattern survives decode → encode; rounding is to nearest even', async () => {
-    const { float16BitsToNumber, numberToFloat16Bits } = await import('../../src/io/onnx/floats.js');
+    const { float16BitsToNumber, numberToFloat16Bits } = await import('../../src/io/floats.js');
     for (let h = 0; h < 0x10000; h++) {
       const x = float16BitsToNumber(h);
       if (!Number.isNaN(x)) expect(numberToFloat16Bits(x)).toBe(h);
@@ -106,7 +106,7 @@ describe('narrow floats', () => {
   });
 
   it('bfloat16 rounds to nearest even', async () => {
-    const { float32ToBfloat16, bfloat16ToFloat32 } = await import('../../src/io/onnx/floats.js');
+    const { float32ToBfloat16, bfloat16ToFloat32 } = await import('../../src/io/floats.js');
     const v = Float32Array.of(1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, NaN, Infinity);
     const b = float32ToBfloat16(v);
     expect(Array.from(b.slice(0, 4))).toEqual([0x3f80, 0x3f80, 0x3f82, 0xc020]);

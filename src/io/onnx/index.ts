@@ -14,5 +14,5 @@ export {
   float32ToFloat16,
   bfloat16ToFloat32,
   float32ToBfloat16,
-} from './floats.js';
+} from '../floats.js';
 export { ONNX_PROTO_SCHEMA } from './schema.js';

@@ -1,9 +1,10 @@
 /**
  * Atomic saving of ONNX models, with external data carried along.
  */
-import { existsSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SurgeonInputError } from '../../errors.js';
+import { writeFileAtomic } from '../fs.js';
 import { decodeModelProto, encodeModelProto, onnxType, type StringStringEntryProto, type TensorProto } from './proto.js';
 import { externalDataInfo, readExternalBytes } from './tensor.js';
 import type { OnnxModel } from './model.js';
@@ -27,23 +28,6 @@ export interface SaveOnnxResult {
 function canonical(p: string): string {
   const abs = resolve(p);
   return existsSync(abs) ? realpathSync(abs) : abs;
-}
-
-/** Writes `data` to `path` atomically: a temp file in the same folder, then rename. */
-function writeFileAtomic(path: string, data: Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`);
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      if (existsSync(tmp)) unlinkSync(tmp);
-    } catch {
-      /* best effort */
-    }
-    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new SurgeonInputError(`${path}: cannot write the output (${msg}); check the folder exists and is writable`, { cause: err });
-  }
 }
 
 /**

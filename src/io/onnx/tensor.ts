@@ -12,7 +12,8 @@ import {
   float32ToFloat16,
   miniFloatToFloat32,
   type MiniFloatFormat,
-} from './floats.js';
+} from '../floats.js';
+import type { TypedData } from '../tensor.js';
 import { DataLocation, int64ToBigInt, int64ToNumber, type Int64, type TensorProto } from './proto.js';
 
 /** Element type names, indexed by `TensorProto.DataType` code (ORT's names where it has one). */
@@ -41,18 +42,7 @@ export function elemTypeCode(name: string): number {
 const BITS = [0, 32, 8, 8, 16, 16, 32, 64, 0, 8, 16, 64, 32, 64, 64, 128, 16, 8, 8, 8, 8, 4, 4, 4, 8, 2, 2];
 
 /** What {@link tensorToArray} returns for each element type. */
-export type TensorData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array
-  | string[];
+export type TensorData = TypedData | string[];
 
 /** Options for reading tensor data. */
 export interface TensorReadOptions {

@@ -1,6 +1,7 @@
 /**
- * Conversions between float32 and the narrow float formats ONNX stores
- * (float16, bfloat16, the float8 variants, float4e2m1), on whole typed arrays.
+ * Conversions between numbers and narrow float formats: IEEE float16 (one value or whole typed
+ * arrays; used by the .npy and ONNX readers and writers), and the formats ONNX stores
+ * (bfloat16, the float8 variants, float4e2m1).
  */
 
 const f32 = new Float32Array(1);
@@ -16,7 +17,7 @@ export function float16BitsToNumber(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-/** Encodes a number as IEEE float16 bits, rounding to nearest even. */
+/** Encodes a number as IEEE float16 bits, rounding to nearest even (overflow to ±Inf, NaN stays NaN). */
 export function numberToFloat16Bits(value: number): number {
   f32[0] = value;
   const x = u32[0]!;
