@@ -11,8 +11,8 @@ import { percent } from '../format.js';
 
 export function evalCommand(): Command {
   const command = new Command('eval')
-    .description('measure accuracy (classifiers) or perplexity (language models) with onnxruntime')
-    .argument('<model>', 'ONNX model (.onnx)');
+    .description('measure accuracy (classifiers) or perplexity (language models) of an ONNX or TensorFlow.js model')
+    .argument('<model>', 'ONNX model (.onnx) or TensorFlow.js model (folder or model.json)');
   addDataOptions(command)
     .option('--limit <n>', 'evaluate only the first n samples (windows)')
     .option('--batch <b>', 'samples per batch (default 256; 16 windows for tokens)')

@@ -8,8 +8,8 @@ import { percent, table } from '../format.js';
 
 export function inspectCommand(): Command {
   return new Command('inspect')
-    .description('list the prunable layers, parameters and sparsity of an ONNX model')
-    .argument('<model>', 'ONNX model (.onnx)')
+    .description('list the prunable layers, parameters and sparsity of an ONNX or TensorFlow.js model')
+    .argument('<model>', 'ONNX model (.onnx) or TensorFlow.js model (folder or model.json)')
     .option('--json', 'print JSON instead of tables')
     .action(
       action(async (modelPath: string, options: { json?: boolean }) => {

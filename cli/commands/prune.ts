@@ -60,8 +60,8 @@ function readOverrides(path: string): Record<string, number> {
 
 export function pruneCommand(): Command {
   const command = new Command('prune')
-    .description('prune an ONNX model layer by layer with calibration data and save the sparse model')
-    .argument('<model>', 'ONNX model (.onnx)')
+    .description('prune an ONNX model layer by layer (or a TensorFlow.js model with Fisher curvature) and save the sparse model')
+    .argument('<model>', 'ONNX model (.onnx) or TensorFlow.js model (folder or model.json)')
     .addOption(new Option('--method <name>', 'pruning method (woodfisher: TensorFlow.js models)').choices([...PRUNER_NAMES, 'woodfisher']).makeOptionMandatory())
     .option('--sparsity <s>', 'fraction of weights to zero per layer, in [0, 1) (not needed with --pattern N:M)')
     .option('--pattern <p>', "'unstructured' or N:M (N kept of every M consecutive inputs), e.g. 2:4", 'unstructured');
