@@ -1,16 +1,17 @@
-/** The pruner flags shared by `prune` and `curve`/`demo` (damping, iht/iobs iterations, step, projection). */
-import type { Command } from 'commander';
+/** The pruner flags shared by `prune` and `curve`/`demo` (damping, iht/iobs iterations, step, projection, SparseGPT block size). */
+import { Option, type Command } from 'commander';
 import { SurgeonInputError } from '../src/errors.js';
 import type { PruneModelOptions } from '../src/prune/model.js';
 import { parseNumber } from './data-options.js';
 
-/** Adds --damp, --iterations, --step and --projection. */
+/** Adds --damp, --iterations, --step, --projection and --blocksize. */
 export function addPrunerOptions(command: Command): Command {
   return command
     .option('--damp <λ>', 'relative Hessian dampening λ·mean(diag H)', '0.01')
     .option('--iterations <t>', 'iterations of iht / iobs')
     .option('--step <η>', 'step size of iht / iobs')
-    .option('--projection <p>', 'iobs projection: auto, obc, sparsegpt, topk');
+    .addOption(new Option('--projection <p>', 'iobs projection (auto: exact OBS for d ≤ 256, else the SparseGPT sweep)').choices(['auto', 'obc', 'sparsegpt', 'topk']))
+    .option('--blocksize <B>', 'columns per adaptive-mask block of the SparseGPT sweep (default 128)');
 }
 
 /**
@@ -18,7 +19,7 @@ export function addPrunerOptions(command: Command): Command {
  * default 0.01; the others when given).
  * @throws SurgeonInputError for a malformed number or a negative damping.
  */
-export function prunerOptions(o: Record<string, unknown>): Pick<PruneModelOptions, 'damp' | 'iterations' | 'step' | 'projection'> {
+export function prunerOptions(o: Record<string, unknown>): Pick<PruneModelOptions, 'damp' | 'iterations' | 'step' | 'projection' | 'blocksize'> {
   const damp = parseNumber(String(o.damp ?? '0.01'), '--damp');
   if (damp < 0) throw new SurgeonInputError(`--damp ${damp} is negative; pass λ ≥ 0 (default 0.01)`);
   return {
@@ -26,5 +27,6 @@ export function prunerOptions(o: Record<string, unknown>): Pick<PruneModelOption
     ...(o.iterations !== undefined ? { iterations: parseNumber(String(o.iterations), '--iterations', true) } : {}),
     ...(o.step !== undefined ? { step: parseNumber(String(o.step), '--step') } : {}),
     ...(o.projection !== undefined ? { projection: String(o.projection) } : {}),
+    ...(o.blocksize !== undefined ? { blocksize: parseNumber(String(o.blocksize), '--blocksize', true) } : {}),
   };
 }

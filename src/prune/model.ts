@@ -46,6 +46,8 @@ export interface PruneModelOptions {
   step?: number;
   /** OBS projection of iobs: obc, sparsegpt, topk or auto. */
   projection?: string;
+  /** Columns per adaptive-mask block of the SparseGPT sweep (sparsegpt, and iobs's sparsegpt projection; default 128). */
+  blocksize?: number;
   /** Whole-network passes (default 1); later rounds recapture X̂ from the pruned model. */
   rounds?: number;
   /** All layers from the dense model's inputs (X̂ = X) instead of sequentially. */
@@ -220,6 +222,7 @@ export async function pruneModel(model: OnnxModel, calib: Dataset | undefined, o
               ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
               ...(options.step !== undefined ? { step: options.step } : {}),
               ...(options.projection !== undefined ? { projection: options.projection } : {}),
+              ...(options.blocksize !== undefined ? { blocksize: options.blocksize } : {}),
             },
             engine,
           );
