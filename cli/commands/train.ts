@@ -1,4 +1,4 @@
-/** `surgeon train --arch mlp|cnn <data with labels> --epochs E --out DIR [--backend B]`: small reference tfjs models. */
+/** `surgeon train --arch mlp|cnn|vit-tiny <data with labels> --epochs E --out DIR [--backend B]`: small reference tfjs models. */
 import { Command, Option } from 'commander';
 import { ARCHITECTURES, buildModel } from '../../src/tfjs/arch.js';
 import { BACKEND_NAMES, parseBackend, selectBackend } from '../../src/tfjs/backend.js';
@@ -13,7 +13,7 @@ import { percent } from '../format.js';
 
 export function trainCommand(): Command {
   const command = new Command('train')
-    .description('train a small reference TensorFlow.js model (MLP or LeNet-style CNN) and save it as model.json + shards')
+    .description('train a small reference TensorFlow.js model (MLP, LeNet-style CNN or tiny ViT) and save it as model.json + shards')
     .addOption(new Option('--arch <name>', 'architecture').choices([...ARCHITECTURES]).makeOptionMandatory());
   addDataOptions(command, '', 'training')
     .option('--limit <n>', 'train on the first n samples only')

@@ -1,19 +1,23 @@
 /**
  * Small reference architectures for `surgeon train` (Fashion-MNIST-sized inputs): an MLP and a
- * LeNet-style CNN (LeCun et al. 1998). Both output logits (no softmax).
+ * LeNet-style CNN (LeCun et al. 1998) and a tiny Vision Transformer (./vit.ts). All output
+ * logits (no softmax).
  */
 import * as tf from '@tensorflow/tfjs';
 import { SurgeonInputError } from '../errors.js';
+import { buildVit } from './vit.js';
 
 /** Architectures `--arch` accepts. */
-export const ARCHITECTURES = ['mlp', 'cnn'] as const;
+export const ARCHITECTURES = ['mlp', 'cnn', 'vit-tiny'] as const;
 /** One of {@link ARCHITECTURES}. */
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 /**
  * Builds `arch` for inputs of `sampleShape` (e.g. [28, 28, 1]) and `classes` outputs.
  * mlp: flatten → 128 relu → 64 relu → classes. cnn (LeNet-5 style): conv 6@5×5 relu → maxpool 2 →
- * conv 16@5×5 relu → maxpool 2 → 120 relu → 84 relu → classes.
+ * conv 16@5×5 relu → maxpool 2 → 120 relu → 84 relu → classes. vit-tiny: 7×7 patches, width 64,
+ * 2 pre-norm blocks of 2-head attention and a 128-wide gelu MLP, PEG position encoding, flattened
+ * tokens → classes (./vit.ts).
  */
 export function buildModel(arch: string, sampleShape: number[], classes: number, seed = 1): tf.LayersModel {
   const init = (s: number) => tf.initializers.glorotUniform({ seed: seed * 101 + s });
@@ -42,5 +46,6 @@ export function buildModel(arch: string, sampleShape: number[], classes: number,
       ],
     });
   }
+  if (arch === 'vit-tiny') return buildVit(sampleShape, classes, { seed });
   throw new SurgeonInputError(`--arch ${arch}: expected one of ${ARCHITECTURES.join(', ')}`);
 }

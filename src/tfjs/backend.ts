@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { SurgeonInputError } from '../errors.js';
 import { registerWasmKernels } from './kernels.js';
+import { registerFastGradients } from './gradients.js';
 
 /** What `--backend` accepts. */
 export type BackendRequest = 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu';
@@ -95,6 +96,7 @@ async function trySingle(name: Exclude<BackendRequest, 'auto'>): Promise<boolean
  */
 export async function selectBackend(request: BackendRequest = 'auto'): Promise<BackendInfo> {
   quiet();
+  registerFastGradients();
   const order: Exclude<BackendRequest, 'auto'>[] = request === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [request];
   if (current && (request === 'auto' || current.name === request) && tf.getBackend() === current.tfName) return current;
   for (const name of order) {
