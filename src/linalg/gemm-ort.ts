@@ -34,6 +34,12 @@ export const SYRK_BLOCK = 512;
 /** The tiny models {@link buildGemmModel} can build. */
 export type OpKey = 'matmul' | 'gemm_tn' | 'gemm_nt' | 'gemm_tt' | 'gram';
 
+/**
+ * An accumulating product Y = alpha·op(A)·op(B) + beta·C with alpha, beta and the transposes
+ * baked into the model (see {@link buildAccumulateModel}); keyed `acc:transA:transB:alpha:beta`.
+ */
+type AccKey = `acc:${0 | 1}:${0 | 1}:${number}:${number}`;
+
 let ortModule: Promise<typeof Ort> | undefined;
 
 /** Loads onnxruntime-node once (rejects when the native binding is unavailable). */
@@ -100,6 +106,41 @@ export function buildGemmModel(op: OpKey, elemType: number): Uint8Array {
 }
 
 /**
+ * Builds Y = alpha·op(A)·op(B) + beta·C (one Gemm node with its C input), so the update of an
+ * existing matrix (`out` with beta ≠ 0, e.g. the lazy updates of the SparseGPT sweep) runs in
+ * the native kernel instead of a JavaScript loop over the result.
+ */
+export function buildAccumulateModel(transA: boolean, transB: boolean, alpha: number, beta: number, elemType: number): Uint8Array {
+  const tensor = (name: string, dims: string[]) => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimParam: d })) } } },
+  });
+  const node = {
+    opType: 'Gemm',
+    input: ['A', 'B', 'C'],
+    output: ['Y'],
+    attribute: [
+      { name: 'transA', type: AttributeType.INT, i: transA ? 1 : 0 },
+      { name: 'transB', type: AttributeType.INT, i: transB ? 1 : 0 },
+      { name: 'alpha', type: AttributeType.FLOAT, f: alpha },
+      { name: 'beta', type: AttributeType.FLOAT, f: beta },
+    ],
+  };
+  const model = {
+    irVersion: 8,
+    producerName: 'surgeon.linalg',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'gemm_acc',
+      node: [node],
+      input: [tensor('A', transA ? ['K', 'M'] : ['M', 'K']), tensor('B', transB ? ['N', 'K'] : ['K', 'N']), tensor('C', ['M', 'N'])],
+      output: [tensor('Y', ['M', 'N'])],
+    },
+  };
+  return encodeModelProto(model as unknown as ModelProto);
+}
+
+/**
  * {@link GemmEngine} running every product in onnxruntime (MLAS kernels, `threads` intra-op
  * threads). Inputs are converted to the engine precision (no copy when they already match);
  * results come back as Float64Array.
@@ -108,7 +149,7 @@ export class OnnxRuntimeEngine implements GemmEngine {
   readonly name: string;
   readonly precision: Precision;
   readonly threads: number;
-  private readonly sessions = new Map<OpKey, Promise<Ort.InferenceSession>>();
+  private readonly sessions = new Map<OpKey | AccKey, Promise<Ort.InferenceSession>>();
   private disposed = false;
 
   constructor(options: OnnxRuntimeEngineOptions = {}) {
@@ -118,13 +159,20 @@ export class OnnxRuntimeEngine implements GemmEngine {
   }
 
   /** Creates (or returns the cached) session of `op`. */
-  private session(op: OpKey): Promise<Ort.InferenceSession> {
+  private session(op: OpKey | AccKey): Promise<Ort.InferenceSession> {
     if (this.disposed) throw new Error('OnnxRuntimeEngine used after dispose()');
     let s = this.sessions.get(op);
     if (!s) {
       const elemType = this.precision === 'float64' ? DataType.DOUBLE : DataType.FLOAT;
+      let bytes: Uint8Array;
+      if (op.startsWith('acc:')) {
+        const [, tA, tB, alpha, beta] = op.split(':');
+        bytes = buildAccumulateModel(tA === '1', tB === '1', Number(alpha), Number(beta), elemType);
+      } else {
+        bytes = buildGemmModel(op as OpKey, elemType);
+      }
       s = loadOrt().then((ort) =>
-        ort.InferenceSession.create(buildGemmModel(op, elemType), {
+        ort.InferenceSession.create(bytes, {
           graphOptimizationLevel: 'all',
           intraOpNumThreads: this.threads,
           interOpNumThreads: 1,
@@ -160,6 +208,22 @@ export class OnnxRuntimeEngine implements GemmEngine {
     const transA = options.transA ?? false;
     const transB = options.transB ?? false;
     if (m === 0 || n === 0 || k === 0) return finish(new Float64Array(m * n), m * n, 0, options);
+    const alpha = options.alpha ?? 1;
+    const beta = options.beta ?? 0;
+    if (options.out && beta !== 0 && this.precision === 'float64' && Math.fround(alpha) === alpha && Math.fround(beta) === beta) {
+      // out = beta·out + alpha·op(A)·op(B) in one native Gemm (alpha, beta exact in the float attributes).
+      const session = await this.session(`acc:${transA ? 1 : 0}:${transB ? 1 : 0}:${alpha}:${beta}`);
+      const out = options.out.subarray(0, m * n);
+      const ort = await loadOrt();
+      const feeds = {
+        A: await this.tensor(A, m * k, transA ? [k, m] : [m, k]),
+        B: await this.tensor(B, k * n, transB ? [n, k] : [k, n]),
+        C: new ort.Tensor('float64', out, [m, n]),
+      };
+      const Y = (await session.run(feeds)).Y!.data as Float64Array;
+      out.set(Y.length === m * n ? Y : Y.subarray(0, m * n));
+      return options.out;
+    }
     const op: OpKey = transA ? (transB ? 'gemm_tt' : 'gemm_tn') : transB ? 'gemm_nt' : 'matmul';
     const session = await this.session(op);
     const tA = await this.tensor(A, m * k, transA ? [k, m] : [m, k]);
