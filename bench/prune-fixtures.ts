@@ -14,7 +14,7 @@
  * and a rerun skips the points it holds (`--fresh` starts over). Falls back to Debian's
  * Fashion-MNIST when the fixture arrays are absent (the models themselves are required).
  *
- *   npm run bench:prune [-- --models mlp,cnn,vit,gpt --methods ... --sparsities 0.5,0.7,2:4 --fresh]
+ *   npm run bench:prune [-- --models mlp,cnn,vit,gpt --methods ... --sparsities 0.5,0.7,2:4 --out FILE --fresh]
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -32,7 +32,6 @@ import type { SparsityPattern } from '../src/pruners/types.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const FIXTURES = resolve(root, '../shared/fixtures');
-const OUT = join(root, 'bench/results/prune-fixtures.json');
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -100,6 +99,7 @@ async function main(): Promise<void> {
   const methods = arg('methods', 'magnitude,wanda,sparsegpt,obc,iht,iobs').split(',');
   const sparsities = arg('sparsities', '0.5,0.6,0.7,0.8,0.9,2:4').split(',');
   const fresh = process.argv.includes('--fresh');
+  const OUT = resolve(arg('out', join(root, 'bench/results/prune-fixtures.json')));
   const results: Results =
     !fresh && existsSync(OUT)
       ? (JSON.parse(readFileSync(OUT, 'utf8')) as Results)

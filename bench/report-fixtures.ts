@@ -70,6 +70,33 @@ function nc1Spec(points: readonly CurvePoint[], denseNc1: number, title: string)
 
 const pct = (v: number) => `${(v * 100).toFixed(1)}`;
 
+/** Spearman rank correlation of two equally long samples (average ranks for ties). */
+function spearman(a: readonly number[], b: readonly number[]): number {
+  const ranks = (v: readonly number[]) => {
+    const order = v.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
+    const r = new Array<number>(v.length);
+    for (let i = 0; i < order.length; ) {
+      let j = i;
+      while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++;
+      for (let t = i; t <= j; t++) r[order[t]![1]] = (i + j) / 2;
+      i = j + 1;
+    }
+    return r;
+  };
+  const ra = ranks(a);
+  const rb = ranks(b);
+  const mean = (ra.length - 1) / 2;
+  let num = 0;
+  let da = 0;
+  let db = 0;
+  for (let i = 0; i < ra.length; i++) {
+    num += (ra[i]! - mean) * (rb[i]! - mean);
+    da += (ra[i]! - mean) ** 2;
+    db += (rb[i]! - mean) ** 2;
+  }
+  return num / Math.sqrt(da * db);
+}
+
 async function main(): Promise<void> {
   const path = join(RESULTS, 'prune-fixtures.json');
   if (!existsSync(path)) throw new Error(`${path} not found: run npm run bench:prune first`);
@@ -99,7 +126,9 @@ async function main(): Promise<void> {
       md.push(`| ${method} | ${row.join(' | ')} | ${(times.reduce((a, b) => a + b, 0) / times.length).toFixed(1)} |`);
     }
     if (!token) {
-      md.push('', `NC1 of the penultimate features (dense ${dense.collapse!.nc1.toFixed(3)}):`, '', `| method | ${columns.map(label).join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`);
+      const measured = points.filter((p) => p.collapse && p.accuracy !== undefined);
+      const rho = spearman(measured.map((p) => p.collapse!.nc1), measured.map((p) => p.accuracy!));
+      md.push('', `NC1 of the penultimate features (dense ${dense.collapse!.nc1.toFixed(3)}; Spearman correlation of NC1 with accuracy over the ${measured.length} pruned models: ${rho.toFixed(2)}):`, '', `| method | ${columns.map(label).join(' | ')} |`, `|---|${columns.map(() => '---:').join('|')}|`);
       for (const method of METHODS) {
         if (!points.some((p) => p.method === method)) continue;
         md.push(`| ${method} | ${columns.map((c) => find(method, c)?.collapse?.nc1.toFixed(3) ?? '–').join(' | ')} |`);
