@@ -57,9 +57,7 @@ export async function lowerTriangularGram(X: Float64Array, n: number, engine: Ge
 
 /** Reverses a flat array: for an n × n row-major matrix M this is J·M·J (J = exchange matrix). */
 function reversed(M: Float64Array, count: number): Float64Array {
-  const R = new Float64Array(count);
-  for (let t = 0, s = count - 1; t < count; t++, s--) R[t] = M[s]!;
-  return R;
+  return M.slice(0, count).reverse();
 }
 
 /**
