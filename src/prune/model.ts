@@ -19,6 +19,7 @@ import { createEngine } from '../linalg/create-engine.js';
 import type { GemmEngine } from '../linalg/engine.js';
 import { HessianAccumulator } from '../pruners/hessian.js';
 import { getPruner, PRUNER_NAMES, type PrunerEntry } from '../pruners/registry.js';
+import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
 import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
 import { batchFeeds, captureSession } from '../runtime/capture.js';
 import type { ModelSession, NamedTensor } from '../runtime/session.js';
@@ -227,15 +228,13 @@ export async function pruneModel(model: OnnxModel, calib: Dataset | undefined, o
             engine,
           );
           view.write(result.W);
-          let zeros = 0;
-          for (let i = 0; i < result.W.length; i++) if (result.W[i] === 0) zeros++;
           const errorStats = layerStats ? (layerStats.heldOut ?? layerStats.calib) : undefined;
           reports.set(view, {
             name: view.name,
             op: view.op,
             rows: view.rows,
             cols: view.cols,
-            sparsity: zeros / result.W.length,
+            sparsity: zeroFraction(result.W),
             error: errorStats ? await relativeReconstructionError(engine, W, result.W, view.rows, view.cols, errorStats) : null,
             loss: result.loss,
             dampingUsed: result.dampingUsed,
@@ -298,36 +297,11 @@ function layerSparsities(views: readonly WeightView[], options: PruneModelOption
   const overrides = options.layerSparsity ?? {};
   for (const v of views) result.set(v, overrides[v.name] ?? overrides[v.weightName] ?? overrides[v.nodeName] ?? options.sparsity);
   if (!options.global) return result;
-  // Global magnitude: the k = round(s·P) smallest |w| over all layers; each layer's share becomes its sparsity.
-  const weights = views.map((v) => v.read());
-  const total = weights.reduce((a, w) => a + w.length, 0);
-  const all = new Float32Array(total);
-  let offset = 0;
-  for (const w of weights) {
-    for (let i = 0; i < w.length; i++) all[offset + i] = Math.abs(w[i]!);
-    offset += w.length;
-  }
-  const k = Math.round(options.sparsity * total);
-  if (k === 0) return result;
-  const sorted = all.slice().sort();
-  const threshold = sorted[k - 1]!;
-  // Exactly k: all below the threshold, then ties at the threshold in layer order.
-  let below = 0;
-  for (let i = 0; i < total; i++) if (all[i]! < threshold) below++;
-  let ties = k - below;
-  views.forEach((v, l) => {
-    const w = weights[l]!;
-    let count = 0;
-    for (let i = 0; i < w.length; i++) {
-      const a = Math.abs(w[i]!);
-      if (a < threshold) count++;
-      else if (a === threshold && ties > 0) {
-        count++;
-        ties--;
-      }
-    }
-    result.set(v, count / w.length);
-  });
+  // Global magnitude: one threshold over all layers (exactly round(s·P) zeros); each layer's
+  // share of the pruned weights becomes its sparsity.
+  const weights = views.map((v) => ({ W: v.read() }));
+  const { pruneCounts } = globalMagnitudeThresholds(weights, options.sparsity);
+  views.forEach((v, l) => result.set(v, pruneCounts[l]! / weights[l]!.W.length));
   return result;
 }
 

@@ -50,11 +50,12 @@ export async function forEachBatch(
 ): Promise<void> {
   const [from, to] = options.range ?? [0, dataset.count];
   const batchSize = options.batchSize ?? 128;
+  const T = dataset.kind === 'tokens' ? dataset.seqLen : 0;
   for (const { batch, feeds, lo, hi } of batchFeeds(dataset, batchSize, from, to)) {
     const tensors = await session.run(feeds, names);
     const captured: CapturedBatch = { start: batch.start + lo, count: hi - lo, tensors };
     if ('labels' in batch && batch.labels) captured.labels = batch.labels.subarray(lo, hi);
-    if ('targets' in batch) captured.targets = batch.targets.subarray(lo * (dataset as { seqLen: number }).seqLen, hi * (dataset as { seqLen: number }).seqLen);
+    if ('targets' in batch) captured.targets = batch.targets.subarray(lo * T, hi * T);
     await onBatch(captured);
   }
 }
