@@ -12,6 +12,7 @@
 import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 import { TypeScriptEngine, syrkSync, gemmSync } from './gemm-ts.js';
 import { OnnxRuntimeEngine, type Precision } from './gemm-ort.js';
+import { BufferPool } from './pool.js';
 
 /** Products with 2·m·k·n below this many flops run in TypeScript under 'auto'. */
 export const AUTO_TS_MAX_FLOPS = 32_768;
@@ -40,6 +41,8 @@ export class AutoEngine implements GemmEngine {
   readonly ts = new TypeScriptEngine();
   readonly native: OnnxRuntimeEngine;
   readonly tsMaxFlops: number;
+  /** See {@link GemmEngine.pool} (shared by both paths). */
+  readonly pool = new BufferPool();
   private nativeBroken = false;
 
   constructor(options: { threads?: number; precision?: Precision; tsMaxFlops?: number } = {}) {
@@ -86,6 +89,7 @@ export class AutoEngine implements GemmEngine {
 
   /** Releases the native sessions. */
   async dispose(): Promise<void> {
+    this.pool.clear();
     await this.native.dispose();
   }
 }

@@ -6,6 +6,8 @@
  *
  * Matrices are dense, row-major typed arrays. Shapes are given explicitly.
  */
+import type { BufferPool } from './pool.js';
+
 export type Matrix = Float64Array | Float32Array;
 
 /** Options of {@link GemmEngine.gemm}. */
@@ -43,6 +45,11 @@ export interface GemmEngine {
    * exactly symmetric. Optional: use {@link syrk} to call it with a gemm fallback.
    */
   syrk?(X: Matrix, n: number, d: number, options?: SyrkOptions): Promise<Float64Array>;
+  /**
+   * Scratch memory reused between calls by the kernels that take it (factorizations, the
+   * SparseGPT sweep); see {@link BufferPool}.
+   */
+  readonly pool?: BufferPool;
   /** Releases native resources (sessions). The engine must not be used afterwards. */
   dispose(): Promise<void>;
 }

@@ -10,6 +10,7 @@
  * Throughput on the reference machine is 1.5–3.5 GFLOP/s: use it for small products and as
  * the fallback when onnxruntime is unavailable (see {@link createEngine}).
  */
+import { BufferPool } from './pool.js';
 import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 
 /** Rows of op(A) per packed block. */
@@ -241,6 +242,8 @@ function gemmColumnSlices(X: Matrix, n: number, d: number, r0: number, r1: numbe
 /** Pure TypeScript {@link GemmEngine}: Float64 accumulation, no native resources. */
 export class TypeScriptEngine implements GemmEngine {
   readonly name = 'typescript';
+  /** See {@link GemmEngine.pool}. */
+  readonly pool = new BufferPool();
 
   /** See {@link GemmEngine.gemm}. */
   async gemm(A: Matrix, B: Matrix, m: number, k: number, n: number, options?: GemmOptions): Promise<Float64Array> {
@@ -252,6 +255,8 @@ export class TypeScriptEngine implements GemmEngine {
     return syrkSync(X, n, d, options);
   }
 
-  /** Nothing to release. */
-  async dispose(): Promise<void> {}
+  /** Drops the pooled scratch memory. */
+  async dispose(): Promise<void> {
+    this.pool.clear();
+  }
 }

@@ -16,3 +16,7 @@ export { spdInverse, upperCholeskyOfInverse, lowerTriangularGram, lambdaMax, dam
 export type { DampedHessian, LambdaMaxOptions } from './spd.js';
 export { symeig, symPinv } from './symeig.js';
 export type { SymEig, SymEigOptions, SymPinv } from './symeig.js';
+export { BufferPool } from './pool.js';
+export type { BufferPoolOptions } from './pool.js';
+export { UPPER_INVERSE_LEAF, STRUCTURED_PRODUCT_LEAF } from './upper-inverse.js';
+export type { UpperInverseOptions } from './upper-inverse.js';

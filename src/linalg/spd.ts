@@ -5,8 +5,10 @@
  */
 import { syrk, type GemmEngine } from './engine.js';
 import { TypeScriptEngine } from './gemm-ts.js';
-import { cholesky, checkSquare, NotPositiveDefiniteError } from './cholesky.js';
+import { cholesky, checkSquare } from './cholesky.js';
 import { invertLowerTriangular } from './triangular.js';
+
+export { upperCholeskyOfInverse } from './upper-inverse.js';
 
 const tsEngine = new TypeScriptEngine();
 
@@ -53,34 +55,6 @@ export async function lowerTriangularGram(X: Float64Array, n: number, engine: Ge
   }
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) G[i * n + j] = G[j * n + i]!;
   return G;
-}
-
-/** Reverses a flat array: for an n × n row-major matrix M this is J·M·J (J = exchange matrix). */
-function reversed(M: Float64Array, count: number): Float64Array {
-  return M.slice(0, count).reverse();
-}
-
-/**
- * The upper-triangular U with Uᵀ·U = H⁻¹ and positive diagonal (= torch.linalg.cholesky(H⁻¹,
- * upper=True)), without forming H⁻¹.
- *
- * With J the exchange matrix: factor J·H·J = Lr·Lrᵀ (lower). Then H = V·Vᵀ with V = J·Lr·J upper,
- * so H⁻¹ = V⁻ᵀ·V⁻¹ and U = V⁻¹ = J·Lr⁻¹·J. For row-major storage J·M·J is the flat array
- * reversed. Cost: one Cholesky and one triangular inverse (≈ 2n³/3 flops).
- * @throws NotPositiveDefiniteError when H is not SPD; `pivot` is the input of H (the
- * elimination runs from the last input to the first, so it is the highest-index failing one).
- */
-export async function upperCholeskyOfInverse(H: Float64Array, n: number, engine: GemmEngine = tsEngine): Promise<Float64Array> {
-  checkSquare(H, n);
-  let Lr: Float64Array;
-  try {
-    Lr = await cholesky(reversed(H, n * n), n, engine);
-  } catch (e) {
-    if (e instanceof NotPositiveDefiniteError) throw new NotPositiveDefiniteError(n - 1 - e.pivot, e.value);
-    throw e;
-  }
-  const LrInv = await invertLowerTriangular(Lr, n, engine);
-  return reversed(LrInv, n * n);
 }
 
 /** Options of {@link lambdaMax}. */

@@ -26,6 +26,7 @@ import type { GemmEngine } from '../linalg/engine.js';
 import { type PrunePlan, type Curvature, prepareCurvature, makePlan, newtonTarget, finishObs, upperFactor } from './curvature.js';
 import { defaultEngine, selectSmallest, validatePattern, validateSparsity } from './masks.js';
 import { AccumulatingPruner } from './session.js';
+import { BufferPool } from '../linalg/pool.js';
 import type { LayerProblem, LayerPruneOptions, LayerPruneResult } from './types.js';
 
 /** Options of {@link sparsegptPrune}. */
@@ -47,6 +48,14 @@ export interface SweepResult {
 /**
  * The SparseGPT sweep projecting `target` (rows × d, e.g. W, or the I-OBS Newton point) onto
  * the sparsity `plan` in the metric of H, given U (d × d upper, UᵀU = H⁻¹).
+ *
+ * Schedule (same arithmetic as the column-by-column sweep, reassociated): the columns are
+ * visited in panels of {@link SWEEP_PANEL}. A panel is first brought up to date with every
+ * earlier column's errors in one GEMM, Wᵀ[p1:p2] −= U[0:p1, p1:p2]ᵀ·Errᵀ[0:p1] (left-looking:
+ * large inner dimension, each panel read and written once). Inside the panel, sub-blocks of
+ * {@link SWEEP_SUBBLOCK} columns run the OBS steps in TypeScript and pass their errors to the
+ * rest of the panel by a small GEMM. Masks of `blocksize` columns are chosen when the sweep
+ * reaches them, on up-to-date weights, exactly as in the column order.
  */
 export async function sparsegptSweep(
   target: Float32Array | Float64Array,
@@ -59,66 +68,99 @@ export async function sparsegptSweep(
 ): Promise<SweepResult> {
   const nm = plan.pattern?.kind === 'nm' ? plan.pattern : undefined;
   const B = nm ? Math.ceil(blocksize / nm.m) * nm.m : Math.max(1, blocksize);
-  // Lazy-update cadence: the column loop runs in TypeScript over sub-blocks of L columns and the
-  // rest of the matrix (the remainder of the mask block included) is updated by one GEMM per
-  // sub-block. L < B cuts the TypeScript work (rows·d·L/2) without changing the result; L is a
-  // multiple of M so that N:M groups never straddle a sub-block.
-  const L = Math.min(B, nm ? Math.ceil(LAZY_BLOCK / nm.m) * nm.m : LAZY_BLOCK);
-  const WT = new Float64Array(d * rows);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) WT[j * rows + r] = plan.isDead[j] ? 0 : target[r * d + j];
+  // Sub-blocks are a multiple of M so that N:M groups never straddle one; panels hold whole mask
+  // blocks so that a block's mask is chosen on weights that have every earlier error applied.
+  const L = Math.min(B, nm ? Math.ceil(SWEEP_SUBBLOCK / nm.m) * nm.m : SWEEP_SUBBLOCK);
+  const P = Math.max(1, Math.round(SWEEP_PANEL / B)) * B;
+  const pool = engine.pool ?? new BufferPool();
+  const WT = pool.take(d * rows);
+  transposeInto(target, rows, d, WT);
+  if (plan.nDead > 0) for (let j = 0; j < d; j++) if (plan.isDead[j]) WT.fill(0, j * rows, (j + 1) * rows);
+  const errT = pool.take(d * rows);
   const keepT = new Uint8Array(d * rows).fill(1);
-  const errT = new Float64Array(L * rows);
-  const Ublk = new Float64Array(L * d);
-  const scores = new Float64Array(Math.max(B * rows, nm ? nm.m : 0));
-  const idx = new Int32Array(scores.length);
+  const Upanel = pool.take(Math.min(d, P) * d);
+  const scores = pool.take(Math.max(B * rows, nm ? nm.m : 0));
+  const scratch = pool.take(scores.length);
+  const idx = new Int32Array(nm ? nm.m : 0);
+  const counts = new Int32Array(nm ? 0 : 65536);
   let obsLoss = 0;
 
-  for (let b1 = 0; b1 < d; b1 += B) {
-    const b2 = Math.min(b1 + B, d);
-    if (!nm) selectBlockMask(WT, keepT, U, rows, d, b1, b2, plan, scores, idx);
-    for (let i1 = b1; i1 < b2; i1 += L) {
-      const i2 = Math.min(i1 + L, b2);
-      const count = i2 - i1;
-      for (let j = i1; j < i2; j++) {
-        if (nm && (j - b1) % nm.m === 0) selectGroupMask(WT, keepT, U, rows, d, j, nm.n, nm.m, plan.isDead, scores, idx);
-        obsLoss += pruneColumn(WT, keepT, errT, U, rows, d, j, (j - i1) * rows, i2);
-      }
-      if (i2 < d) {
-        // Lazy batch update of the trailing columns: Wᵀ[i2:, :] −= U[i1:i2, i2:]ᵀ · Errᵀ.
-        const rest = d - i2;
-        for (let t = 0; t < count; t++) Ublk.set(U.subarray((i1 + t) * d + i2, (i1 + t + 1) * d), t * rest);
-        await engine.gemm(Ublk.subarray(0, count * rest), errT.subarray(0, count * rows), rest, count, rows, {
-          transA: true,
-          alpha: -1,
-          beta: 1,
-          out: WT.subarray(i2 * rows),
-        });
+  for (let p1 = 0; p1 < d; p1 += P) {
+    const p2 = Math.min(p1 + P, d);
+    const width = p2 - p1;
+    if (p1 > 0) {
+      // Left-looking update of the panel: Wᵀ[p1:p2, :] −= U[0:p1, p1:p2]ᵀ · Errᵀ[0:p1, :].
+      for (let t = 0; t < p1; t++) Upanel.set(U.subarray(t * d + p1, t * d + p2), t * width);
+      await engine.gemm(Upanel.subarray(0, p1 * width), errT.subarray(0, p1 * rows), width, p1, rows, {
+        transA: true,
+        alpha: -1,
+        beta: 1,
+        out: WT.subarray(p1 * rows, p2 * rows),
+      });
+    }
+    for (let b1 = p1; b1 < p2; b1 += B) {
+      const b2 = Math.min(b1 + B, p2);
+      if (!nm) selectBlockMask(WT, keepT, U, rows, d, b1, b2, plan, scores, scratch, counts);
+      for (let i1 = b1; i1 < b2; i1 += L) {
+        const i2 = Math.min(i1 + L, b2);
+        for (let j = i1; j < i2; j++) {
+          if (nm && (j - b1) % nm.m === 0) selectGroupMask(WT, keepT, U, rows, d, j, nm.n, nm.m, plan.isDead, scores, idx);
+          obsLoss += pruneColumn(WT, keepT, errT, U, rows, d, j, i2);
+        }
+        if (i2 < p2) {
+          // The sub-block's errors to the rest of the panel: Wᵀ[i2:p2, :] −= U[i1:i2, i2:p2]ᵀ · Errᵀ[i1:i2, :].
+          const count = i2 - i1;
+          const rest = p2 - i2;
+          for (let t = 0; t < count; t++) Upanel.set(U.subarray((i1 + t) * d + i2, (i1 + t) * d + p2), t * rest);
+          await engine.gemm(Upanel.subarray(0, count * rest), errT.subarray(i1 * rows, i2 * rows), rest, count, rows, {
+            transA: true,
+            alpha: -1,
+            beta: 1,
+            out: WT.subarray(i2 * rows, p2 * rows),
+          });
+        }
       }
     }
   }
+  // Pruned entries of Wᵀ were set to exactly 0 when their column was visited, and no later
+  // update touches a visited column.
   const W = new Float32Array(rows * d);
+  transposeInto(WT, d, rows, W);
   const mask = new Uint8Array(rows * d);
-  for (let j = 0; j < d; j++) {
-    for (let r = 0; r < rows; r++) {
-      const keep = keepT[j * rows + r];
-      mask[r * d + j] = keep;
-      W[r * d + j] = keep ? WT[j * rows + r] : 0;
-    }
-  }
+  transposeInto(keepT, d, rows, mask);
+  pool.give(WT, errT, Upanel, scores, scratch);
   return { W, mask, obsLoss };
 }
 
-/** Columns per lazy GEMM update of the sweep (see {@link sparsegptSweep}); 64 measured fastest of 32/64/96 on a 768 × 3072 layer. */
-const LAZY_BLOCK = 64;
+/** Columns per left-looking panel update of {@link sparsegptSweep} (rounded to whole mask blocks). */
+export const SWEEP_PANEL = 128;
+/** Columns per TypeScript sub-block of {@link sparsegptSweep}. */
+export const SWEEP_SUBBLOCK = 32;
+
+/** out (c × r) = the transpose of A (r × c), in 8 × 8 tiles (one cache line per tile row). */
+function transposeInto<T extends Float32Array | Float64Array | Uint8Array>(A: ArrayLike<number>, r: number, c: number, out: T): void {
+  const S = 8;
+  for (let i0 = 0; i0 < r; i0 += S) {
+    const i1 = Math.min(r, i0 + S);
+    for (let j0 = 0; j0 < c; j0 += S) {
+      const j1 = Math.min(c, j0 + S);
+      for (let i = i0; i < i1; i++) {
+        const a = i * c;
+        for (let j = j0; j < j1; j++) out[j * r + i] = A[a + j]!;
+      }
+    }
+  }
+}
 
 /**
  * OBS step of column j: the pruned weights of the column are zeroed, their errors
- * err = w/U_jj are written to errT[e …] (0 for kept weights) and propagated to the columns
+ * err = w/U_jj are written to Errᵀ[j, :] (0 for kept weights) and propagated to the columns
  * j+1 … end−1: Wᵀ[j', :] −= U[j, j']·err. Returns the column's ½Σerr².
  */
-function pruneColumn(WT: Float64Array, keepT: Uint8Array, errT: Float64Array, U: Float64Array, rows: number, d: number, j: number, e: number, end: number): number {
+function pruneColumn(WT: Float64Array, keepT: Uint8Array, errT: Float64Array, U: Float64Array, rows: number, d: number, j: number, end: number): number {
   const ujj = U[j * d + j];
   const col = j * rows;
+  const e = col;
   let loss = 0;
   let any = false;
   for (let r = 0; r < rows; r++) {
@@ -166,7 +208,7 @@ function pruneColumn(WT: Float64Array, keepT: Uint8Array, errT: Float64Array, U:
  * over all rows × block columns by the OBS saliency w²/U_jj² of the current (already updated)
  * weights, so rows that need more weights keep more. The block prunes all its dead inputs plus
  * its share of the layer's live prunes (proportional to its live columns), so the layer total
- * is exact; per-row counts vary, as in SparseGPT.
+ * is exact; per-row counts vary, as in SparseGPT. Ties go to the lower (column, row) position.
  */
 function selectBlockMask(
   WT: Float64Array,
@@ -178,7 +220,8 @@ function selectBlockMask(
   i2: number,
   plan: PrunePlan,
   scores: Float64Array,
-  idx: Int32Array,
+  scratch: Float64Array,
+  counts: Int32Array,
 ): void {
   const count = i2 - i1;
   const live = d - plan.nDead;
@@ -198,14 +241,88 @@ function selectBlockMask(
       scores.fill(Infinity, t * rows, (t + 1) * rows);
       continue;
     }
+    const inv = 1 / (u * u);
     for (let r = 0; r < rows; r++) {
       const w = WT[base + r];
-      scores[t * rows + r] = (w * w) / (u * u);
+      scores[t * rows + r] = w * w * inv;
     }
   }
   if (k === 0) return;
-  selectSmallest(scores, 0, count * rows, k, idx);
-  for (let t = 0; t < k; t++) keepT[i1 * rows + idx[t]] = 0;
+  const len = count * rows;
+  const v = kthSmallest(scores, len, k, scratch, counts);
+  let below = 0;
+  for (let i = 0; i < len; i++) if (scores[i] < v) below++;
+  let ties = k - below;
+  const base = i1 * rows;
+  for (let i = 0; i < len; i++) {
+    const sc = scores[i];
+    if (sc < v || (sc === v && ties-- > 0)) keepT[base + i] = 0;
+  }
+}
+
+/** Whether Float64 high words sit at odd Uint32 indices (true on every platform Node runs on). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * The k-th smallest (1-based, 1 ≤ k ≤ len) of the non-negative values[0..len) (+Infinity
+ * allowed); values is not modified. Radix selection on the IEEE-754 bits, which order like
+ * the numbers for non-negative doubles: a 4096-bucket histogram of the top 12 bits, a
+ * 65536-bucket one of the next 16 inside the chosen bucket, then quickselect among the few
+ * values that share those 28 bits (copied to `scratch`). `counts` needs 65536 entries.
+ */
+export function kthSmallest(values: Float64Array, len: number, k: number, scratch: Float64Array, counts: Int32Array): number {
+  if (!LITTLE_ENDIAN) return quickselect(scratch, values, len, k - 1);
+  const hi = new Uint32Array(values.buffer, values.byteOffset, 2 * len);
+  counts.fill(0, 0, 4096);
+  for (let i = 1; i < 2 * len; i += 2) counts[hi[i]! >>> 20]!++;
+  let b1 = 0;
+  let rest = k;
+  while (rest > counts[b1]!) rest -= counts[b1++]!;
+  counts.fill(0);
+  for (let i = 1; i < 2 * len; i += 2) {
+    const h = hi[i]!;
+    if (h >>> 20 === b1) counts[(h >>> 4) & 0xffff]!++;
+  }
+  let b2 = 0;
+  while (rest > counts[b2]!) rest -= counts[b2++]!;
+  const key = ((b1 << 16) | b2) >>> 0;
+  let n = 0;
+  for (let i = 0; i < len; i++) if (hi[2 * i + 1]! >>> 4 === key) scratch[n++] = values[i]!;
+  return quickselect(scratch, scratch, n, rest - 1);
+}
+
+/** The (target+1)-th smallest of src[0..len), by quickselect on a copy in `a` (Hoare partition, median of three). */
+function quickselect(a: Float64Array, src: Float64Array, len: number, target: number): number {
+  if (a !== src) a.set(src.subarray(0, len));
+  let lo = 0;
+  let hi = len - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    let x = a[lo]!;
+    let y = a[mid]!;
+    let z = a[hi]!;
+    if (x > y) [x, y] = [y, x];
+    if (y > z) [y, z] = [z, y];
+    if (x > y) [x, y] = [y, x];
+    const pivot = y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return a[target]!;
+  }
+  return a[target]!;
 }
 
 /** N:M mask of the group of M columns starting at j: the M − N smallest w²/U_jj² per row (dead inputs first). */

@@ -4,6 +4,7 @@ import { choleskySync } from '../../src/linalg/cholesky.js';
 import { syrkSync } from '../../src/linalg/gemm-ts.js';
 import { NotPositiveDefiniteError } from '../../src/linalg/cholesky.js';
 import { OnnxRuntimeEngine } from '../../src/linalg/gemm-ort.js';
+import { TypeScriptEngine } from '../../src/linalg/gemm-ts.js';
 import { naiveGemm, randomSpd, relErr, maxAbsDiff, randomMatrix } from './helpers.js';
 
 const ort = new OnnxRuntimeEngine();
@@ -71,7 +72,55 @@ describe('upperCholeskyOfInverse', () => {
   }
 });
 
+describe('upperCholeskyOfInverse: recursion, options, scratch reuse', () => {
+  it('TypeScript engine = onnxruntime engine through several recursion levels (n=700)', async () => {
+    const n = 700;
+    const H = randomSpd(n, 77);
+    const a = await upperCholeskyOfInverse(H, n, ort);
+    const b = await upperCholeskyOfInverse(H, n, new TypeScriptEngine());
+    expect(relErr(a, b)).toBeLessThan(1e-11);
+    const UtU = naiveGemm(a, a, n, n, n, true, false);
+    expect(identityResidual(H, UtU, n)).toBeLessThan(1e-10);
+  });
+  it('reads only the upper triangle', async () => {
+    const n = 300;
+    const H = randomSpd(n, 78);
+    const poisoned = H.slice();
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) poisoned[i * n + j] = NaN;
+    expect(relErr(await upperCholeskyOfInverse(poisoned, n, ort), await upperCholeskyOfInverse(H, n, ort))).toBe(0);
+  });
+  it('diagonal replaces H_jj; out is overwritten entirely (dirty scratch and destination)', async () => {
+    const n = 333;
+    const H = randomSpd(n, 79);
+    const diag = new Float64Array(n);
+    const shifted = H.slice();
+    for (let j = 0; j < n; j++) {
+      diag[j] = H[j * n + j] + 0.25 * (1 + (j % 3));
+      shifted[j * n + j] = diag[j];
+    }
+    const engine = new OnnxRuntimeEngine();
+    // Leave non-zero garbage in the engine's pool, and give a dirty destination.
+    for (const size of [n * n, 300 * 300, 256 * 256, 128 * 128]) engine.pool.give(engine.pool.take(size).fill(123.5));
+    const out = new Float64Array(n * n).fill(-7);
+    const U = await upperCholeskyOfInverse(H, n, engine, { diagonal: diag, out });
+    expect(U).toBe(out);
+    expect(relErr(U, await upperCholeskyOfInverse(shifted, n, ort))).toBeLessThan(1e-12);
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) if (U[i * n + j] !== 0) throw new Error(`U[${i},${j}] = ${U[i * n + j]}`);
+    // A second call reuses the pooled scratch and gives the same bits.
+    expect(relErr(await upperCholeskyOfInverse(H, n, engine, { diagonal: diag }), U)).toBe(0);
+    await engine.dispose();
+  });
+});
+
 describe('upperCholeskyOfInverse errors', () => {
+  it('reports the failing input of H from any recursion level', async () => {
+    const n = 600;
+    for (const bad of [0, 77, 128, 299, 599]) {
+      const H = randomSpd(n, 80);
+      H[bad * n + bad] = -1;
+      await expect(upperCholeskyOfInverse(H, n, ort)).rejects.toMatchObject({ name: 'NotPositiveDefiniteError', pivot: bad });
+    }
+  });
   it('reports the failing input of H', async () => {
     // Input 0 makes H indefinite; the reversed elimination meets it last.
     const H = new Float64Array([-1, 0, 0, 0, 2, 0, 0, 0, 3]);
