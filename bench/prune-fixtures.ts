@@ -11,10 +11,11 @@
  * Fashion-MNIST instead.
  *
  * Resumable: bench/results/prune-fixtures.json is rewritten (atomically) after every point,
- * and a rerun skips the points it holds (`--fresh` starts over). Falls back to Debian's
+ * and a rerun skips the points it holds (`--fresh` starts over; `--recompute` measures the
+ * selected models × methods × sparsities again and replaces their points). Falls back to Debian's
  * Fashion-MNIST when the fixture arrays are absent (the models themselves are required).
  *
- *   npm run bench:prune [-- --models mlp,cnn,vit,gpt --methods ... --sparsities 0.5,0.7,2:4 --out FILE --fresh]
+ *   npm run bench:prune [-- --models mlp,cnn,vit,gpt --methods ... --sparsities 0.5,0.7,2:4 --out FILE --fresh --recompute]
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
   const methods = arg('methods', 'magnitude,wanda,sparsegpt,obc,iht,iobs').split(',');
   const sparsities = arg('sparsities', '0.5,0.6,0.7,0.8,0.9,2:4').split(',');
   const fresh = process.argv.includes('--fresh');
+  const recompute = process.argv.includes('--recompute');
   const OUT = resolve(arg('out', join(root, 'bench/results/prune-fixtures.json')));
   const results: Results =
     !fresh && existsSync(OUT)
@@ -145,7 +147,9 @@ async function main(): Promise<void> {
       const { pattern, sparsity, label } = patternOf(s);
       const skip = pattern.kind === 'nm' ? findPrunableLayers(model).filter((v) => v.cols % pattern.m !== 0).map((v) => v.name) : [];
       for (const method of methods) {
-        if (results.points.some((p) => p.model === name && p.method === method && p.sparsity === sparsity && p.pattern === label)) continue;
+        const same = (p: BenchPoint) => p.model === name && p.method === method && p.sparsity === sparsity && p.pattern === label;
+        if (recompute) results.points = results.points.filter((p) => !same(p));
+        else if (results.points.some(same)) continue;
         const started = performance.now();
         let report: PruneModelReport;
         let pruned;

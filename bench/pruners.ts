@@ -3,8 +3,9 @@
  * (rows 768, d = 3072) with 16,384 calibration rows.
  *  1. Hessian accumulation H = XᵀX/N over 16,384 × 3072 in batches of 2,048 (HessianAccumulator,
  *     fp64 and fp32 engines).
- *  2. SparseGPT at 50 % (Frantar & Alistarh 2023): dampening, U = chol(H⁻¹) (upper), the column
- *     sweep (in-block TypeScript loop + lazy GEMM updates). Target < 1 s.
+ *  2. SparseGPT at 50 % (Frantar & Alistarh 2023): dampening, U = chol(H⁻¹) (upper, recursive UL
+ *     factorization on GEMMs), the column sweep (left-looking panel GEMMs + TypeScript
+ *     sub-blocks). Target < 1 s.
  *  3. I-OBS with 3 iterations (sparsegpt projection at this d). Target < 3 s.
  * Throughput is counted with the flops the algorithms need (N·d² for the symmetric Gram,
  * ⅔d³ for U, rows·d² for the sweep's updates) against the machine's 2-core peak (≈ 240 GFLOP/s

@@ -16,6 +16,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 import { checkShapes } from './gemm-ts.js';
 import { BufferPool } from './pool.js';
+import { transposeBlock } from './transpose.js';
 import { AttributeType, DataType, encodeModelProto, type ModelProto, type NodeProto } from '../io/onnx/proto.js';
 
 /** Arithmetic of the native product. */
@@ -281,7 +282,7 @@ export class OnnxRuntimeEngine implements GemmEngine {
     const ort = await loadOrt();
     const session = await this.session('gemm_nt');
     const Xt = this.precision === 'float64' ? new Float64Array(n * d) : new Float32Array(n * d);
-    transposeInto(X, n, d, Xt);
+    transposeBlock(X, d, 0, 0, n, d, Xt);
     const out = options.out;
     const beta = out ? (options.beta ?? 0) : 0;
     const G = out ?? new Float64Array(d * d);
@@ -341,19 +342,4 @@ function finish(Y: Float64Array | Float32Array, count: number, alpha: number, op
   else if (beta === 1) for (let t = 0; t < count; t++) out[t] += alpha * Y[t]!;
   else for (let t = 0; t < count; t++) out[t] = beta * out[t]! + alpha * Y[t]!;
   return out;
-}
-
-/** Xt (d × n) = Xᵀ for X (n × d), in 32 × 32 tiles. */
-function transposeInto(X: Matrix, n: number, d: number, Xt: Float64Array | Float32Array): void {
-  const T = 32;
-  for (let i0 = 0; i0 < n; i0 += T) {
-    const i1 = Math.min(n, i0 + T);
-    for (let j0 = 0; j0 < d; j0 += T) {
-      const j1 = Math.min(d, j0 + T);
-      for (let i = i0; i < i1; i++) {
-        const x = i * d;
-        for (let j = j0; j < j1; j++) Xt[j * n + i] = X[x + j]!;
-      }
-    }
-  }
 }

@@ -19,6 +19,7 @@ import { BufferPool } from './pool.js';
 import { checkSquare, choleskyBlockInPlace, NotPositiveDefiniteError } from './cholesky.js';
 import { invertLowerUnblocked } from './triangular.js';
 import { TypeScriptEngine } from './gemm-ts.js';
+import { transposeBlock } from './transpose.js';
 
 /** Order at or below which a diagonal block is factored and inverted in TypeScript. */
 export const UPPER_INVERSE_LEAF = 128;
@@ -90,7 +91,7 @@ async function factor(src: SymmetricBlock, s: number, g0: number, U: Float64Arra
   await factor({ A: src.A, ld: src.ld, off: src.off + h, diag: src.diag?.subarray(h) }, m, g0 + h, U, ldU, offU + h, ctx);
   // W = U22·H12ᵀ (m × h)
   const Bt = pool.take(m * h);
-  transposeInto(src.A, src.ld, src.off, src.off + h, h, m, Bt);
+  transposeBlock(src.A, src.ld, src.off, src.off + h, h, m, Bt);
   const W = pool.take(m * h);
   await upperTimes(U, ldU, offU + h, m, Bt, h, false, 1, W, 0, ctx);
   // S = H11 − WᵀW, then U11 = U(S)
@@ -105,7 +106,7 @@ async function factor(src: SymmetricBlock, s: number, g0: number, U: Float64Arra
   pool.give(S);
   // U12 = −U11·Zᵀ with Z = U22ᵀ·W (m × h)
   await upperTimes(U, ldU, offU + h, m, W, h, true, 1, Bt, 0, ctx);
-  transposeInto(Bt, h, 0, 0, m, h, W);
+  transposeBlock(Bt, h, 0, 0, m, h, W);
   const U12 = pool.take(h * m);
   await upperTimes(U, ldU, offU, h, W, m, false, -1, U12, 0, ctx);
   for (let i = 0; i < h; i++) U.set(U12.subarray(i * m, (i + 1) * m), (offU + i) * ldU + offU + h);
@@ -206,22 +207,4 @@ async function symmetricDowndate(S: Float64Array, h: number, W: Float64Array, m:
   await symmetricDowndate(Sbr, b, Wr, m, ctx);
   for (let i = 0; i < b; i++) S.set(Sbr.subarray(i * b, (i + 1) * b), (a + i) * h + a);
   pool.give(Wr, Sbr);
-}
-
-/**
- * out (c × r) = the transpose of the r × c block A[r0:r0+r, c0:c0+c] (leading dimension ld),
- * in 32 × 32 tiles.
- */
-function transposeInto(A: Float64Array, ld: number, r0: number, c0: number, r: number, c: number, out: Float64Array): void {
-  const T = 32;
-  for (let i0 = 0; i0 < r; i0 += T) {
-    const i1 = Math.min(r, i0 + T);
-    for (let j0 = 0; j0 < c; j0 += T) {
-      const j1 = Math.min(c, j0 + T);
-      for (let i = i0; i < i1; i++) {
-        const a = (r0 + i) * ld + c0;
-        for (let j = j0; j < j1; j++) out[j * r + i] = A[a + j]!;
-      }
-    }
-  }
 }

@@ -9,10 +9,11 @@
  * successive inverse Hessians), so the accumulated loss Σ ½ err² equals ½ tr(ΔH Δᵀ) exactly.
  *
  * Blocks of B = 128 columns: the mask of a block is chosen adaptively when the sweep reaches
- * it, by the OBS saliency w²/[U_jj]² of the *current* (already updated) weights. Inside a block
- * updates are applied column by column (tight loop below); the trailing columns get one lazy
- * batch update W[:, i2:] −= Err · U[i1:i2, i2:] on the GEMM engine. N:M: the mask of every group
- * of M columns is chosen when the sweep reaches its first column (B is rounded up to a multiple of M).
+ * it, by the OBS saliency w²/[U_jj]² of the *current* (already updated) weights. The updates
+ * are batched lazily (see {@link sparsegptSweep} for the schedule): a column only receives the
+ * errors of earlier columns when the sweep needs it, in GEMMs on the engine. N:M: the mask of
+ * every group of M columns is chosen when the sweep reaches its first column (B is rounded up
+ * to a multiple of M).
  *
  * Mask semantics follow the reference implementation (IST-DASLab/sparsegpt): each block's
  * prunes are chosen jointly over rows × B by saliency; the block's count is its share of the
@@ -20,13 +21,14 @@
  * reference's threshold can be off by ties). N:M masks are exact per row and group.
  *
  * Layout: the sweep runs on Wᵀ (d × rows, Float64), so a column of W is contiguous, the
- * in-block axpy runs over contiguous memory and the lazy update writes Wᵀ[i2:, :] in place.
+ * in-block axpy runs over contiguous memory and the lazy updates write row blocks of Wᵀ in place.
  */
 import type { GemmEngine } from '../linalg/engine.js';
 import { type PrunePlan, type Curvature, prepareCurvature, makePlan, newtonTarget, finishObs, upperFactor } from './curvature.js';
 import { defaultEngine, selectSmallest, validatePattern, validateSparsity } from './masks.js';
 import { AccumulatingPruner } from './session.js';
 import { BufferPool } from '../linalg/pool.js';
+import { transposeBlock } from '../linalg/transpose.js';
 import type { LayerProblem, LayerPruneOptions, LayerPruneResult } from './types.js';
 
 /** Options of {@link sparsegptPrune}. */
@@ -74,7 +76,7 @@ export async function sparsegptSweep(
   const P = Math.max(1, Math.round(SWEEP_PANEL / B)) * B;
   const pool = engine.pool ?? new BufferPool();
   const WT = pool.take(d * rows);
-  transposeInto(target, rows, d, WT);
+  transposeBlock(target, d, 0, 0, rows, d, WT);
   if (plan.nDead > 0) for (let j = 0; j < d; j++) if (plan.isDead[j]) WT.fill(0, j * rows, (j + 1) * rows);
   const errT = pool.take(d * rows);
   const keepT = new Uint8Array(d * rows).fill(1);
@@ -125,9 +127,9 @@ export async function sparsegptSweep(
   // Pruned entries of Wᵀ were set to exactly 0 when their column was visited, and no later
   // update touches a visited column.
   const W = new Float32Array(rows * d);
-  transposeInto(WT, d, rows, W);
+  transposeBlock(WT, rows, 0, 0, d, rows, W);
   const mask = new Uint8Array(rows * d);
-  transposeInto(keepT, d, rows, mask);
+  transposeBlock(keepT, rows, 0, 0, d, rows, mask);
   pool.give(WT, errT, Upanel, scores, scratch);
   return { W, mask, obsLoss };
 }
@@ -136,21 +138,6 @@ export async function sparsegptSweep(
 export const SWEEP_PANEL = 128;
 /** Columns per TypeScript sub-block of {@link sparsegptSweep}. */
 export const SWEEP_SUBBLOCK = 32;
-
-/** out (c × r) = the transpose of A (r × c), in 8 × 8 tiles (one cache line per tile row). */
-function transposeInto<T extends Float32Array | Float64Array | Uint8Array>(A: ArrayLike<number>, r: number, c: number, out: T): void {
-  const S = 8;
-  for (let i0 = 0; i0 < r; i0 += S) {
-    const i1 = Math.min(r, i0 + S);
-    for (let j0 = 0; j0 < c; j0 += S) {
-      const j1 = Math.min(c, j0 + S);
-      for (let i = i0; i < i1; i++) {
-        const a = i * c;
-        for (let j = j0; j < j1; j++) out[j * r + i] = A[a + j]!;
-      }
-    }
-  }
-}
 
 /**
  * OBS step of column j: the pruned weights of the column are zeroed, their errors

@@ -107,6 +107,22 @@ describe('OnnxRuntimeEngine = TypeScriptEngine', () => {
     const B = big.subarray(101, 101 + 20);
     expect(maxAbsDiff(await ort64.gemm(A, B, 3, 4, 5), naiveGemm(A, B, 3, 4, 5))).toBeLessThan(1e-14);
   });
+  it('writes into an offset view of `out` in place (C and the result share the buffer), leaving the rest alone', async () => {
+    const [m, k, n] = [300, 200, 250];
+    const A = randomMatrix(m, k, 31);
+    const B = randomMatrix(k, n, 32);
+    for (const [alpha, beta] of [[-1, 1], [1, 0], [2.5, -0.5], [-1, 0]] as const) {
+      const big = randomMatrix(1, m * n + 100, 33);
+      const before = big.slice();
+      const out = big.subarray(40, 40 + m * n);
+      const ref = await ts.gemm(A, B, m, k, n, { alpha, beta, out: before.slice(40, 40 + m * n) });
+      const got = await ort64.gemm(A, B, m, k, n, { alpha, beta, out });
+      expect(got).toBe(out);
+      expect(relErr(out, ref)).toBeLessThan(1e-13);
+      expect([...big.subarray(0, 40)]).toEqual([...before.subarray(0, 40)]);
+      expect([...big.subarray(40 + m * n)]).toEqual([...before.subarray(40 + m * n)]);
+    }
+  });
   it('syrk fused and blocked match syrkSync, exactly symmetric', async () => {
     for (const [n, d] of [[1, 1], [9, 4], [40, 1100]] as const) {
       const X = randomMatrix(n, d, 3 * n + d);

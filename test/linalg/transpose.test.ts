@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { transposeBlock } from '../../src/linalg/transpose.js';
+
+describe('transposeBlock', () => {
+  it('1×1 and 2×3', () => {
+    const out1 = new Float64Array(1);
+    transposeBlock(new Float64Array([5]), 1, 0, 0, 1, 1, out1);
+    expect([...out1]).toEqual([5]);
+    const out = new Float64Array(6);
+    transposeBlock(new Float64Array([1, 2, 3, 4, 5, 6]), 3, 0, 0, 2, 3, out);
+    expect([...out]).toEqual([1, 4, 2, 5, 3, 6]);
+  });
+  it('an offset block of a larger matrix, sizes not multiples of the tile, into other element types', () => {
+    const ld = 40;
+    const A = Float64Array.from({ length: 30 * ld }, (_, i) => i % 251);
+    const [r0, c0, r, c] = [3, 5, 17, 23];
+    for (const out of [new Float64Array(r * c), new Float32Array(r * c), new Uint8Array(r * c)]) {
+      transposeBlock(A, ld, r0, c0, r, c, out);
+      for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) if (out[j * r + i] !== A[(r0 + i) * ld + c0 + j]) throw new Error(`(${i}, ${j})`);
+    }
+  });
+});
