@@ -312,23 +312,10 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
     }, { batchSize, range: [0, n] });
 
     const measured = states.map((s) => ({ tensor: s.tensor, shape: s.shape!, d: s.d!, acc: s.acc!, disagreements: s.disagreements }));
-    const { layers, classifier: classifierInfo } = collapseRows(measured, classifier, K, n, options);
+    const rows = collapseRows(measured, classifier, K, n, options);
 
     const bal = options.balancedness === false ? [] : modelBalancedness(model, views);
-    const result: ModelCollapse = {
-      accuracy: correct / n,
-      samples: n,
-      K,
-      nc4MeansFrom: train ? 'train' : 'eval',
-      ...(train ? { trainSamples: train.count } : {}),
-      weightedMean: options.weightedMean === true,
-      pinvTolerance: options.pinvTolerance ?? 1e-6,
-      layers,
-      ...(classifierInfo ? { classifier: classifierInfo } : {}),
-      ...(bal.length > 0 ? { balancedness: bal } : {}),
-      seconds: (performance.now() - started) / 1000,
-    };
-    return result;
+    return collapseResult({ correct, n, K, trainSamples: train?.count, options, rows, balancedness: bal, started });
   } finally {
     await session.release();
   }
@@ -407,4 +394,36 @@ export function collapseRows(
     };
   });
   return { layers, classifier: classifierInfo };
+}
+
+/**
+ * The {@link ModelCollapse} object from its measured parts (shared with the tfjs measurement, so
+ * both report the same fields with the same defaults).
+ */
+export function collapseResult(parts: {
+  correct: number;
+  n: number;
+  K: number;
+  /** Samples of the split NC4's class means came from, when it is not the evaluated one. */
+  trainSamples: number | undefined;
+  options: Pick<ModelCollapseOptions, 'weightedMean' | 'pinvTolerance'>;
+  rows: ReturnType<typeof collapseRows>;
+  balancedness: NonNullable<ModelCollapse['balancedness']>;
+  /** performance.now() at the start of the measurement. */
+  started: number;
+}): ModelCollapse {
+  const { rows, trainSamples, balancedness } = parts;
+  return {
+    accuracy: parts.correct / parts.n,
+    samples: parts.n,
+    K: parts.K,
+    nc4MeansFrom: trainSamples !== undefined ? 'train' : 'eval',
+    ...(trainSamples !== undefined ? { trainSamples } : {}),
+    weightedMean: parts.options.weightedMean === true,
+    pinvTolerance: parts.options.pinvTolerance ?? 1e-6,
+    layers: rows.layers,
+    ...(rows.classifier ? { classifier: rows.classifier } : {}),
+    ...(balancedness.length > 0 ? { balancedness } : {}),
+    seconds: (performance.now() - parts.started) / 1000,
+  };
 }

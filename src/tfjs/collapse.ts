@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SurgeonInputError } from '../errors.js';
 import { ClassMeansAccumulator, CollapseAccumulator, type ClassMeans } from '../collapse/accumulate.js';
-import { checkClasses, collapseRows, maxLabel, type ModelCollapse, type ModelCollapseOptions } from '../collapse/model.js';
+import { checkClasses, collapseResult, collapseRows, maxLabel, type ModelCollapse, type ModelCollapseOptions } from '../collapse/model.js';
 import { nearestClassMean } from '../collapse/nc4.js';
 import { argmax } from '../eval/metrics.js';
 import { agopCorrelations, type AgopLayer, type AgopSkipped } from './agop.js';
@@ -165,7 +165,7 @@ export async function measureTfjsCollapse(model: tf.LayersModel, data: TfjsData,
     progress(count, 'covariance');
   }
 
-  const { layers, classifier: classifierInfo } = collapseRows(states, classifier, K, n, options);
+  const rows = collapseRows(states, classifier, K, n, options);
 
   let agop: Awaited<ReturnType<typeof agopCorrelations>> | undefined;
   if (options.agop) {
@@ -182,17 +182,7 @@ export async function measureTfjsCollapse(model: tf.LayersModel, data: TfjsData,
   }
   const bal = options.balancedness === false ? [] : tfjsBalancedness(model);
   return {
-    accuracy: correct / n,
-    samples: n,
-    K,
-    nc4MeansFrom: train ? 'train' : 'eval',
-    ...(train ? { trainSamples: train.count } : {}),
-    weightedMean: options.weightedMean === true,
-    pinvTolerance: options.pinvTolerance ?? 1e-6,
-    layers,
-    ...(classifierInfo ? { classifier: classifierInfo } : {}),
-    ...(bal.length > 0 ? { balancedness: bal } : {}),
+    ...collapseResult({ correct, n, K, trainSamples: train?.count, options, rows, balancedness: bal, started }),
     ...(agop ? { agop: agop.layers, ...(agop.skipped.length > 0 ? { agopSkipped: agop.skipped } : {}) } : {}),
-    seconds: (performance.now() - started) / 1000,
   };
 }
