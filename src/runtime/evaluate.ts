@@ -6,7 +6,8 @@
  */
 import { SurgeonInputError } from '../errors.js';
 import type { OnnxModel } from '../io/onnx/model.js';
-import { batches, type Dataset } from '../io/dataset.js';
+import type { ClassificationBatch, Dataset, TokenBatch } from '../io/dataset.js';
+import { batchFeeds } from './capture.js';
 import { AccuracyAccumulator, PerplexityAccumulator } from '../eval/metrics.js';
 import { ModelSession, type SessionOptions } from './session.js';
 
@@ -48,8 +49,9 @@ export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Da
     if (dataset.kind === 'classification') {
       const accuracy = new AccuracyAccumulator();
       const batchSize = options.batchSize ?? 256;
-      for (const batch of batches(dataset, batchSize)) {
-        const result = await session.run({ [dataset.inputName]: { data: batch.x, dims: [batch.count, ...dataset.sampleShape] } }, [output]);
+      for (const { batch: b, feeds } of batchFeeds(dataset, batchSize)) {
+        const batch = b as ClassificationBatch;
+        const result = await session.run(feeds, [output]);
         const logits = result[output]!;
         const K = logits.data.length / batch.count;
         if (!Number.isInteger(K) || logits.dims[0] !== batch.count) {
@@ -62,8 +64,9 @@ export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Da
     }
     const perplexity = new PerplexityAccumulator();
     const batchSize = options.batchSize ?? 16;
-    for (const batch of batches(dataset, batchSize)) {
-      const result = await session.run({ [dataset.inputName]: { data: batch.x, dims: [batch.count, dataset.seqLen] } }, [output]);
+    for (const { batch: b, feeds } of batchFeeds(dataset, batchSize)) {
+      const batch = b as TokenBatch;
+      const result = await session.run(feeds, [output]);
       const logits = result[output]!;
       const positions = batch.count * dataset.seqLen;
       const V = logits.data.length / positions;
