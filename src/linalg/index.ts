@@ -12,7 +12,7 @@ export type { CreateEngineOptions } from './create-engine.js';
 export { NotPositiveDefiniteError, cholesky, choleskySync, choleskyBlockInPlace, defaultBlockSize } from './cholesky.js';
 export type { CholeskyOptions } from './cholesky.js';
 export { invertLowerTriangular, invertLowerUnblocked, TRIANGULAR_LEAF } from './triangular.js';
-export { spdInverse, upperCholeskyOfInverse, lowerTriangularGram, lambdaMax, dampHessian } from './spd.js';
+export { spdInverse, upperCholeskyOfInverse, lowerTriangularGram, lambdaMax, dampHessian, dampedDiagonal } from './spd.js';
 export type { DampedHessian, LambdaMaxOptions } from './spd.js';
 export { symeig, symPinv } from './symeig.js';
 export type { SymEig, SymEigOptions, SymPinv } from './symeig.js';

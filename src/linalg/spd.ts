@@ -191,22 +191,35 @@ export interface DampedHessian {
  * The input is not modified.
  */
 export function dampHessian(H: Float64Array, n: number, lambda: number): DampedHessian {
+  const { diagonal, dampingUsed, deadInputs } = dampedDiagonal(H, n, lambda);
+  const D = H.slice(0, n * n);
+  for (let j = 0; j < n; j++) D[j * n + j] = diagonal[j]!;
+  return { H: D, dampingUsed, deadInputs };
+}
+
+/**
+ * The diagonal {@link dampHessian} would give, without copying H: factorizations that take a
+ * replacement diagonal (e.g. {@link upperCholeskyOfInverse}'s `diagonal` option) then work on
+ * H itself.
+ */
+export function dampedDiagonal(H: Float64Array, n: number, lambda: number): { diagonal: Float64Array; dampingUsed: number; deadInputs: Int32Array } {
   checkSquare(H, n);
-  const D = Float64Array.from(H.subarray(0, n * n));
+  const diagonal = new Float64Array(n);
   const dead: number[] = [];
   let sum = 0;
   let live = 0;
   for (let j = 0; j < n; j++) {
-    const h = D[j * n + j]!;
+    const h = H[j * n + j]!;
     if (h === 0) {
       dead.push(j);
-      D[j * n + j] = 1;
+      diagonal[j] = 1;
     } else {
+      diagonal[j] = h;
       sum += h;
       live++;
     }
   }
   const dampingUsed = live > 0 ? lambda * (sum / live) : lambda;
-  for (let j = 0; j < n; j++) D[j * n + j]! += dampingUsed;
-  return { H: D, dampingUsed, deadInputs: Int32Array.from(dead) };
+  for (let j = 0; j < n; j++) diagonal[j]! += dampingUsed;
+  return { diagonal, dampingUsed, deadInputs: Int32Array.from(dead) };
 }

@@ -12,7 +12,7 @@
 import { SurgeonInputError } from '../errors.js';
 import type { GemmEngine } from '../linalg/engine.js';
 import { NotPositiveDefiniteError } from '../linalg/cholesky.js';
-import { dampHessian, spdInverse, upperCholeskyOfInverse } from '../linalg/spd.js';
+import { dampedDiagonal, spdInverse, upperCholeskyOfInverse } from '../linalg/spd.js';
 import { layerPruneCount, objective, rowPruneCounts } from './masks.js';
 import type { SweepResult } from './sparsegpt.js';
 import type { LayerProblem, LayerPruneOptions, LayerPruneResult, SparsityPattern } from './types.js';
@@ -25,8 +25,10 @@ export interface Curvature {
   d: number;
   /** H as given (undamped), for the objective. */
   H: Float64Array;
-  /** H + dampingUsed·I, dead diagonal entries set to 1 (a copy). */
-  Hd: Float64Array;
+  /** The diagonal of the dampened H: H_jj + dampingUsed, dead entries 1 + dampingUsed. */
+  diagonal: Float64Array;
+  /** H with that diagonal (a copy, made on first access: the factor of H⁻¹ works on H itself). */
+  readonly Hd: Float64Array;
   dampingUsed: number;
   /** 1 where H_jj = 0. */
   isDead: Uint8Array;
@@ -42,15 +44,30 @@ export function prepareCurvature(problem: LayerProblem, damp: number | undefined
   if (problem.C && problem.C.length !== d * d) throw new SurgeonInputError(`${method}: C has ${problem.C.length} entries, expected ${d}×${d}`);
   const lambda = damp ?? DEFAULT_DAMP;
   if (!(Number.isFinite(lambda) && lambda >= 0)) throw new SurgeonInputError(`${method}: damp must be ≥ 0, got ${lambda}`);
-  const damped = dampHessian(H, d, lambda);
+  const damped = dampedDiagonal(H, d, lambda);
   const isDead = new Uint8Array(d);
   for (let t = 0; t < damped.deadInputs.length; t++) isDead[damped.deadInputs[t]] = 1;
-  return { d, H, Hd: damped.H, dampingUsed: damped.dampingUsed, isDead, nDead: damped.deadInputs.length };
+  let Hd: Float64Array | undefined;
+  return {
+    d,
+    H,
+    diagonal: damped.diagonal,
+    get Hd() {
+      if (!Hd) {
+        Hd = H.slice(0, d * d);
+        for (let j = 0; j < d; j++) Hd[j * d + j] = damped.diagonal[j];
+      }
+      return Hd;
+    },
+    dampingUsed: damped.dampingUsed,
+    isDead,
+    nDead: damped.deadInputs.length,
+  };
 }
 
 /** U with UᵀU = H_damped⁻¹ (upper Cholesky factor of the inverse, as in SparseGPT). */
 export function upperFactor(curv: Curvature, engine: GemmEngine): Promise<Float64Array> {
-  return explainSingular(upperCholeskyOfInverse(curv.Hd, curv.d, engine), curv);
+  return explainSingular(upperCholeskyOfInverse(curv.H, curv.d, engine, { diagonal: curv.diagonal }), curv);
 }
 
 /** H_damped⁻¹. */

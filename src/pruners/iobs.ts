@@ -125,7 +125,7 @@ async function projector(
   const d = curv.d;
   if (kind === 'obc') {
     const Hinv = await inverseOf(curv, engine);
-    return { run: async (V) => obcProject(V, rows, d, Hinv, plan), factor: { Hinv } };
+    return { run: (V) => obcProject(V, rows, d, Hinv, plan, engine), factor: { Hinv } };
   }
   const Uf = await upperFactor(curv, engine);
   if (kind === 'sparsegpt') {

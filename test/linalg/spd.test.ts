@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spdInverse, upperCholeskyOfInverse, lambdaMax, dampHessian, lowerTriangularGram } from '../../src/linalg/spd.js';
+import { spdInverse, upperCholeskyOfInverse, lambdaMax, dampHessian, dampedDiagonal, lowerTriangularGram } from '../../src/linalg/spd.js';
 import { choleskySync } from '../../src/linalg/cholesky.js';
 import { syrkSync } from '../../src/linalg/gemm-ts.js';
 import { NotPositiveDefiniteError } from '../../src/linalg/cholesky.js';
@@ -181,6 +181,10 @@ describe('dampHessian', () => {
     expect(r.dampingUsed).toBeCloseTo(0.1 * 3, 15); // mean of live diag (2, 4) = 3
     expect(Array.from(r.H)).toEqual([2.3, 0, 1, 0, 0, 1.3, 0, 0, 1, 0, 4.3, 0, 0, 0, 0, 1.3]);
     expect(H).toEqual(copy);
+    const diag = dampedDiagonal(H, n, 0.1);
+    expect(Array.from(diag.diagonal)).toEqual([2.3, 1.3, 4.3, 1.3]);
+    expect(diag.dampingUsed).toBe(r.dampingUsed);
+    expect(Array.from(diag.deadInputs)).toEqual([1, 3]);
   });
   it('all dead: damping λ', () => {
     const r = dampHessian(new Float64Array(4), 2, 0.01);
