@@ -32,6 +32,12 @@ export interface SyrkOptions {
   out?: Float64Array;
   /** Scale of `out`'s previous content (default 0; only with `out`). */
   beta?: number;
+  /**
+   * Only the lower triangle (j ≤ i) needs to be right: an engine may leave the strict upper
+   * triangle of the result unspecified (callers that accumulate many products mirror once at
+   * the end, see {@link mirrorLower}). Default false: the result is exactly symmetric.
+   */
+  lowerOnly?: boolean;
 }
 
 /** A matrix-multiply engine. Every method returns a row-major Float64Array result. */

@@ -16,7 +16,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 import { checkShapes } from './gemm-ts.js';
 import { BufferPool } from './pool.js';
-import { transposeBlock } from './transpose.js';
+import { mirrorLower, transposeBlock } from './transpose.js';
 import { AttributeType, DataType, encodeModelProto, type ModelProto, type NodeProto } from '../io/onnx/proto.js';
 
 /** Arithmetic of the native product. */
@@ -279,29 +279,31 @@ export class OnnxRuntimeEngine implements GemmEngine {
       symmetrizeLower(Y, d);
       return finish(Y, d * d, alpha, options);
     }
-    const ort = await loadOrt();
-    const session = await this.session('gemm_nt');
-    const Xt = this.precision === 'float64' ? new Float64Array(n * d) : new Float32Array(n * d);
+    const fp64 = this.precision === 'float64';
+    // Xᵀ (rows contiguous) in the engine precision; the transpose also converts the element type.
+    const Xt = fp64 ? this.pool.take(n * d) : new Float32Array(n * d);
     transposeBlock(X, d, 0, 0, n, d, Xt);
     const out = options.out;
     const beta = out ? (options.beta ?? 0) : 0;
     const G = out ?? new Float64Array(d * d);
-    const type = this.precision === 'float64' ? 'float64' : 'float32';
     const b = SYRK_BLOCK;
+    const Y = this.pool.take(b * d);
     for (let r0 = 0; r0 < d; r0 += b) {
       const r1 = Math.min(d, r0 + b);
       const rows = r1 - r0;
-      const tA = new ort.Tensor(type, Xt.subarray(r0 * n, r1 * n), [rows, n]);
-      const tB = new ort.Tensor(type, Xt.subarray(0, r1 * n), [r1, n]);
-      const Y = (await session.run({ A: tA, B: tB })).Y!.data as Float64Array | Float32Array;
+      const P = Y.subarray(0, rows * r1);
+      await this.gemm(Xt.subarray(r0 * n, r1 * n), Xt.subarray(0, r1 * n), rows, n, r1, { transB: true, alpha, out: P });
       for (let i = r0; i < r1; i++) {
         const y = (i - r0) * r1;
         const g = i * d;
-        if (beta === 0) for (let j = 0; j <= i; j++) G[g + j] = alpha * Y[y + j]!;
-        else for (let j = 0; j <= i; j++) G[g + j] = beta * G[g + j]! + alpha * Y[y + j]!;
+        if (beta === 0) G.set(P.subarray(y, y + i + 1), g);
+        else if (beta === 1) for (let j = 0; j <= i; j++) G[g + j] += P[y + j]!;
+        else for (let j = 0; j <= i; j++) G[g + j] = beta * G[g + j]! + P[y + j]!;
       }
     }
-    for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) G[i * d + j] = G[j * d + i]!;
+    this.pool.give(Y);
+    if (fp64) this.pool.give(Xt as Float64Array);
+    if (!options.lowerOnly) mirrorLower(G, d);
     return G;
   }
 

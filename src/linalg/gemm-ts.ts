@@ -11,6 +11,7 @@
  * the fallback when onnxruntime is unavailable (see {@link createEngine}).
  */
 import { BufferPool } from './pool.js';
+import { mirrorLower } from './transpose.js';
 import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 
 /** Rows of op(A) per packed block. */
@@ -205,7 +206,7 @@ export function syrkSync(X: Matrix, n: number, d: number, options: SyrkOptions =
       else for (let j = 0; j <= i; j++) G[g + j] = beta * G[g + j] + Tv[t + j];
     }
   }
-  for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) G[i * d + j] = G[j * d + i];
+  if (!options.lowerOnly) mirrorLower(G, d);
   return G;
 }
 

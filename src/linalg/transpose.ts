@@ -22,3 +22,21 @@ export function transposeBlock(A: ArrayLike<number>, ld: number, r0: number, c0:
     }
   }
 }
+
+/**
+ * Copies the strict lower triangle of the n × n row-major G onto its upper triangle, in place
+ * (G becomes exactly symmetric), in 8 × 8 tiles so the strided reads stay in cache.
+ */
+export function mirrorLower(G: Float64Array, n: number): void {
+  const S = 8;
+  for (let i0 = 0; i0 < n; i0 += S) {
+    const i1 = Math.min(n, i0 + S);
+    for (let j0 = i0; j0 < n; j0 += S) {
+      const j1 = Math.min(n, j0 + S);
+      for (let i = i0; i < i1; i++) {
+        const row = i * n;
+        for (let j = Math.max(j0, i + 1); j < j1; j++) G[row + j] = G[j * n + i]!;
+      }
+    }
+  }
+}

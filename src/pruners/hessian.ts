@@ -3,8 +3,8 @@
  *   H = X̂ᵀX̂ / N   and, in sequential mode, C = XᵀX̂ / N   (d × d, Float64),
  * accumulated batch by batch from sample matrices (n × d, row-major Float32).
  *
- * Precision choice: each batch is converted once to Float64 (into a reused buffer) and its Gram
- * product runs on the engine in fp64; the raw sums ΣX̂ᵀX̂ are kept in Float64 across batches and
+ * Precision choice: each batch's Gram product runs on the engine in fp64 (the Float32 samples
+ * are converted exactly while the engine packs them); the raw sums ΣX̂ᵀX̂ are kept in Float64 across batches and
  * divided by N only in {@link HessianAccumulator.result}, so any batch split gives the same H up
  * to fp64 rounding (~1e-15 relative). An fp32 product (engine created with precision 'float32')
  * is ~1.5–2× faster in onnxruntime but carries ~1e-7·√n relative error per batch sum; it is used
@@ -12,6 +12,7 @@
  * Measured (bench/linalg.ts, 16,384 × 3072): see bench/results/linalg.json.
  */
 import { syrk, type GemmEngine } from '../linalg/engine.js';
+import { mirrorLower } from '../linalg/transpose.js';
 import { SurgeonInputError } from '../errors.js';
 
 /** Options of {@link HessianAccumulator}. */
@@ -90,11 +91,15 @@ export class HessianAccumulator {
       throw new SurgeonInputError(`dense-input batch has ${dense.length} values, expected n × d = ${n} × ${d} = ${n * d}`);
     }
     // Earlier batches had X = X̂, so their cross term equals their Gram term.
-    if (dense && this.Csum === undefined) this.Csum = Float64Array.from(Hsum);
+    if (dense && this.Csum === undefined) {
+      mirrorLower(Hsum, d);
+      this.Csum = Float64Array.from(Hsum);
+    }
     if (n === 0) return;
     const fp32 = enginePrecision(this.engine) === 'float32';
-    if (!fp32 && this.bufXhat.length < n * d) this.bufXhat = new Float64Array(n * d);
-    const Xh = fp32 ? Xhat.subarray(0, n * d) : toFloat64(Xhat, n * d, this.bufXhat);
+    // The Gram products take the Float32 batch as it is (the engine converts it while packing);
+    // only the cross product needs Float64 copies.
+    const Xh = Xhat.subarray(0, n * d);
     if (this.Csum !== undefined && !dense) {
       // X = X̂ for this batch: add the same Gram product to both sums.
       if (this.bufGram.length !== d * d) this.bufGram = new Float64Array(d * d);
@@ -105,11 +110,14 @@ export class HessianAccumulator {
         C[t] += G[t]!;
       }
     } else {
-      await syrk(this.engine, Xh, n, d, { out: Hsum, beta: 1 });
+      // Only the lower triangle of the running sum is kept; result() mirrors it once.
+      await syrk(this.engine, Xh, n, d, { out: Hsum, beta: 1, lowerOnly: true });
       if (dense && this.Csum) {
+        if (!fp32 && this.bufXhat.length < n * d) this.bufXhat = new Float64Array(n * d);
         if (!fp32 && this.bufX.length < n * d) this.bufX = new Float64Array(n * d);
+        const Xh64 = fp32 ? Xh : toFloat64(Xhat, n * d, this.bufXhat);
         const Xd = fp32 ? dense.subarray(0, n * d) : toFloat64(dense, n * d, this.bufX);
-        await this.engine.gemm(Xd, Xh, d, n, d, { transA: true, out: this.Csum, beta: 1 });
+        await this.engine.gemm(Xd, Xh64, d, n, d, { transA: true, out: this.Csum, beta: 1 });
       }
     }
     this.N += n;
@@ -125,6 +133,7 @@ export class HessianAccumulator {
     const Hsum = this.live();
     if (this.N === 0) throw new SurgeonInputError('no calibration samples were added; pass a calibration set with at least one sample');
     const N = this.N;
+    mirrorLower(Hsum, this.d);
     const H = new Float64Array(Hsum.length);
     for (let t = 0; t < H.length; t++) H[t] = Hsum[t]! / N;
     let C: Float64Array | undefined;

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { gemmSync, syrkSync, TypeScriptEngine } from '../../src/linalg/gemm-ts.js';
 import { OnnxRuntimeEngine, buildGemmModel } from '../../src/linalg/gemm-ort.js';
+import { mirrorLower } from '../../src/linalg/transpose.js';
 import { AutoEngine, createEngine } from '../../src/linalg/create-engine.js';
 import { syrk, type GemmEngine } from '../../src/linalg/engine.js';
 import { naiveGemm, randomMatrix, relErr, maxAbsDiff } from './helpers.js';
@@ -121,6 +122,19 @@ describe('OnnxRuntimeEngine = TypeScriptEngine', () => {
       expect(relErr(out, ref)).toBeLessThan(1e-13);
       expect([...big.subarray(0, 40)]).toEqual([...before.subarray(0, 40)]);
       expect([...big.subarray(40 + m * n)]).toEqual([...before.subarray(40 + m * n)]);
+    }
+  });
+  it('syrk lowerOnly: accumulating lower triangles, then one mirror, = the full result (blocked and TypeScript)', async () => {
+    const [n, d] = [30, 1100];
+    const X = Float32Array.from(randomMatrix(n, d, 41));
+    const ref = syrkSync(X, n, d, { alpha: 2 });
+    for (const engine of [ort64, ts]) {
+      const G = new Float64Array(d * d).fill(NaN);
+      for (let i = 0; i < d; i++) G.fill(0, i * d, i * d + i + 1);
+      await engine.syrk!(X, n, d, { out: G, beta: 1, lowerOnly: true });
+      await engine.syrk!(X, n, d, { out: G, beta: 1, lowerOnly: true });
+      mirrorLower(G, d);
+      expect(relErr(G, ref)).toBeLessThan(1e-12);
     }
   });
   it('syrk fused and blocked match syrkSync, exactly symmetric', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { transposeBlock } from '../../src/linalg/transpose.js';
+import { mirrorLower, transposeBlock } from '../../src/linalg/transpose.js';
 
 describe('transposeBlock', () => {
   it('1×1 and 2×3', () => {
@@ -18,5 +18,21 @@ describe('transposeBlock', () => {
       transposeBlock(A, ld, r0, c0, r, c, out);
       for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) if (out[j * r + i] !== A[(r0 + i) * ld + c0 + j]) throw new Error(`(${i}, ${j})`);
     }
+  });
+});
+
+describe('mirrorLower', () => {
+  it('1×1, 2×2 and 19×19: the upper triangle becomes the transpose of the lower one', () => {
+    const one = new Float64Array([4]);
+    mirrorLower(one, 1);
+    expect([...one]).toEqual([4]);
+    const two = new Float64Array([1, NaN, 2, 3]);
+    mirrorLower(two, 2);
+    expect([...two]).toEqual([1, 2, 2, 3]);
+    const n = 19;
+    const G = Float64Array.from({ length: n * n }, (_, t) => (Math.floor(t / n) >= t % n ? t : NaN));
+    mirrorLower(G, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(G[i * n + j]).toBe(G[j * n + i]);
+    expect(G[5 * n + 2]).toBe(5 * n + 2);
   });
 });
