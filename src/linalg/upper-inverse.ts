@@ -50,8 +50,6 @@ interface SymmetricBlock {
   diag?: Float64Array;
 }
 
-const tsEngine = new TypeScriptEngine();
-
 /**
  * The upper-triangular U with UᵀU = H⁻¹ and positive diagonal, H (n × n) symmetric positive
  * definite (only its upper triangle is read; `options.diagonal` replaces its diagonal).
@@ -62,7 +60,7 @@ const tsEngine = new TypeScriptEngine();
 export async function upperCholeskyOfInverse(
   H: Float64Array,
   n: number,
-  engine: GemmEngine = tsEngine,
+  engine: GemmEngine = new TypeScriptEngine(),
   options: UpperInverseOptions = {},
 ): Promise<Float64Array> {
   checkSquare(H, n);

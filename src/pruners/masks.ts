@@ -230,9 +230,10 @@ export async function pruneLowestScores(
   return { W: What, mask, objective: value };
 }
 
-let sharedEngine: GemmEngine | undefined;
-/** The engine pruners fall back to when none is passed: pure TypeScript (no native resources). */
+/**
+ * The engine pruners fall back to when none is passed: pure TypeScript (no native resources),
+ * a new one per call so that its scratch pool lives only as long as the call.
+ */
 export function defaultEngine(): GemmEngine {
-  sharedEngine ??= new TypeScriptEngine();
-  return sharedEngine;
+  return new TypeScriptEngine();
 }
