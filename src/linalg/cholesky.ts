@@ -9,6 +9,7 @@
 import type { GemmEngine } from './engine.js';
 import { gemmSync, TypeScriptEngine } from './gemm-ts.js';
 import { invertLowerTriangular } from './triangular.js';
+import { extractBlock, placeBlock } from './blocks.js';
 
 /** Thrown when a pivot of the factorization is not positive (matrix not SPD, or too ill-conditioned). */
 export class NotPositiveDefiniteError extends Error {
@@ -75,20 +76,6 @@ function zeroUpper(W: Float64Array, n: number): void {
   for (let i = 0; i < n; i++) W.fill(0, i * n + i + 1, (i + 1) * n);
 }
 
-/** Copies W[r0:r1, c0:c1] (leading dimension ld) into a contiguous buffer. */
-function extract(W: Float64Array, ld: number, r0: number, r1: number, c0: number, c1: number, out?: Float64Array): Float64Array {
-  const w = c1 - c0;
-  const B = out ?? new Float64Array((r1 - r0) * w);
-  for (let r = r0; r < r1; r++) B.set(W.subarray(r * ld + c0, r * ld + c1), (r - r0) * w);
-  return B;
-}
-
-/** Writes a contiguous (r1−r0) × (c1−c0) buffer into W[r0:r1, c0:c1]. */
-function place(W: Float64Array, ld: number, r0: number, r1: number, c0: number, B: Float64Array): void {
-  const w = B.length / (r1 - r0);
-  for (let r = r0; r < r1; r++) W.set(B.subarray((r - r0) * w, (r - r0 + 1) * w), r * ld + c0);
-}
-
 /** W[k1+i, k1+j] -= P[i - r0, j] for the lower part of the trailing block's row panel [r0, r1). */
 function subtractLowerPanel(W: Float64Array, n: number, k1: number, r0: number, r1: number, P: Float64Array): void {
   for (let i = r0; i < r1; i++) {
@@ -124,7 +111,7 @@ export function choleskySync(A: Float64Array, n: number, options: CholeskyOption
       }
     }
     // Trailing update (lower part only): A22 -= L21·L21ᵀ.
-    const L21 = extract(W, n, k1, n, k0, k1);
+    const L21 = extractBlock(W, n, k1, k0, m, b);
     for (let r0 = 0; r0 < m; r0 += nb) {
       const r1 = Math.min(m, r0 + nb);
       const P = gemmSync(L21.subarray(r0 * b, r1 * b), L21, r1 - r0, b, r1, { transB: true });
@@ -159,12 +146,12 @@ export async function cholesky(A: Float64Array, n: number, engine: GemmEngine = 
     const m = n - k1;
     if (m === 0) break;
     if (L11.length !== b * b) L11 = new Float64Array(b * b);
-    extract(W, n, k0, k1, k0, k1, L11);
+    extractBlock(W, n, k0, k0, b, b, L11);
     zeroUpper(L11, b);
     const L11inv = await invertLowerTriangular(L11, b, engine);
-    const A21 = extract(W, n, k1, n, k0, k1);
+    const A21 = extractBlock(W, n, k1, k0, m, b);
     const L21 = await engine.gemm(A21, L11inv, m, b, b, { transB: true });
-    place(W, n, k1, n, k0, L21);
+    placeBlock(W, n, k1, k0, m, b, L21);
     // Trailing update, lower block triangle: rows [r0, r1) against columns [0, r1).
     const tb = Math.max(nb, 256);
     for (let r0 = 0; r0 < m; r0 += tb) {

@@ -7,6 +7,7 @@
  * Matrices are dense, row-major typed arrays. Shapes are given explicitly.
  */
 import type { BufferPool } from './pool.js';
+import { mirrorLower } from './blocks.js';
 
 export type Matrix = Float64Array | Float32Array;
 
@@ -68,7 +69,7 @@ export async function syrk(engine: GemmEngine, X: Matrix, n: number, d: number, 
   if (engine.syrk) return engine.syrk(X, n, d, options);
   if (!options.out) {
     const G = await engine.gemm(X, X, d, n, d, { transA: true, alpha: options.alpha ?? 1 });
-    for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) G[j * d + i] = G[i * d + j]!;
+    mirrorLower(G, d);
     return G;
   }
   const P = await engine.gemm(X, X, d, n, d, { transA: true, alpha: options.alpha ?? 1 });

@@ -16,7 +16,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 import { checkShapes } from './gemm-ts.js';
 import { BufferPool } from './pool.js';
-import { mirrorLower, transposeBlock } from './transpose.js';
+import { mirrorLower, transposeBlock } from './blocks.js';
 import { AttributeType, DataType, encodeModelProto, type ModelProto, type NodeProto } from '../io/onnx/proto.js';
 
 /** Arithmetic of the native product. */
@@ -276,7 +276,7 @@ export class OnnxRuntimeEngine implements GemmEngine {
       const tX = await this.tensor(X, n * d, [n, d]);
       const result = await session.run({ X: tX });
       const Y = result.Y!.data as Float64Array | Float32Array;
-      symmetrizeLower(Y, d);
+      mirrorLower(Y, d);
       return finish(Y, d * d, alpha, options);
     }
     const fp64 = this.precision === 'float64';
@@ -320,14 +320,6 @@ export class OnnxRuntimeEngine implements GemmEngine {
 /** `data` restricted to its first `count` elements (no copy). */
 function exact<T extends Float64Array | Float32Array>(data: T, count: number): T {
   return (data.length === count ? data : data.subarray(0, count)) as T;
-}
-
-/** Copies the lower triangle onto the upper one (in place). */
-function symmetrizeLower(Y: Float64Array | Float32Array, d: number): void {
-  for (let i = 0; i < d; i++) {
-    const r = i * d;
-    for (let j = 0; j < i; j++) Y[j * d + i] = Y[r + j];
-  }
 }
 
 /** Applies alpha/beta/out to a raw product Y (count elements) and returns the Float64 result. */

@@ -11,7 +11,7 @@
  * the fallback when onnxruntime is unavailable (see {@link createEngine}).
  */
 import { BufferPool } from './pool.js';
-import { mirrorLower } from './transpose.js';
+import { mirrorLower } from './blocks.js';
 import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 
 /** Rows of op(A) per packed block. */

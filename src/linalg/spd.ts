@@ -7,6 +7,7 @@ import { syrk, type GemmEngine } from './engine.js';
 import { TypeScriptEngine } from './gemm-ts.js';
 import { cholesky, checkSquare } from './cholesky.js';
 import { invertLowerTriangular } from './triangular.js';
+import { mirrorLower } from './blocks.js';
 
 export { upperCholeskyOfInverse } from './upper-inverse.js';
 
@@ -53,7 +54,7 @@ export async function lowerTriangularGram(X: Float64Array, n: number, engine: Ge
     const P = await engine.gemm(A, B, b, rows, r1, { transA: true });
     for (let i = r0; i < r1; i++) G.set(P.subarray((i - r0) * r1, (i - r0) * r1 + i + 1), i * n);
   }
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) G[i * n + j] = G[j * n + i]!;
+  mirrorLower(G, n);
   return G;
 }
 

@@ -19,7 +19,7 @@ import { BufferPool } from './pool.js';
 import { checkSquare, choleskyBlockInPlace, NotPositiveDefiniteError } from './cholesky.js';
 import { invertLowerUnblocked } from './triangular.js';
 import { TypeScriptEngine } from './gemm-ts.js';
-import { transposeBlock } from './transpose.js';
+import { extractBlock, placeBlock, transposeBlock } from './blocks.js';
 
 /** Order at or below which a diagonal block is factored and inverted in TypeScript. */
 export const UPPER_INVERSE_LEAF = 128;
@@ -107,7 +107,7 @@ async function factor(src: SymmetricBlock, s: number, g0: number, U: Float64Arra
   transposeBlock(Bt, h, 0, 0, m, h, W);
   const U12 = pool.take(h * m);
   await upperTimes(U, ldU, offU, h, W, m, false, -1, U12, 0, ctx);
-  for (let i = 0; i < h; i++) U.set(U12.subarray(i * m, (i + 1) * m), (offU + i) * ldU + offU + h);
+  placeBlock(U, ldU, offU, offU + h, h, m, U12);
   for (let i = 0; i < m; i++) U.fill(0, (offU + h + i) * ldU + offU, (offU + h + i) * ldU + offU + h);
   pool.give(Bt, W, U12);
 }
@@ -159,8 +159,7 @@ async function upperTimes(
 ): Promise<void> {
   const { engine, pool } = ctx;
   if (s <= STRUCTURED_PRODUCT_LEAF) {
-    const T = pool.take(s * s);
-    for (let i = 0; i < s; i++) T.set(U.subarray((off + i) * ldU + off, (off + i) * ldU + off + s), i * s);
+    const T = extractBlock(U, ldU, off, off, s, s, pool.take(s * s));
     await engine.gemm(T, B, s, s, p, { transA: trans, alpha, out: Y, beta });
     pool.give(T);
     return;
@@ -171,8 +170,7 @@ async function upperTimes(
   const B2 = B.subarray(a * p, s * p);
   const Y1 = Y.subarray(0, a * p);
   const Y2 = Y.subarray(a * p, s * p);
-  const Tb = pool.take(a * b);
-  for (let i = 0; i < a; i++) Tb.set(U.subarray((off + i) * ldU + off + a, (off + i) * ldU + off + s), i * b);
+  const Tb = extractBlock(U, ldU, off, off + a, a, b, pool.take(a * b));
   await upperTimes(U, ldU, off, a, B1, p, trans, alpha, Y1, beta, ctx);
   await upperTimes(U, ldU, off + a, b, B2, p, trans, alpha, Y2, beta, ctx);
   if (!trans) await engine.gemm(Tb, B2, a, b, p, { alpha, out: Y1, beta: 1 });
@@ -192,17 +190,12 @@ async function symmetricDowndate(S: Float64Array, h: number, W: Float64Array, m:
   }
   const a = split(h);
   const b = h - a;
-  const Wl = pool.take(m * a);
-  const Wr = pool.take(m * b);
-  for (let r = 0; r < m; r++) {
-    Wl.set(W.subarray(r * h, r * h + a), r * a);
-    Wr.set(W.subarray(r * h + a, (r + 1) * h), r * b);
-  }
+  const Wl = extractBlock(W, h, 0, 0, m, a, pool.take(m * a));
+  const Wr = extractBlock(W, h, 0, a, m, b, pool.take(m * b));
   await engine.gemm(Wl, W, a, m, h, { transA: true, alpha: -1, out: S.subarray(0, a * h), beta: 1 });
   pool.give(Wl);
-  const Sbr = pool.take(b * b);
-  for (let i = 0; i < b; i++) Sbr.set(S.subarray((a + i) * h + a, (a + i + 1) * h), i * b);
+  const Sbr = extractBlock(S, h, a, a, b, b, pool.take(b * b));
   await symmetricDowndate(Sbr, b, Wr, m, ctx);
-  for (let i = 0; i < b; i++) S.set(Sbr.subarray(i * b, (i + 1) * b), (a + i) * h + a);
+  placeBlock(S, h, a, a, b, b, Sbr);
   pool.give(Wr, Sbr);
 }

@@ -17,6 +17,7 @@
  * ½(θ − u)ᵀF(θ − u) subject to θ_{Q_b} = 0.
  */
 import { spdInverse } from '../linalg/spd.js';
+import { mirrorLower } from '../linalg/blocks.js';
 import { maskSmallestPerLayer } from './masks.js';
 
 /** One prunable layer's range in θ. */
@@ -106,10 +107,8 @@ export function fisherBlock(G: Float32Array, m: number, P: number, block: Fisher
       for (let j = 0; j <= i; j++) F[i * n + j]! += gi * G[base + j]!;
     }
   }
-  for (let i = 0; i < n; i++) {
-    F[i * n + i]! += lambda;
-    for (let j = 0; j < i; j++) F[j * n + i] = F[i * n + j]!;
-  }
+  for (let i = 0; i < n; i++) F[i * n + i]! += lambda;
+  mirrorLower(F, n);
   return F;
 }
 

@@ -12,7 +12,7 @@
  * Measured (bench/linalg.ts, 16,384 × 3072): see bench/results/linalg.json.
  */
 import { syrk, type GemmEngine } from '../linalg/engine.js';
-import { mirrorLower } from '../linalg/transpose.js';
+import { mirrorLower } from '../linalg/blocks.js';
 import { SurgeonInputError } from '../errors.js';
 
 /** Options of {@link HessianAccumulator}. */

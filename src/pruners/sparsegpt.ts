@@ -28,7 +28,7 @@ import { type PrunePlan, type Curvature, prepareCurvature, makePlan, newtonTarge
 import { defaultEngine, selectSmallest, validatePattern, validateSparsity } from './masks.js';
 import { AccumulatingPruner } from './session.js';
 import { BufferPool } from '../linalg/pool.js';
-import { transposeBlock } from '../linalg/transpose.js';
+import { transposeBlock } from '../linalg/blocks.js';
 import type { LayerProblem, LayerPruneOptions, LayerPruneResult } from './types.js';
 
 /** Options of {@link sparsegptPrune}. */

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { gemmSync, syrkSync, TypeScriptEngine } from '../../src/linalg/gemm-ts.js';
 import { OnnxRuntimeEngine, buildGemmModel } from '../../src/linalg/gemm-ort.js';
-import { mirrorLower } from '../../src/linalg/transpose.js';
+import { mirrorLower } from '../../src/linalg/blocks.js';
 import { AutoEngine, createEngine } from '../../src/linalg/create-engine.js';
 import { syrk, type GemmEngine } from '../../src/linalg/engine.js';
 import { naiveGemm, randomMatrix, relErr, maxAbsDiff } from './helpers.js';

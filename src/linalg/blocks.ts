@@ -1,4 +1,7 @@
-/** Blocked transposition of dense row-major matrices (any typed array element type). */
+/**
+ * Block copies of dense row-major matrices: sub-block extraction and placement (onnxruntime needs
+ * contiguous operands), blocked transposition, and mirroring a triangle.
+ */
 
 /** Anything indexable by position: the typed arrays the kernels use. */
 type Writable = { [i: number]: number; length: number };
@@ -27,7 +30,7 @@ export function transposeBlock(A: ArrayLike<number>, ld: number, r0: number, c0:
  * Copies the strict lower triangle of the n × n row-major G onto its upper triangle, in place
  * (G becomes exactly symmetric), in 8 × 8 tiles so the strided reads stay in cache.
  */
-export function mirrorLower(G: Float64Array, n: number): void {
+export function mirrorLower(G: Float64Array | Float32Array, n: number): void {
   const S = 8;
   for (let i0 = 0; i0 < n; i0 += S) {
     const i1 = Math.min(n, i0 + S);
@@ -39,4 +42,15 @@ export function mirrorLower(G: Float64Array, n: number): void {
       }
     }
   }
+}
+
+/** Copies the r × c block A[r0:r0+r, c0:c0+c] (leading dimension ld) into `out` (contiguous, r × c). */
+export function extractBlock(A: Float64Array, ld: number, r0: number, c0: number, r: number, c: number, out: Float64Array = new Float64Array(r * c)): Float64Array {
+  for (let i = 0; i < r; i++) out.set(A.subarray((r0 + i) * ld + c0, (r0 + i) * ld + c0 + c), i * c);
+  return out;
+}
+
+/** Writes the contiguous r × c matrix B into A[r0:r0+r, c0:c0+c] (leading dimension ld). */
+export function placeBlock(A: Float64Array, ld: number, r0: number, c0: number, r: number, c: number, B: Float64Array): void {
+  for (let i = 0; i < r; i++) A.set(B.subarray(i * c, (i + 1) * c), (r0 + i) * ld + c0);
 }

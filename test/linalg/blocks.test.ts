@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mirrorLower, transposeBlock } from '../../src/linalg/transpose.js';
+import { extractBlock, mirrorLower, placeBlock, transposeBlock } from '../../src/linalg/blocks.js';
 
 describe('transposeBlock', () => {
   it('1×1 and 2×3', () => {
@@ -34,5 +34,19 @@ describe('mirrorLower', () => {
     mirrorLower(G, n);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(G[i * n + j]).toBe(G[j * n + i]);
     expect(G[5 * n + 2]).toBe(5 * n + 2);
+  });
+});
+
+describe('extractBlock / placeBlock', () => {
+  it('2×3 block of a 4×5 matrix, and back into a zero matrix', () => {
+    const A = Float64Array.from({ length: 20 }, (_, t) => t);
+    const B = extractBlock(A, 5, 1, 2, 2, 3);
+    expect([...B]).toEqual([7, 8, 9, 12, 13, 14]);
+    const Z = new Float64Array(20);
+    placeBlock(Z, 5, 1, 2, 2, 3, B);
+    expect([...Z]).toEqual([...A.map((v, t) => (t >= 5 && t < 15 && t % 5 >= 2 ? v : 0))]);
+    const out = new Float64Array(1).fill(-1);
+    expect(extractBlock(A, 5, 3, 4, 1, 1, out)).toBe(out);
+    expect([...out]).toEqual([19]);
   });
 });
