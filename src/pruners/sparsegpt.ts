@@ -28,7 +28,7 @@ import { type PrunePlan, type Curvature, prepareCurvature, makePlan, newtonTarge
 import { defaultEngine, selectSmallest, validatePattern, validateSparsity } from './masks.js';
 import { AccumulatingPruner } from './session.js';
 import { BufferPool } from '../linalg/pool.js';
-import { transposeBlock } from '../linalg/blocks.js';
+import { extractBlock, transposeBlock } from '../linalg/blocks.js';
 import type { LayerProblem, LayerPruneOptions, LayerPruneResult } from './types.js';
 
 /** Options of {@link sparsegptPrune}. */
@@ -89,17 +89,8 @@ export async function sparsegptSweep(
 
   for (let p1 = 0; p1 < d; p1 += P) {
     const p2 = Math.min(p1 + P, d);
-    const width = p2 - p1;
-    if (p1 > 0) {
-      // Left-looking update of the panel: Wᵀ[p1:p2, :] −= U[0:p1, p1:p2]ᵀ · Errᵀ[0:p1, :].
-      for (let t = 0; t < p1; t++) Upanel.set(U.subarray(t * d + p1, t * d + p2), t * width);
-      await engine.gemm(Upanel.subarray(0, p1 * width), errT.subarray(0, p1 * rows), width, p1, rows, {
-        transA: true,
-        alpha: -1,
-        beta: 1,
-        out: WT.subarray(p1 * rows, p2 * rows),
-      });
-    }
+    // Left-looking: the panel receives the errors of every earlier column.
+    if (p1 > 0) await applyErrors(WT, errT, U, Upanel, rows, d, 0, p1, p1, p2, engine);
     for (let b1 = p1; b1 < p2; b1 += B) {
       const b2 = Math.min(b1 + B, p2);
       if (!nm) selectBlockMask(WT, keepT, U, rows, d, b1, b2, plan, scores, scratch, counts);
@@ -109,18 +100,8 @@ export async function sparsegptSweep(
           if (nm && (j - b1) % nm.m === 0) selectGroupMask(WT, keepT, U, rows, d, j, nm.n, nm.m, plan.isDead, scores, idx);
           obsLoss += pruneColumn(WT, keepT, errT, U, rows, d, j, i2);
         }
-        if (i2 < p2) {
-          // The sub-block's errors to the rest of the panel: Wᵀ[i2:p2, :] −= U[i1:i2, i2:p2]ᵀ · Errᵀ[i1:i2, :].
-          const count = i2 - i1;
-          const rest = p2 - i2;
-          for (let t = 0; t < count; t++) Upanel.set(U.subarray((i1 + t) * d + i2, (i1 + t) * d + p2), t * rest);
-          await engine.gemm(Upanel.subarray(0, count * rest), errT.subarray(i1 * rows, i2 * rows), rest, count, rows, {
-            transA: true,
-            alpha: -1,
-            beta: 1,
-            out: WT.subarray(i2 * rows, p2 * rows),
-          });
-        }
+        // The sub-block's errors to the rest of the panel.
+        if (i2 < p2) await applyErrors(WT, errT, U, Upanel, rows, d, i1, i2, i2, p2, engine);
       }
     }
   }
@@ -132,6 +113,33 @@ export async function sparsegptSweep(
   transposeBlock(keepT, rows, 0, 0, d, rows, mask);
   pool.give(WT, errT, Upanel, scores, scratch);
   return { W, mask, obsLoss };
+}
+
+/**
+ * Lazy batch update: the errors of columns [k1, k2) reach columns [c1, c2),
+ * Wᵀ[c1:c2, :] −= U[k1:k2, c1:c2]ᵀ · Errᵀ[k1:k2, :], one GEMM on the engine (`Upanel` holds the
+ * contiguous copy of the U block).
+ */
+async function applyErrors(
+  WT: Float64Array,
+  errT: Float64Array,
+  U: Float64Array,
+  Upanel: Float64Array,
+  rows: number,
+  d: number,
+  k1: number,
+  k2: number,
+  c1: number,
+  c2: number,
+  engine: GemmEngine,
+): Promise<void> {
+  const Ublock = extractBlock(U, d, k1, c1, k2 - k1, c2 - c1, Upanel.subarray(0, (k2 - k1) * (c2 - c1)));
+  await engine.gemm(Ublock, errT.subarray(k1 * rows, k2 * rows), c2 - c1, k2 - k1, rows, {
+    transA: true,
+    alpha: -1,
+    beta: 1,
+    out: WT.subarray(c1 * rows, c2 * rows),
+  });
 }
 
 /** Columns per left-looking panel update of {@link sparsegptSweep} (rounded to whole mask blocks). */
@@ -147,17 +155,16 @@ export const SWEEP_SUBBLOCK = 32;
 function pruneColumn(WT: Float64Array, keepT: Uint8Array, errT: Float64Array, U: Float64Array, rows: number, d: number, j: number, end: number): number {
   const ujj = U[j * d + j];
   const col = j * rows;
-  const e = col;
   let loss = 0;
   let any = false;
   for (let r = 0; r < rows; r++) {
     if (keepT[col + r] === 1) {
-      errT[e + r] = 0;
+      errT[col + r] = 0;
       continue;
     }
     const err = WT[col + r] / ujj;
     WT[col + r] = 0;
-    errT[e + r] = err;
+    errT[col + r] = err;
     loss += 0.5 * err * err;
     if (err !== 0) any = true;
   }
@@ -175,7 +182,7 @@ function pruneColumn(WT: Float64Array, keepT: Uint8Array, errT: Float64Array, U:
     const d2 = d1 + rows;
     const d3 = d2 + rows;
     for (let r = 0; r < rows; r++) {
-      const er = errT[e + r];
+      const er = errT[col + r];
       WT[d0 + r] -= u0 * er;
       WT[d1 + r] -= u1 * er;
       WT[d2 + r] -= u2 * er;
@@ -185,7 +192,7 @@ function pruneColumn(WT: Float64Array, keepT: Uint8Array, errT: Float64Array, U:
   for (; jp < end; jp++) {
     const u = U[urow + jp];
     const dst = jp * rows;
-    for (let r = 0; r < rows; r++) WT[dst + r] -= u * errT[e + r];
+    for (let r = 0; r < rows; r++) WT[dst + r] -= u * errT[col + r];
   }
   return loss;
 }
