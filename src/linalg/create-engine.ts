@@ -12,7 +12,7 @@
 import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 import { TypeScriptEngine, syrkSync, gemmSync } from './gemm-ts.js';
 import { OnnxRuntimeEngine, type Precision } from './gemm-ort.js';
-import { BufferPool } from './pool.js';
+import type { BufferPool } from './pool.js';
 
 /** Products with 2·m·k·n below this many flops run in TypeScript under 'auto'. */
 export const AUTO_TS_MAX_FLOPS = 32_768;
@@ -41,13 +41,16 @@ export class AutoEngine implements GemmEngine {
   readonly ts = new TypeScriptEngine();
   readonly native: OnnxRuntimeEngine;
   readonly tsMaxFlops: number;
-  /** See {@link GemmEngine.pool} (shared by both paths). */
-  readonly pool = new BufferPool();
   private nativeBroken = false;
 
   constructor(options: { threads?: number; precision?: Precision; tsMaxFlops?: number } = {}) {
     this.native = new OnnxRuntimeEngine({ threads: options.threads, precision: options.precision });
     this.tsMaxFlops = options.tsMaxFlops ?? AUTO_TS_MAX_FLOPS;
+  }
+
+  /** See {@link GemmEngine.pool}: the native engine's, so both paths share one. */
+  get pool(): BufferPool {
+    return this.native.pool;
   }
 
   /** Element type of the native products. */
@@ -89,7 +92,6 @@ export class AutoEngine implements GemmEngine {
 
   /** Releases the native sessions. */
   async dispose(): Promise<void> {
-    this.pool.clear();
     await this.native.dispose();
   }
 }

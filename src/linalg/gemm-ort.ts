@@ -238,8 +238,8 @@ export class OnnxRuntimeEngine implements GemmEngine {
       const out = options.out ? options.out.subarray(0, m * n) : new Float64Array(m * n);
       const ort = await loadOrt();
       const tY = new ort.Tensor('float64', out, [m, n]);
-      const tA = new ort.Tensor('float64', A instanceof Float64Array ? exact(A, m * k) : Float64Array.from(A.subarray(0, m * k)), transA ? [k, m] : [m, k]);
-      const tB = new ort.Tensor('float64', B instanceof Float64Array ? exact(B, k * n) : Float64Array.from(B.subarray(0, k * n)), transB ? [n, k] : [k, n]);
+      const tA = await this.tensor(A, m * k, transA ? [k, m] : [m, k]);
+      const tB = await this.tensor(B, k * n, transB ? [n, k] : [k, n]);
       const accumulate = options.out !== undefined && beta !== 0;
       if (accumulate || alpha !== 1) {
         const session = await this.session(`acc:${transA ? 1 : 0}:${transB ? 1 : 0}:${alpha}:${accumulate ? beta : 0}`);

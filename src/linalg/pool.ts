@@ -28,27 +28,23 @@ export class BufferPool {
 
   /**
    * A Float64Array of exactly `n` elements, backed by a pooled buffer of at least `n`.
-   * Its contents are undefined (whatever the last user left), unless `zero` is set.
+   * Its contents are undefined (whatever the last user left).
    */
-  take(n: number, zero = false): Float64Array {
+  take(n: number): Float64Array {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const len = this.free[i]!.length;
       if (len >= n && (best < 0 || len < this.free[best]!.length)) best = i;
     }
-    let base: Float64Array;
-    if (best >= 0) {
-      base = this.free[best]!;
-      this.free.splice(best, 1);
-      this.retained -= base.byteLength;
-    } else {
-      base = new Float64Array(n);
-      this.bases.set(base.buffer, base);
-      return base;
+    if (best < 0) {
+      const fresh = new Float64Array(n);
+      this.bases.set(fresh.buffer, fresh);
+      return fresh;
     }
-    const view = base.subarray(0, n);
-    if (zero) view.fill(0);
-    return view;
+    const base = this.free[best]!;
+    this.free.splice(best, 1);
+    this.retained -= base.byteLength;
+    return base.subarray(0, n);
   }
 
   /** Returns buffers obtained from {@link take} (any view of them) for reuse. */

@@ -193,9 +193,14 @@ export interface DampedHessian {
  */
 export function dampHessian(H: Float64Array, n: number, lambda: number): DampedHessian {
   const { diagonal, dampingUsed, deadInputs } = dampedDiagonal(H, n, lambda);
+  return { H: withDiagonal(H, n, diagonal), dampingUsed, deadInputs };
+}
+
+/** A copy of H (n × n) whose diagonal is `diagonal`. */
+export function withDiagonal(H: Float64Array, n: number, diagonal: Float64Array): Float64Array {
   const D = H.slice(0, n * n);
   for (let j = 0; j < n; j++) D[j * n + j] = diagonal[j]!;
-  return { H: D, dampingUsed, deadInputs };
+  return D;
 }
 
 /**

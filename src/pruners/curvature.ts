@@ -12,7 +12,7 @@
 import { SurgeonInputError } from '../errors.js';
 import type { GemmEngine } from '../linalg/engine.js';
 import { NotPositiveDefiniteError } from '../linalg/cholesky.js';
-import { dampedDiagonal, spdInverse, upperCholeskyOfInverse } from '../linalg/spd.js';
+import { dampedDiagonal, spdInverse, upperCholeskyOfInverse, withDiagonal } from '../linalg/spd.js';
 import { layerPruneCount, objective, rowPruneCounts } from './masks.js';
 import type { SweepResult } from './sparsegpt.js';
 import type { LayerProblem, LayerPruneOptions, LayerPruneResult, SparsityPattern } from './types.js';
@@ -53,10 +53,7 @@ export function prepareCurvature(problem: LayerProblem, damp: number | undefined
     H,
     diagonal: damped.diagonal,
     get Hd() {
-      if (!Hd) {
-        Hd = H.slice(0, d * d);
-        for (let j = 0; j < d; j++) Hd[j * d + j] = damped.diagonal[j];
-      }
+      Hd ??= withDiagonal(H, d, damped.diagonal);
       return Hd;
     },
     dampingUsed: damped.dampingUsed,
