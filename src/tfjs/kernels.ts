@@ -89,17 +89,13 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
   return out;
 }
 
-/** Depthwise filter gradient by direct loops: dW[kh,kw,c,m] = Σ x[b,ih,iw,c]·dy[b,oh,ow,c·M+m]. */
-function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
-  const be = backend as WasmLike;
-  const { x, dy } = inputs as { x: Info; dy: Info };
-  const filterShape = attrs!.filterShape as number[];
-  const info = convInfo(x.shape, filterShape, attrs!, true);
-  const xs = read(be, x);
-  const dys = read(be, dy);
+/**
+ * Visits every (output position, filter tap) pair of a depthwise convolution that reads a pixel
+ * inside the input: `visit(xBase, wBase, dyBase)` with the offsets of x[b,ih,iw,0],
+ * w[kh,kw,0,0] and dy[b,oh,ow,0] (channels, then multipliers, contiguous from there).
+ */
+function forEachDepthwiseTap(info: tf.backend_util.Conv2DInfo, M: number, visit: (xBase: number, wBase: number, dyBase: number) => void): void {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
-  const M = info.outChannels / C;
-  const dW = new Float32Array(KH * KW * C * M);
   for (let b = 0; b < B; b++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
@@ -110,17 +106,31 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
           for (let kw = 0; kw < KW; kw++) {
             const iw = ow * info.strideWidth + kw * info.dilationWidth - info.padInfo.left;
             if (iw < 0 || iw >= W) continue;
-            const xBase = ((b * H + ih) * W + iw) * C;
-            const wBase = (kh * KW + kw) * C * M;
-            for (let c = 0; c < C; c++) {
-              const xv = xs[xBase + c]!;
-              for (let m = 0; m < M; m++) dW[wBase + c * M + m]! += xv * dys[dyBase + c * M + m]!;
-            }
+            visit(((b * H + ih) * W + iw) * C, (kh * KW + kw) * C * M, dyBase);
           }
         }
       }
     }
   }
+}
+
+/** Depthwise filter gradient by direct loops: dW[kh,kw,c,m] = Σ x[b,ih,iw,c]·dy[b,oh,ow,c·M+m]. */
+function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
+  const be = backend as WasmLike;
+  const { x, dy } = inputs as { x: Info; dy: Info };
+  const filterShape = attrs!.filterShape as number[];
+  const info = convInfo(x.shape, filterShape, attrs!, true);
+  const xs = read(be, x);
+  const dys = read(be, dy);
+  const C = info.inChannels;
+  const M = info.outChannels / C;
+  const dW = new Float32Array(info.filterHeight * info.filterWidth * C * M);
+  forEachDepthwiseTap(info, M, (xBase, wBase, dyBase) => {
+    for (let c = 0; c < C; c++) {
+      const xv = xs[xBase + c]!;
+      for (let m = 0; m < M; m++) dW[wBase + c * M + m]! += xv * dys[dyBase + c * M + m]!;
+    }
+  });
   return output(be, filterShape, dW);
 }
 
@@ -132,31 +142,16 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
   const info = convInfo(inputShape, filter.shape, attrs!, true);
   const ws = read(be, filter);
   const dys = read(be, dy);
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
+  const C = info.inChannels;
   const M = info.outChannels / C;
-  const dx = new Float32Array(B * H * W * C);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const dyBase = ((b * OH + oh) * OW + ow) * C * M;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * info.strideHeight + kh * info.dilationHeight - info.padInfo.top;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * info.strideWidth + kw * info.dilationWidth - info.padInfo.left;
-            if (iw < 0 || iw >= W) continue;
-            const xBase = ((b * H + ih) * W + iw) * C;
-            const wBase = (kh * KW + kw) * C * M;
-            for (let c = 0; c < C; c++) {
-              let s = 0;
-              for (let m = 0; m < M; m++) s += ws[wBase + c * M + m]! * dys[dyBase + c * M + m]!;
-              dx[xBase + c]! += s;
-            }
-          }
-        }
-      }
+  const dx = new Float32Array(info.batchSize * info.inHeight * info.inWidth * C);
+  forEachDepthwiseTap(info, M, (xBase, wBase, dyBase) => {
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      for (let m = 0; m < M; m++) s += ws[wBase + c * M + m]! * dys[dyBase + c * M + m]!;
+      dx[xBase + c]! += s;
     }
-  }
+  });
   return output(be, inputShape, dx);
 }
 
