@@ -1,0 +1,224 @@
+/**
+ * ONNX models as a {@link Network}: the operator table (../io/onnx/operators.ts) gives the
+ * prunable layers, onnxruntime runs batches (intermediate tensors become extra graph outputs of
+ * a copy), and saving is atomic with external data carried along.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { SurgeonInputError } from '../errors.js';
+import { decodeOnnxModel, readOnnxModel, type OnnxModel } from '../io/onnx/model.js';
+import { scanLayers, type WeightView } from '../io/onnx/operators.js';
+import { saveOnnxModel } from '../io/onnx/save.js';
+import { elemTypeName, tensorDims, tensorSize } from '../io/onnx/tensor.js';
+import { findClassifier, modelBalancedness, selectCollapseTensors, type LayerSelection } from '../collapse/select.js';
+import { layoutDims, sampleLayout } from '../prune/layers.js';
+import { sampleShape, toSamples } from '../prune/samples.js';
+import { captureSession } from '../runtime/capture.js';
+import type { ModelSession, NamedTensor } from '../runtime/session.js';
+import { feedsAsTensors } from './feeds.js';
+import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkFormatEntry, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, RunnerOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
+
+/** The per-use fields of a weight view (a view with several uses lists them in `uses`). */
+type ViewUse = Pick<WeightView, 'nodeName' | 'inputName' | 'outputName' | 'orientation' | 'activationTransposed' | 'op' | 'conv' | 'groupIndex' | 'groups' | 'name' | 'cols'>;
+
+/** The uses of a view: `view.uses` when the operator table found several, else the view itself. */
+function usesOf(view: WeightView): ViewUse[] {
+  const uses = (view as WeightView & { uses?: Array<Partial<ViewUse>> }).uses;
+  if (!uses || uses.length === 0) return [view];
+  return uses.map((u) => ({ ...view, ...u }) as ViewUse);
+}
+
+/** The sample rows of a captured activation for one use of a view. */
+function samplesOf(use: ViewUse, tensor: NamedTensor): LayerSamples {
+  if (!(tensor.data instanceof Float32Array)) {
+    throw new SurgeonInputError(`layer ${use.name}: its input '${use.inputName}' is ${tensor.type}, not a float tensor; only float activations can be calibrated`);
+  }
+  const view = use as WeightView;
+  const layout = sampleLayout(view, tensor.dims);
+  const dims = layoutDims(view, tensor.dims);
+  const { n, d } = sampleShape(dims, layout);
+  if (d !== use.cols) throw new Error(`internal: layer ${use.name} expects ${use.cols} inputs per sample, its activation '${use.inputName}' gives ${d}`);
+  return { X: toSamples(tensor.data, dims, layout), n };
+}
+
+function layerOf(view: WeightView): NetworkLayer {
+  const uses = usesOf(view);
+  const extra = view as WeightView & { tiedWith?: string[]; capturable?: boolean; uncapturableReason?: string; via?: string[]; subgraph?: string };
+  const layerUses: LayerUse[] = uses.map((u) => ({ node: u.nodeName, input: u.inputName, samples: (t) => samplesOf(u, t) }));
+  const key = uses.map((u) => `${u.inputName}|${JSON.stringify(sampleLayout(u as WeightView))}`).join('+');
+  const detail: Record<string, string | number | boolean | number[] | string[]> = {};
+  if (extra.via?.length) detail.via = extra.via;
+  if (extra.subgraph) detail.subgraph = extra.subgraph;
+  if (view.groups) detail.group = `${view.groupIndex}/${view.groups}`;
+  return {
+    name: view.name,
+    op: view.op,
+    node: view.nodeName,
+    weight: view.weightName,
+    rows: view.rows,
+    cols: view.cols,
+    uses: layerUses,
+    sampleKey: key,
+    ...(extra.capturable === false ? { uncapturable: extra.uncapturableReason ?? 'its input is computed inside a subgraph' } : {}),
+    ...(extra.tiedWith?.length ? { tiedWith: extra.tiedWith } : {}),
+    ...(Object.keys(detail).length ? { detail } : {}),
+    read: () => view.read(),
+    write: (W) => view.write(W),
+  };
+}
+
+/** An ONNX model as a {@link Network}. */
+export class OnnxNetwork implements Network {
+  readonly format = 'onnx' as const;
+  private cached: { layers: NetworkLayer[]; views: WeightView[]; skipped: SkippedNode[] } | undefined;
+
+  /** Wraps a decoded model (the network owns it from now on). */
+  constructor(readonly model: OnnxModel) {}
+
+  get path(): string | undefined {
+    return this.model.path;
+  }
+
+  get inputs() {
+    return this.model.inputs;
+  }
+
+  get outputs(): NetworkOutput[] {
+    return this.model.outputs;
+  }
+
+  private scan(): { layers: NetworkLayer[]; views: WeightView[]; skipped: SkippedNode[] } {
+    if (!this.cached) {
+      const { views, skipped } = scanLayers(this.model);
+      this.cached = { views, layers: views.map(layerOf), skipped: skipped.map((s) => ({ node: s.nodeName, op: s.op, reason: s.reason })) };
+    }
+    return this.cached;
+  }
+
+  layers(): NetworkLayer[] {
+    return this.scan().layers;
+  }
+
+  skipped(): SkippedNode[] {
+    return this.scan().skipped;
+  }
+
+  stages(layers: readonly NetworkLayer[]): NetworkLayer[][] {
+    // A layer's stage is the prunable depth of its deepest use's input.
+    const byOutput = new Map<string, NetworkLayer[]>();
+    const { views } = this.scan();
+    const wanted = new Set(layers);
+    const all = this.layers();
+    views.forEach((view, i) => {
+      const layer = all[i]!;
+      if (!wanted.has(layer)) return;
+      for (const use of usesOf(view)) {
+        const list = byOutput.get(use.outputName) ?? [];
+        list.push(layer);
+        byOutput.set(use.outputName, list);
+      }
+    });
+    const depth = new Map<string, number>();
+    const stageOf = new Map<NetworkLayer, number>();
+    for (const node of this.model.graph.node) {
+      let d = 0;
+      for (const input of node.input) d = Math.max(d, depth.get(input) ?? 0);
+      const prunable = node.output.flatMap((o) => byOutput.get(o) ?? []);
+      for (const layer of prunable) stageOf.set(layer, Math.max(stageOf.get(layer) ?? 0, d));
+      const out = prunable.length ? d + 1 : d;
+      for (const output of node.output) depth.set(output, out);
+    }
+    const stages: NetworkLayer[][] = [];
+    for (const layer of layers) (stages[stageOf.get(layer) ?? 0] ??= []).push(layer);
+    return stages.filter((s) => s && s.length > 0);
+  }
+
+  async runner(fetch: readonly string[], options: RunnerOptions = {}): Promise<NetworkRunner> {
+    const inputNames = new Set(this.inputs.map((i) => i.name));
+    const captured = [...new Set(fetch.filter((n) => !inputNames.has(n)))];
+    const session: ModelSession | undefined = captured.length ? await captureSession(this.model, captured, { threads: options.threads ?? 2 }) : undefined;
+    const allowed = new Set(fetch);
+    return {
+      run: async (feeds: Feeds, names: readonly string[] = fetch) => {
+        for (const n of names) if (!allowed.has(n)) throw new Error(`internal: runner was not created for tensor '${n}'`);
+        const fromModel = names.filter((n) => !inputNames.has(n));
+        const result: Record<string, NamedTensor> = fromModel.length ? await session!.run(feeds, fromModel) : {};
+        const fed = feedsAsTensors(feeds);
+        for (const n of names) {
+          if (!inputNames.has(n)) continue;
+          const t = fed[n];
+          if (!t) throw new SurgeonInputError(`tensor '${n}' is a model input that this batch does not feed; feed it from the data`);
+          result[n] = t;
+        }
+        return result;
+      },
+      release: async () => {
+        await session?.release();
+      },
+    };
+  }
+
+  async clone(): Promise<Network> {
+    return new OnnxNetwork(decodeOnnxModel(this.model.toBytes(), this.model.path ?? 'model', { path: this.model.path, baseDir: this.model.baseDir }));
+  }
+
+  async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
+    const saved = saveOnnxModel(this.model, out, options.inputPath ? { inputPath: options.inputPath } : {});
+    const external = saved.externalDataPath && existsSync(saved.externalDataPath) ? statSync(saved.externalDataPath).size : 0;
+    return { path: saved.path, bytes: saved.bytes + external };
+  }
+
+  summary(): NetworkSummary {
+    const weights = new Set(this.scan().views.map((v) => v.weightName));
+    let parameters = 0;
+    const others: NetworkSummary['others'] = [];
+    for (const t of this.model.graph.initializer) {
+      const n = tensorSize(t);
+      parameters += n;
+      if (!weights.has(t.name ?? '')) others.push({ name: t.name ?? '', dtype: elemTypeName(t.dataType), shape: tensorDims(t), parameters: n });
+    }
+    const producer = [this.model.proto.producerName, this.model.proto.producerVersion].filter(Boolean).join(' ');
+    return {
+      format: 'onnx',
+      ...(this.path ? { path: this.path } : {}),
+      facts: { opset: this.model.opset, ...(producer ? { producer } : {}) },
+      inputs: this.model.inputs,
+      outputs: this.model.outputs,
+      parameters,
+      others,
+    };
+  }
+
+  collapsePlan(selection: LayerSelection): CollapsePlan {
+    const { views } = this.scan();
+    const classifier = findClassifier(this.model, views);
+    return {
+      tensors: selectCollapseTensors(this.model, selection),
+      ...(classifier ? { classifier } : {}),
+      balancedness: () => modelBalancedness(this.model, views),
+    };
+  }
+
+  /** Forgets the cached layer scan (after the graph itself changed). */
+  invalidate(): void {
+    this.cached = undefined;
+  }
+
+  dispose(): void {
+    this.cached = undefined;
+  }
+}
+
+/** Wraps an already decoded ONNX model. */
+export function onnxNetwork(model: OnnxModel): OnnxNetwork {
+  return new OnnxNetwork(model);
+}
+
+/** The ONNX entry of the format registry. */
+export const onnxFormat: NetworkFormatEntry = {
+  format: 'onnx',
+  detect: (path) => /\.onnx$/i.test(path) || (existsSync(path) && statSync(path).isFile() && !/\.json$/i.test(path)),
+  open: async (path, options) => {
+    if (options.backend !== undefined) throw new SurgeonInputError(`--backend ${options.backend} applies to TensorFlow.js models; ${path} is ONNX (onnxruntime runs it), drop --backend`);
+    return new OnnxNetwork(readOnnxModel(path));
+  },
+};

@@ -1,0 +1,57 @@
+/**
+ * The format registry: {@link openNetwork} picks the format of a path (ONNX file, TF.js layers
+ * model, TF.js graph model) and opens it as a {@link Network}. TF.js is imported only when a
+ * TF.js model is opened.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { SurgeonInputError } from '../errors.js';
+import { isTfjsModelPath } from '../tfjs/path.js';
+import { onnxFormat } from './onnx.js';
+import type { Network, NetworkFormat, NetworkFormatEntry, OpenNetworkOptions } from './types.js';
+
+/** The `format` field of a tfjs model.json ('layers-model' when absent, as tfjs assumes). */
+function tfjsFormatOf(path: string): string | undefined {
+  let file = path.startsWith('file://') ? new URL(path).pathname : path;
+  if (!/\.json$/i.test(file)) file = `${file.replace(/\/$/, '')}/model.json`;
+  if (!existsSync(file)) return undefined;
+  try {
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { format?: string; modelTopology?: { node?: unknown } };
+    if (json.format) return json.format;
+    return json.modelTopology && Array.isArray(json.modelTopology.node) ? 'graph-model' : 'layers-model';
+  } catch {
+    return undefined;
+  }
+}
+
+const tfjsLayersFormat: NetworkFormatEntry = {
+  format: 'tfjs-layers',
+  detect: (path) => isTfjsModelPath(path) && tfjsFormatOf(path) !== 'graph-model',
+  open: async (path, options) => (await import('./tfjs-layers.js')).openTfjsLayersNetwork(path, options),
+};
+
+const tfjsGraphFormat: NetworkFormatEntry = {
+  format: 'tfjs-graph',
+  detect: (path) => isTfjsModelPath(path) && tfjsFormatOf(path) === 'graph-model',
+  open: async (path, options) => (await import('./tfjs-graph.js')).openTfjsGraphNetwork(path, options),
+};
+
+/** The registered formats, in detection order. */
+export const NETWORK_FORMATS: readonly NetworkFormatEntry[] = [tfjsGraphFormat, tfjsLayersFormat, onnxFormat];
+
+/** The format `path` would be opened as (without opening it). */
+export function detectNetworkFormat(path: string): NetworkFormat {
+  const entry = NETWORK_FORMATS.find((f) => f.detect(path));
+  return entry?.format ?? 'onnx';
+}
+
+/**
+ * Opens a model of any supported format: an `.onnx` file, or a TF.js model (a folder holding
+ * model.json, the model.json itself, or a `file://` URL) of the layers or graph format.
+ *
+ * @throws SurgeonInputError for a missing or unreadable model, or an option that does not apply to its format.
+ */
+export async function openNetwork(path: string, options: OpenNetworkOptions = {}): Promise<Network> {
+  if (!path.startsWith('file://') && !existsSync(path)) throw new SurgeonInputError(`${path}: no such file; pass an .onnx file or a TensorFlow.js model folder (model.json)`);
+  const entry = NETWORK_FORMATS.find((f) => f.detect(path)) ?? onnxFormat;
+  return entry.open(path, options);
+}

@@ -1,0 +1,8 @@
+/** TF.js layers models as a Network (being written: see issue #10). */
+import { SurgeonInputError } from '../errors.js';
+import type { Network, OpenNetworkOptions } from './types.js';
+
+/** Opens a TF.js layers model as a {@link Network}. */
+export async function openTfjsLayersNetwork(path: string, _options: OpenNetworkOptions = {}): Promise<Network> {
+  throw new SurgeonInputError(`${path}: TF.js layers models are not available through the network abstraction yet`);
+}
