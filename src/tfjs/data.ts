@@ -40,6 +40,12 @@ export function loadTrainingData(spec: DatasetSpec): TfjsData {
   return data;
 }
 
+/** A loaded classification dataset as {@link TfjsData} (no copies; labels zero when absent). */
+export function tfjsDataOf(ds: ClassificationDataset): TfjsData {
+  if (ds.kind !== 'classification') throw new SurgeonInputError('TensorFlow.js gradient methods take labelled images or feature vectors; pass --inputs/--labels or --dataset');
+  return fromDataset(ds);
+}
+
 function fromDataset(ds: ClassificationDataset): TfjsData {
   return { x: ds.x, labels: ds.labels ?? new Int32Array(ds.count), sampleShape: ds.sampleShape, count: ds.count, numClasses: ds.numClasses ?? 0 };
 }
