@@ -1,7 +1,9 @@
 /**
- * surgeon — curvature-aware pruning of ONNX (and TensorFlow.js) models, with neural-collapse
+ * surgeon — curvature-aware pruning of ONNX and TensorFlow.js models, with neural-collapse
  * metrics. The public API:
  *
+ * - one model abstraction for every format: {@link openNetwork} opens an ONNX file, a TF.js
+ *   layers model or a TF.js graph model as a {@link Network} (layers, runners, clone, save);
  * - model I/O: {@link readOnnxModel}, {@link saveOnnxModel}, {@link findPrunableLayers}, data readers;
  * - whole-model operations: {@link pruneModel}, {@link evaluateModel}, {@link measureModelCollapse}, {@link inspectModel};
  * - layer-wise pruners on typed arrays (W, H): `sparsegptPrune`, `iobsPrune`, … and their classes
@@ -10,6 +12,26 @@
  * - dense linear algebra and the GEMM engine.
  */
 export { SurgeonInputError } from './errors.js';
+export { openNetwork, detectNetworkFormat, NETWORK_FORMATS, OnnxNetwork, onnxNetwork } from './network/index.js';
+export type {
+  Network,
+  NetworkFormat,
+  NetworkLayer,
+  LayerUse,
+  LayerSamples,
+  NetworkRunner,
+  RunnerOptions,
+  NetworkOutput,
+  NetworkSummary,
+  SavedNetwork,
+  SaveNetworkOptions,
+  SkippedNode,
+  CollapsePlan,
+  Feeds,
+  OpenNetworkOptions,
+  NetworkFormatEntry,
+  TfjsGradientAccess,
+} from './network/index.js';
 export * from './io/onnx/index.js';
 export { readNpy, writeNpy, parseNpy, encodeNpy } from './io/npy.js';
 export { readNpz, writeNpz, parseNpz } from './io/npz.js';
