@@ -1,7 +1,8 @@
 /**
- * Evaluation of an ONNX model on a dataset: accuracy for classifiers (arg-max of the first
+ * Evaluation of an ONNX model on a dataset: accuracy for classifiers (arg-max of the scored
  * output against the labels), perplexity for language models (every position of every window
- * scored against the next token). Batches stream through onnxruntime; nothing but the running
+ * scored against the next token). The scored output is `logits` when the model has one, else
+ * its first output (so decoders' `present.*` outputs are ignored). Batches stream through onnxruntime; nothing but the running
  * sums is kept.
  */
 import { SurgeonInputError } from '../errors.js';
@@ -17,7 +18,7 @@ export interface EvaluateOptions extends SessionOptions {
   batchSize?: number;
   /** Called after every batch with the samples done so far. */
   onProgress?: (done: number, total: number) => void;
-  /** Output to score (default: the model's first output). */
+  /** Output to score (default: the output named `logits`, else the model's first output). */
   outputName?: string;
 }
 
@@ -37,6 +38,11 @@ export interface EvaluationResult {
   seconds: number;
 }
 
+/** The output evaluation scores by default: `logits` when present, else the first output. */
+export function scoredOutput(outputNames: readonly string[]): string {
+  return outputNames.includes('logits') ? 'logits' : outputNames[0]!;
+}
+
 /** Runs `model` over `dataset` and returns accuracy or perplexity. */
 export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Dataset, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const started = performance.now();
@@ -44,7 +50,7 @@ export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Da
     throw new SurgeonInputError('the evaluation set has no labels; pass --labels FILE (or use --dataset fashion-mnist)');
   }
   const session = model instanceof ModelSession ? model : await ModelSession.create(model.toBytes(), options, model.path ?? 'model');
-  const output = options.outputName ?? session.outputNames[0]!;
+  const output = options.outputName ?? scoredOutput(session.outputNames);
   try {
     if (dataset.kind === 'classification') {
       const accuracy = new AccuracyAccumulator();
@@ -55,7 +61,7 @@ export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Da
         const logits = result[output]!;
         const K = logits.data.length / batch.count;
         if (!Number.isInteger(K) || logits.dims[0] !== batch.count) {
-          throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}] for a batch of ${batch.count}; pass a classifier whose first output is [batch, classes]`);
+          throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}] for a batch of ${batch.count}; pass a classifier whose output 'logits' (or first output) is [batch, classes]`);
         }
         accuracy.add(logits.data as Float32Array, batch.count, K, batch.labels!);
         options.onProgress?.(batch.start + batch.count, dataset.count);
@@ -71,7 +77,7 @@ export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Da
       const positions = batch.count * dataset.seqLen;
       const V = logits.data.length / positions;
       if (!Number.isInteger(V)) {
-        throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}]; pass a language model whose first output is [batch, seq, vocab]`);
+        throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}]; pass a language model whose output 'logits' (or first output) is [batch, seq, vocab]`);
       }
       perplexity.add(logits.data as Float32Array, positions, V, batch.targets);
       options.onProgress?.(batch.start + batch.count, dataset.count);
