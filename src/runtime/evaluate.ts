@@ -1,7 +1,8 @@
 /**
  * Evaluation of a model (any {@link Network}, an ONNX model or an open session) on a dataset: accuracy for classifiers (arg-max of the first
  * output against the labels), perplexity for language models (every position of every window
- * scored against the next token). Batches stream through onnxruntime; nothing but the running
+ * scored against the next token). The scored output is `logits` when the model has one, else
+ * its first output (so decoders' `present.*` outputs are ignored). Batches stream through onnxruntime; nothing but the running
  * sums is kept.
  */
 import { SurgeonInputError } from '../errors.js';
@@ -75,7 +76,7 @@ export async function evaluateModel(model: Network | OnnxModel | ModelSession, d
         const logits = result[output]!;
         const K = logits.data.length / batch.count;
         if (!Number.isInteger(K) || logits.dims[0] !== batch.count) {
-          throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}] for a batch of ${batch.count}; pass a classifier whose first output is [batch, classes]`);
+          throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}] for a batch of ${batch.count}; pass a classifier whose output 'logits' (or first output) is [batch, classes]`);
         }
         accuracy.add(logits.data as Float32Array, batch.count, K, batch.labels!);
         options.onProgress?.(batch.start + batch.count, dataset.count);
@@ -91,7 +92,7 @@ export async function evaluateModel(model: Network | OnnxModel | ModelSession, d
       const positions = batch.count * dataset.seqLen;
       const V = logits.data.length / positions;
       if (!Number.isInteger(V)) {
-        throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}]; pass a language model whose first output is [batch, seq, vocab]`);
+        throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}]; pass a language model whose output 'logits' (or first output) is [batch, seq, vocab]`);
       }
       perplexity.add(logits.data as Float32Array, positions, V, batch.targets);
       options.onProgress?.(batch.start + batch.count, dataset.count);

@@ -47,6 +47,8 @@ export function tfjsDataOf(ds: ClassificationDataset): TfjsData {
 }
 
 function fromDataset(ds: ClassificationDataset): TfjsData {
+  // the targets above declare one float32 input, so the data is float32
+  if (!(ds.x instanceof Float32Array)) throw new Error(`internal: tfjs data loaded as ${ds.xType ?? ds.x.constructor.name}, not float32`);
   return { x: ds.x, labels: ds.labels ?? new Int32Array(ds.count), sampleShape: ds.sampleShape, count: ds.count, numClasses: ds.numClasses ?? 0 };
 }
 
