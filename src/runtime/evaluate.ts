@@ -43,7 +43,7 @@ export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Da
   if (dataset.kind === 'classification' && !dataset.labels) {
     throw new SurgeonInputError('the evaluation set has no labels; pass --labels FILE (or use --dataset fashion-mnist)');
   }
-  const session = model instanceof ModelSession ? model : await ModelSession.create(model.toBytes(), options, model.path ?? 'model');
+  const session = model instanceof ModelSession ? model : await ModelSession.create(model, options, model.path ?? 'model');
   const output = options.outputName ?? session.outputNames[0]!;
   try {
     if (dataset.kind === 'classification') {
