@@ -17,6 +17,18 @@ export interface InspectedLayer {
   sparsity: number;
   /** The activation feeding the layer. */
   input: string;
+  /** The ops between the stored tensor and the node, source first (only when there are any). */
+  via?: string[];
+  /** Element type of the stored weight when not float32. */
+  dtype?: string;
+  /** The subgraph holding the node (If/Loop/Scan body), when not the main graph. */
+  subgraph?: string;
+  /** Prunable nodes sharing this weight (only when more than one). */
+  uses?: number;
+  /** Other nodes reading the weight (e.g. an embedding Gather tied with the lm_head), when tied. */
+  tiedWith?: string[];
+  /** Why the layer's input cannot be captured from the main graph, when it cannot. */
+  notCapturable?: string;
 }
 
 /** What `surgeon inspect --json` prints. */
@@ -32,7 +44,7 @@ export interface InspectReport {
   sparsity: number;
   layers: InspectedLayer[];
   /** Nodes with weights that are not prunable, and why. */
-  skipped: Array<{ node: string; op: string; reason: string }>;
+  skipped: Array<{ node: string; op: string; reason: string; subgraph?: string }>;
   /** Initializers that are not prunable weights. */
   otherInitializers: Array<{ name: string; dtype: string; shape: number[]; parameters: number }>;
   inputs: OnnxValueInfo[];
@@ -51,7 +63,20 @@ export function inspectModel(model: OnnxModel): InspectReport {
     for (let i = 0; i < w.length; i++) if (w[i] === 0) z++;
     zeros += z;
     prunable += w.length;
-    layers.push({ name: view.name, op: view.op, shape: [view.rows, view.cols], parameters: w.length, sparsity: w.length ? z / w.length : 0, input: view.inputName });
+    layers.push({
+      name: view.name,
+      op: view.op,
+      shape: [view.rows, view.cols],
+      parameters: w.length,
+      sparsity: w.length ? z / w.length : 0,
+      input: view.inputName,
+      ...(view.via.length ? { via: view.via } : {}),
+      ...(view.sourceDType !== 'float32' ? { dtype: view.sourceDType } : {}),
+      ...(view.subgraph ? { subgraph: view.subgraph } : {}),
+      ...(view.uses.length > 1 ? { uses: view.uses.length } : {}),
+      ...(view.tied ? { tiedWith: view.tiedWith } : {}),
+      ...(view.capturable ? {} : { notCapturable: view.captureNote ?? 'input computed inside a subgraph' }),
+    });
   }
   const weightNames = new Set(views.map((v) => v.weightName));
   let parameters = 0;
@@ -69,7 +94,7 @@ export function inspectModel(model: OnnxModel): InspectReport {
     prunableParameters: prunable,
     sparsity: prunable ? zeros / prunable : 0,
     layers,
-    skipped: skipped.map((s) => ({ node: s.nodeName, op: s.op, reason: s.reason })),
+    skipped: skipped.map((s) => ({ node: s.nodeName, op: s.op, reason: s.reason, ...(s.subgraph ? { subgraph: s.subgraph } : {}) })),
     otherInitializers,
     inputs: model.inputs,
     outputs: model.outputs,

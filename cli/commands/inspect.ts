@@ -19,6 +19,18 @@ export function inspectCommand(): Command {
           process.stdout.write(JSON.stringify(report, null, 2) + '\n');
           return;
         }
+        const notes = (l: (typeof report.layers)[number]): string =>
+          [
+            l.via ? `via ${l.via.join('→')}` : '',
+            l.dtype ?? '',
+            l.subgraph ? `in ${l.subgraph}` : '',
+            l.uses ? `shared by ${l.uses} nodes` : '',
+            l.tiedWith ? `tied with ${l.tiedWith.join(', ')}` : '',
+            l.notCapturable ? 'input not capturable' : '',
+          ]
+            .filter(Boolean)
+            .join('; ');
+        const withNotes = report.layers.some((l) => notes(l) !== '');
         const io = (v: { name: string; elemType: string; dims: (number | string)[] }) => `${v.name} ${v.elemType}[${v.dims.join(',')}]`;
         const lines = [
           `${modelPath}: ONNX opset ${report.opset}${report.producer ? `, from ${report.producer}` : ''}`,
@@ -26,8 +38,8 @@ export function inspectCommand(): Command {
           `outputs: ${report.outputs.map(io).join('; ')}`,
           '',
           table(
-            ['layer', 'op', 'shape', 'parameters', 'sparsity', 'input'],
-            report.layers.map((l) => [l.name, l.op, `${l.shape[0]}×${l.shape[1]}`, l.parameters, percent(l.sparsity), l.input]),
+            ['layer', 'op', 'shape', 'parameters', 'sparsity', 'input', ...(withNotes ? ['notes'] : [])],
+            report.layers.map((l) => [l.name, l.op, `${l.shape[0]}×${l.shape[1]}`, l.parameters, percent(l.sparsity), l.input, ...(withNotes ? [notes(l)] : [])]),
           ),
           '',
           `prunable parameters: ${report.prunableParameters.toLocaleString('en-US')} of ${report.parameters.toLocaleString('en-US')}, sparsity ${percent(report.sparsity)}`,
