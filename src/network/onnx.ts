@@ -22,9 +22,8 @@ type ViewUse = Pick<WeightView, 'nodeName' | 'inputName' | 'outputName' | 'orien
 
 /** The uses of a view: `view.uses` when the operator table found several, else the view itself. */
 function usesOf(view: WeightView): ViewUse[] {
-  const uses = (view as WeightView & { uses?: Array<Partial<ViewUse>> }).uses;
-  if (!uses || uses.length === 0) return [view];
-  return uses.map((u) => ({ ...view, ...u }) as ViewUse);
+  if (!view.uses || view.uses.length === 0) return [view];
+  return view.uses.map((u) => ({ ...view, ...u }) as ViewUse);
 }
 
 /** The sample rows of a captured activation for one use of a view. */
@@ -42,12 +41,12 @@ function samplesOf(use: ViewUse, tensor: NamedTensor): LayerSamples {
 
 function layerOf(view: WeightView): NetworkLayer {
   const uses = usesOf(view);
-  const extra = view as WeightView & { tiedWith?: string[]; capturable?: boolean; uncapturableReason?: string; via?: string[]; subgraph?: string };
   const layerUses: LayerUse[] = uses.map((u) => ({ node: u.nodeName, input: u.inputName, samples: (t) => samplesOf(u, t) }));
   const key = uses.map((u) => `${u.inputName}|${JSON.stringify(sampleLayout(u as WeightView))}`).join('+');
   const detail: Record<string, string | number | boolean | number[] | string[]> = {};
-  if (extra.via?.length) detail.via = extra.via;
-  if (extra.subgraph) detail.subgraph = extra.subgraph;
+  if (view.via?.length) detail.via = [...view.via];
+  if (view.subgraph) detail.subgraph = view.subgraph;
+  if (view.sourceDType && view.sourceDType !== 'float32') detail.dtype = view.sourceDType;
   if (view.groups) detail.group = `${view.groupIndex}/${view.groups}`;
   return {
     name: view.name,
@@ -58,8 +57,8 @@ function layerOf(view: WeightView): NetworkLayer {
     cols: view.cols,
     uses: layerUses,
     sampleKey: key,
-    ...(extra.capturable === false ? { uncapturable: extra.uncapturableReason ?? 'its input is computed inside a subgraph' } : {}),
-    ...(extra.tiedWith?.length ? { tiedWith: extra.tiedWith } : {}),
+    ...(view.capturable === false ? { uncapturable: view.captureNote ?? 'its input is computed inside a subgraph' } : {}),
+    ...(view.tied && view.tiedWith.length ? { tiedWith: [...view.tiedWith] } : {}),
     ...(Object.keys(detail).length ? { detail } : {}),
     read: () => view.read(),
     write: (W) => view.write(W),
@@ -89,7 +88,7 @@ export class OnnxNetwork implements Network {
   private scan(): { layers: NetworkLayer[]; views: WeightView[]; skipped: SkippedNode[] } {
     if (!this.cached) {
       const { views, skipped } = scanLayers(this.model);
-      this.cached = { views, layers: views.map(layerOf), skipped: skipped.map((s) => ({ node: s.nodeName, op: s.op, reason: s.reason })) };
+      this.cached = { views, layers: views.map(layerOf), skipped: skipped.map((s) => ({ node: s.subgraph ? `${s.subgraph}/${s.nodeName}` : s.nodeName, op: s.op, reason: s.reason })) };
     }
     return this.cached;
   }

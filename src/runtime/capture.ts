@@ -30,12 +30,13 @@ export interface CaptureOptions extends SessionOptions {
 
 /**
  * A session over a copy of `model` that also returns `names` (intermediate tensors). The
- * caller releases it. Graph outputs already present are reused.
+ * caller releases it. Graph outputs already present are reused. External data is read from the
+ * model's folder; float16/bfloat16 captures come back as Float32Array (see {@link ModelSession}).
  */
 export async function captureSession(model: OnnxModel, names: readonly string[], options: SessionOptions = {}): Promise<ModelSession> {
   const copy = readOnnxModel(model.toBytes(), { baseDir: model.baseDir });
   copy.addGraphOutputs(names);
-  return ModelSession.create(copy.toBytes(), options, model.path ?? 'model');
+  return ModelSession.create(copy, options, model.path ?? 'model');
 }
 
 /**

@@ -16,3 +16,5 @@ export {
   float32ToBfloat16,
 } from '../floats.js';
 export { ONNX_PROTO_SCHEMA } from './schema.js';
+export { graphScopes, allTensors, nodeLabel, nodeSubgraphs, type GraphScope } from './graphs.js';
+export { upcastModel, type UpcastResult } from './upcast.js';

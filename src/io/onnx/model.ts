@@ -6,7 +6,6 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SurgeonInputError } from '../../errors.js';
 import {
-  DataLocation,
   DataType,
   decodeModelProto,
   encodeModelProto,
@@ -19,13 +18,13 @@ import {
   type TypeProto,
   type ValueInfoProto,
 } from './proto.js';
+import { allTensors, graphScopes, type GraphScope } from './graphs.js';
 import {
   elemTypeName,
-  float32ToTensorBytes,
   isExternal,
-  tensorSize,
   tensorToArray,
   tensorToFloat32,
+  writeFloat32ToTensor,
   type TensorData,
 } from './tensor.js';
 import { inferElemTypes } from './types.js';
@@ -43,7 +42,10 @@ export interface OnnxValueInfo {
 
 /** Options for {@link readOnnxModel}. */
 export interface ReadOnnxOptions {
-  /** Folder of external data files; defaults to the model file's folder. */
+  /**
+   * Folder of external data files; defaults to the model file's folder. A relative folder is
+   * resolved against the current working directory once, when the model is read.
+   */
   baseDir?: string;
 }
 
@@ -67,7 +69,10 @@ export class OnnxModel {
   readonly proto: ModelProto;
   /** Absolute path the model was read from, when read from a file. */
   readonly path: string | undefined;
-  /** Folder external data locations are relative to. */
+  /**
+   * Absolute folder external data locations are relative to (a relative `baseDir` given to the
+   * constructor is resolved once, so later changes of the working directory do not matter).
+   */
   readonly baseDir: string | undefined;
   private initIndex: Map<string, TensorProto> | undefined;
 
@@ -75,8 +80,8 @@ export class OnnxModel {
   constructor(proto: ModelProto, options: { path?: string; baseDir?: string } = {}) {
     if (!proto.graph) throw new SurgeonInputError('model has no graph; it is not an ONNX model');
     this.proto = proto;
-    this.path = options.path;
-    this.baseDir = options.baseDir;
+    this.path = options.path === undefined ? undefined : resolve(options.path);
+    this.baseDir = options.baseDir === undefined ? undefined : resolve(options.baseDir);
   }
 
   /** The main graph. */
@@ -108,9 +113,23 @@ export class OnnxModel {
     return this.initIndex;
   }
 
-  /** The initializer named `name`, or undefined. */
-  initializer(name: string): TensorProto | undefined {
-    return this.initializerIndex().get(name);
+  /**
+   * The initializer named `name`, or undefined. Without `subgraph` only the main graph is
+   * searched; with a subgraph path (see {@link subgraphs}) that graph's own initializers are.
+   */
+  initializer(name: string, subgraph?: string): TensorProto | undefined {
+    if (!subgraph) return this.initializerIndex().get(name);
+    const scope = this.subgraphs().find((s) => s.path === subgraph);
+    if (!scope) throw new SurgeonInputError(`subgraph '${subgraph}' not found in the model; use a path listed by subgraphs()`);
+    return scope.graph.initializer.find((t) => t.name === name);
+  }
+
+  /**
+   * The bodies of If/Loop/Scan (and any other graph attribute), recursively, in node order,
+   * each with its path (`'<node>/<attribute>'`, nested bodies joined with '/').
+   */
+  subgraphs(): GraphScope[] {
+    return graphScopes(this.graph).slice(1);
   }
 
   /** Whether `name` is an initializer or the output of a Constant node. */
@@ -133,45 +152,37 @@ export class OnnxModel {
     return tensorToArray(tensor, { baseDir: this.baseDir });
   }
 
-  /** The float initializer `name` as Float32Array; throws SurgeonInputError when missing. */
-  readInitializer(name: string): Float32Array {
-    const t = this.initializer(name);
-    if (!t) throw new SurgeonInputError(`initializer '${name}' not found in the model`);
-    return tensorToFloat32(t, { baseDir: this.baseDir });
+  /**
+   * The float initializer `name` (of the main graph, or of `subgraph`) as Float32Array;
+   * throws SurgeonInputError when missing.
+   */
+  readInitializer(name: string, subgraph?: string): Float32Array {
+    const t = this.initializer(name, subgraph);
+    if (!t) throw new SurgeonInputError(`initializer '${name}' not found in ${subgraph ? `subgraph '${subgraph}'` : 'the model'}`);
+    return this.readTensor(t);
   }
 
   /**
-   * Replaces the data of initializer `name` with `data`, in the tensor's own element type
-   * (float32, or float16/bfloat16/float64 converted) and storage: raw_data stays raw_data,
-   * float_data/double_data/int32_data stay typed fields. An EXTERNAL tensor is inlined as
-   * raw_data (its data then lives in the .onnx file; the input's external file is never modified).
+   * Replaces the data of initializer `name` (of the main graph, or of `subgraph`) with `data`,
+   * in the tensor's own element type (float32, or float16/bfloat16/float64 converted) and
+   * storage: raw_data stays raw_data, float_data/double_data/int32_data stay typed fields. An
+   * EXTERNAL tensor is inlined as raw_data (its data then lives in the .onnx file; the input's
+   * external file is never modified).
    */
-  setInitializer(name: string, data: Float32Array): void {
-    const t = this.initializer(name);
-    if (!t) throw new SurgeonInputError(`initializer '${name}' not found in the model`);
-    const n = tensorSize(t);
-    if (data.length !== n) {
-      throw new SurgeonInputError(`initializer '${name}' has ${n} elements, got ${data.length}`);
-    }
-    const code = t.dataType ?? 0;
-    const raw = float32ToTensorBytes(data, code);
-    const typedField = !isExternal(t) && !(t.rawData && t.rawData.byteLength > 0) && n > 0;
-    if (typedField && code === DataType.FLOAT) {
-      t.floatData = Array.from(data);
-    } else if (typedField && code === DataType.DOUBLE) {
-      t.doubleData = Array.from(data);
-    } else if (typedField) {
-      t.int32Data = Array.from(new Uint16Array(raw.buffer, raw.byteOffset, n));
-    } else {
-      t.rawData = raw;
-      t.floatData = [];
-      t.doubleData = [];
-      t.int32Data = [];
-    }
-    if (isExternal(t)) {
-      t.externalData = [];
-      delete t.dataLocation;
-    }
+  setInitializer(name: string, data: Float32Array, subgraph?: string): void {
+    const t = this.initializer(name, subgraph);
+    if (!t) throw new SurgeonInputError(`initializer '${name}' not found in ${subgraph ? `subgraph '${subgraph}'` : 'the model'}`);
+    writeFloat32ToTensor(t, data, `initializer '${name}'`);
+  }
+
+  /** Any float tensor of this model (an initializer of any graph, a Constant's value) as Float32Array. */
+  readTensor(tensor: TensorProto): Float32Array {
+    return tensorToFloat32(tensor, { baseDir: this.baseDir });
+  }
+
+  /** Writes `data` into any float tensor of this model, as {@link setInitializer} does. */
+  writeTensor(tensor: TensorProto, data: Float32Array): void {
+    writeFloat32ToTensor(tensor, data);
   }
 
   /**
@@ -213,9 +224,12 @@ export class OnnxModel {
     return encodeModelProto(this.proto);
   }
 
-  /** Initializers whose data lives in an external file. */
+  /**
+   * Tensors whose data lives in an external file: initializers of the main graph and of every
+   * subgraph, and tensor attributes (Constant values), in {@link allTensors} order.
+   */
   externalInitializers(): TensorProto[] {
-    return this.graph.initializer.filter((t) => t.dataLocation === DataLocation.EXTERNAL);
+    return allTensors(this.graph).filter((t) => isExternal(t));
   }
 }
 

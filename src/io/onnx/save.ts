@@ -6,7 +6,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { SurgeonInputError } from '../../errors.js';
 import { writeFileAtomic } from '../fs.js';
 import { decodeModelProto, encodeModelProto, onnxType, type StringStringEntryProto, type TensorProto } from './proto.js';
-import { externalDataInfo, readExternalBytes } from './tensor.js';
+import { allTensors } from './graphs.js';
+import { externalDataPath, isExternal, readExternalBytes } from './tensor.js';
 import type { OnnxModel } from './model.js';
 
 /** Options for {@link saveOnnxModel}. */
@@ -33,8 +34,10 @@ function canonical(p: string): string {
 /**
  * Saves `model` to `outPath` atomically, refusing to overwrite the file it was read from.
  *
- * External data: initializers still marked EXTERNAL keep their references when the
+ * External data: tensors still marked EXTERNAL (initializers of the main graph and of every
+ * subgraph, Constant values) keep their references when the
  * output goes to the model's own folder (the input's data file is shared, never modified).
+ * Their locations must lie inside the model's folder (a SurgeonInputError otherwise).
  * When saving elsewhere, their bytes are copied into `<out file name>.data` beside the
  * output and the saved model points there; the in-memory model is not changed.
  * Initializers changed with `setInitializer` are inline (raw_data) in the saved file.
@@ -50,7 +53,11 @@ export function saveOnnxModel(model: OnnxModel, outPath: string, options: SaveOn
       throw new SurgeonInputError(`${outPath}: refusing to overwrite the input model; choose another output path`);
     }
   }
-  const externals = model.externalInitializers();
+  // every tensor with external data (initializers of all graphs, Constant values), by position
+  const tensors = allTensors(model.graph);
+  const externals = tensors.map((t, i) => [t, i] as const).filter(([t]) => isExternal(t));
+  // validates every location (inside the model's folder) before anything is written
+  const sources = externals.map(([t]) => externalDataPath(t, model.baseDir));
   const sameDir = model.baseDir !== undefined && canonical(model.baseDir) === canonical(outDir);
   if (externals.length === 0 || sameDir) {
     const bytes = model.toBytes();
@@ -60,34 +67,33 @@ export function saveOnnxModel(model: OnnxModel, outPath: string, options: SaveOn
 
   const dataName = `${basename(out)}.data`;
   const dataPath = join(outDir, dataName);
-  for (const t of externals) {
-    const loc = externalDataInfo(t).location;
-    if (loc && model.baseDir && canonical(join(model.baseDir, loc)) === canonical(dataPath)) {
+  for (const file of sources) {
+    if (canonical(file) === canonical(dataPath)) {
       throw new SurgeonInputError(`${dataPath}: would overwrite the input's external data; choose another output path`);
     }
   }
   const chunks: Uint8Array[] = [];
-  const locations = new Map<string, { offset: number; length: number }>();
+  const locations = new Map<number, { offset: number; length: number }>();
   let offset = 0;
-  for (const t of externals) {
+  for (const [t, index] of externals) {
     const bytes = readExternalBytes(t, model.baseDir);
     const pad = (64 - (offset % 64)) % 64;
     if (pad) chunks.push(new Uint8Array(pad));
     offset += pad;
-    locations.set(t.name ?? '', { offset, length: bytes.byteLength });
+    locations.set(index, { offset, length: bytes.byteLength });
     chunks.push(bytes);
     offset += bytes.byteLength;
   }
   const copy = decodeModelProto(model.toBytes());
-  for (const t of copy.graph?.initializer ?? []) {
-    const where = locations.get(t.name ?? '');
-    if (!where || t.dataLocation !== 1) continue;
+  allTensors(copy.graph!).forEach((t, index) => {
+    const where = locations.get(index);
+    if (!where || !isExternal(t)) return;
     (t as TensorProto).externalData = [
       entry('location', dataName),
       entry('offset', String(where.offset)),
       entry('length', String(where.length)),
     ];
-  }
+  });
   const data = new Uint8Array(offset);
   let at = 0;
   for (const c of chunks) {

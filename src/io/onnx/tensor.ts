@@ -3,7 +3,7 @@
  * external data, sub-byte and narrow-float formats.
  */
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { SurgeonInputError } from '../../errors.js';
 import {
   bfloat16ToFloat32,
@@ -14,7 +14,7 @@ import {
   type MiniFloatFormat,
 } from '../floats.js';
 import type { TypedData } from '../tensor.js';
-import { DataLocation, int64ToBigInt, int64ToNumber, type Int64, type TensorProto } from './proto.js';
+import { DataLocation, DataType, int64ToBigInt, int64ToNumber, type Int64, type TensorProto } from './proto.js';
 
 /** Element type names, indexed by `TensorProto.DataType` code (ORT's names where it has one). */
 export const ELEM_TYPE_NAMES = [
@@ -75,20 +75,49 @@ export function externalDataInfo(tensor: TensorProto): Record<string, string> {
 }
 
 /**
- * Reads the bytes of an EXTERNAL tensor from `baseDir/location` at `offset`, `length`.
- * Throws SurgeonInputError when the file is missing or too short.
+ * The absolute path of the file holding an EXTERNAL tensor's data: its `location` resolved
+ * against `baseDir` (the model's folder), whatever the current working directory.
+ *
+ * A location must stay inside the model's folder (what the ONNX spec and onnxruntime
+ * require): an absolute location, or one whose `..` segments leave the folder, is refused
+ * with a {@link SurgeonInputError} naming the tensor, the location and the fix. So is a
+ * model read from bytes without `baseDir`, since relative locations then have no anchor.
  */
-export function readExternalBytes(tensor: TensorProto, baseDir: string | undefined): Uint8Array {
-  const info = externalDataInfo(tensor);
-  const location = info.location;
+export function externalDataPath(tensor: TensorProto, baseDir: string | undefined): string {
+  const location = externalDataInfo(tensor).location;
   const what = `tensor '${tensor.name ?? ''}'`;
   if (!location) throw new SurgeonInputError(`${what}: external data has no location entry; the model is malformed`);
-  if (baseDir === undefined && !isAbsolute(location)) {
+  if (isAbsolute(location) || /^[A-Za-z]:[\\/]/.test(location)) {
+    throw new SurgeonInputError(
+      `${what}: external data location '${location}' is an absolute path, outside the model's folder; move the file beside the model and set the location to its file name`,
+    );
+  }
+  if (baseDir === undefined) {
     throw new SurgeonInputError(
       `${location}: external data of ${what} cannot be found because the model was read from bytes; pass baseDir (the model's folder)`,
     );
   }
-  const file = isAbsolute(location) ? location : resolve(join(baseDir ?? '.', location));
+  const base = resolve(baseDir);
+  const file = resolve(base, location);
+  const rel = relative(base, file);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new SurgeonInputError(
+      `${what}: external data location '${location}' leaves the model's folder ${base}; move the file beside the model (or into a subfolder) and set the location relative to the model`,
+    );
+  }
+  return file;
+}
+
+/**
+ * Reads the bytes of an EXTERNAL tensor from `baseDir/location` at `offset`, `length`.
+ * Throws SurgeonInputError when the location escapes `baseDir` (see {@link externalDataPath}),
+ * or the file is missing or too short.
+ */
+export function readExternalBytes(tensor: TensorProto, baseDir: string | undefined): Uint8Array {
+  const info = externalDataInfo(tensor);
+  const location = info.location ?? '';
+  const what = `tensor '${tensor.name ?? ''}'`;
+  const file = externalDataPath(tensor, baseDir);
   if (!existsSync(file)) {
     throw new SurgeonInputError(`${file}: external data file of ${what} not found; put '${location}' beside the model`);
   }
@@ -241,6 +270,36 @@ export function float32ToTensorBytes(data: Float32Array, code: number): Uint8Arr
     case 'float64': return new Uint8Array(Float64Array.from(data).buffer);
     default:
       throw new SurgeonInputError(`cannot write float data into a tensor of type ${elemTypeName(code)}; only float32/float16/bfloat16/float64 weights are writable`);
+  }
+}
+
+/**
+ * Replaces the data of a float tensor with `data`, in the tensor's own element type
+ * (float32, or float16/bfloat16/float64 converted) and storage: raw_data stays raw_data,
+ * float_data/double_data/int32_data stay typed fields. An EXTERNAL tensor is inlined as
+ * raw_data (the input's external file is never modified). `label` names the tensor in errors.
+ */
+export function writeFloat32ToTensor(t: TensorProto, data: Float32Array, label = `tensor '${t.name ?? ''}'`): void {
+  const n = tensorSize(t);
+  if (data.length !== n) throw new SurgeonInputError(`${label} has ${n} elements, got ${data.length}`);
+  const code = t.dataType ?? 0;
+  const raw = float32ToTensorBytes(data, code);
+  const typedField = !isExternal(t) && !(t.rawData && t.rawData.byteLength > 0) && n > 0;
+  if (typedField && code === DataType.FLOAT) {
+    t.floatData = Array.from(data);
+  } else if (typedField && code === DataType.DOUBLE) {
+    t.doubleData = Array.from(data);
+  } else if (typedField) {
+    t.int32Data = Array.from(new Uint16Array(raw.buffer, raw.byteOffset, n));
+  } else {
+    t.rawData = raw;
+    t.floatData = [];
+    t.doubleData = [];
+    t.int32Data = [];
+  }
+  if (isExternal(t)) {
+    t.externalData = [];
+    delete t.dataLocation;
   }
 }
 
