@@ -153,7 +153,12 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     ...env,
     started,
   };
-  const results = (points: CurvePoint[]): CurveResults => ({ ...header, updated: new Date().toISOString(), points });
+  // Warnings of this run, plus those of the earlier run whose points are reused.
+  const warnings: string[] = [];
+  const addWarnings = (list: readonly string[]) => {
+    for (const w of list) if (!warnings.includes(w)) warnings.push(w);
+  };
+  const results = (points: CurvePoint[]): CurveResults => ({ ...header, updated: new Date().toISOString(), points, warnings: warnings.slice() });
 
   let bar: Progress | undefined;
   let barIndex = -1;
@@ -185,10 +190,18 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     ...(previous ? { previous: previous.points } : {}),
     threads: prune.threads!,
     ...(o.evalBatch !== undefined ? { batchSize: parseNumber(String(o.evalBatch), '--eval-batch', true) } : {}),
+    collapseAdvice: { batchFlag: '--eval-batch', tensorAdvice: 'the curve goes on without it (--collapse none skips collapse)' },
     onProgress,
+    onWarning: (message) => {
+      bar?.finish();
+      barIndex = -1;
+      addWarnings([message]);
+      process.stderr.write(`warning: ${message}\n`);
+    },
     onPoint: (points, point, reused, index) => {
       bar?.finish();
       barIndex = -1;
+      if (reused && Array.isArray(previous?.warnings)) addWarnings(previous.warnings);
       if (!reused && point.method !== 'dense') timings.push(point.seconds.total);
       writeResults(out, results(points));
       process.stderr.write(pointLine(point, index, grid.length, reused) + '\n');
@@ -221,7 +234,7 @@ export function addRunOptions(command: Command): Command {
     .option('--skip <names>', 'comma-separated layers to leave dense')
     .option('--held-out <n>', 'calibration samples held out to measure reconstruction error')
     .option('--batch <b>', 'samples per forward batch while pruning', '64')
-    .option('--eval-batch <b>', 'samples per batch while evaluating')
+    .option('--eval-batch <b>', 'samples per batch while evaluating and measuring collapse')
     .option('--threads <t>', 'onnxruntime threads', '2')
     .option('--fresh', 'recompute every point instead of reusing the finished ones in the output folder')
     .option('--json', 'print results.json (plus the file paths) instead of the table');

@@ -5,8 +5,10 @@
  *
  * Features. A tensor's features per sample are the sample's slice of the tensor flattened in
  * C order: a [B, C, H, W] feature map gives d = C·H·W, a [B, T, D] token tensor gives d = T·D
- * (every token position is a separate coordinate; nothing is pooled). The batch must be on
- * axis 0.
+ * (every token position is a separate coordinate; nothing is pooled). The batch may be on any
+ * axis: a sequence-first [T, B, D] tensor gives sample b's [T, D] slice, T-major, the same
+ * features as the batch-first [B, T, D] (../runtime/batch-axis.ts finds the axis from the batch
+ * size on the first batch). Graph inputs are measured from the batch's feeds.
  *
  * Passes. With `train` given, one pass over it first accumulates the class means that NC4's
  * nearest-class-mean rule uses. Then two passes over the evaluated split (the accumulators of
@@ -20,11 +22,12 @@ import type { ClassificationDataset } from '../io/dataset.js';
 import type { OnnxModel } from '../io/onnx/model.js';
 import { findPrunableLayers } from '../io/onnx/operators.js';
 import { argmax } from '../eval/metrics.js';
+import { BatchLayout, type BatchAxisOptions } from '../runtime/batch-axis.js';
 import { captureSession, forEachBatch, type CapturedBatch } from '../runtime/capture.js';
 import { ClassMeansAccumulator, CollapseAccumulator, type ClassMeans, type FeatureArray } from './accumulate.js';
 import { measureCollapse, type Classifier, type CollapseMetrics } from './measure.js';
 import { nearestClassMean } from './nc4.js';
-import { findClassifier, modelBalancedness, selectCollapseTensors, type CollapseTensor, type LayerSelection, type ModelClassifier, type TensorRole } from './select.js';
+import { featureAxes, findClassifier, modelBalancedness, selectCollapseTensors, type CollapseTensor, type LayerSelection, type ModelClassifier, type TensorRole } from './select.js';
 
 /** Progress phases of {@link measureModelCollapse}. */
 export type CollapsePhase = 'train' | 'means' | 'covariance';
@@ -44,6 +47,10 @@ export interface ModelCollapseOptions {
   limit?: number;
   /** Samples per batch (default 128). Results do not depend on it beyond float32 inference rounding. */
   batchSize?: number;
+  /** The flag that sets `batchSize`, named when a tensor's batch axis is ambiguous (default `--batch`). */
+  batchFlag?: string;
+  /** The fix named when a tensor has no batch axis (default: pick another tensor in --layers). */
+  tensorAdvice?: string;
   /** onnxruntime intra-op threads (default 2). */
   threads?: number;
   /** Centre at the sample mean instead of the unweighted mean of class means (see ./measure.ts). */
@@ -149,30 +156,23 @@ export function maxLabel(labels: Int32Array, n: number): number {
   return max;
 }
 
-/** Per-sample features of `name` in a captured batch, checked for shape and type. */
-function featuresOf(batch: CapturedBatch, name: string, dataset: ClassificationDataset, inputs: ReadonlySet<string>): { data: FeatureArray; shape: number[] } {
-  if (inputs.has(name)) {
-    if (name !== dataset.inputName) {
-      throw new SurgeonInputError(`tensor '${name}' is a model input the data does not feed as features; pick the input '${dataset.inputName}' or an activation tensor in --layers`);
-    }
-    const x = dataset.x;
-    if (!(x instanceof Float32Array || x instanceof Float64Array)) {
-      throw new SurgeonInputError(`tensor '${name}' is a model input of ${dataset.xType ?? 'integer'} values, not floats; pick a float activation tensor in --layers`);
-    }
-    const per = x.length / dataset.count;
-    return { data: x.subarray(batch.start * per, (batch.start + batch.count) * per), shape: dataset.sampleShape.slice() };
+/**
+ * Per-sample features (count × d, sample-major) of a state's tensor in a captured batch, checked
+ * for type; graph inputs come from the batch's feeds. The batch axis is found on the first batch
+ * and checked on the others (../runtime/batch-axis.ts).
+ */
+function featuresOf(batch: CapturedBatch, state: LayerState): { data: FeatureArray; shape: number[] } {
+  const name = state.tensor.name;
+  const t = batch.tensors[name] ?? batch.feeds[name];
+  if (!t) {
+    if (state.input) throw new SurgeonInputError(`tensor '${name}' is a graph input the data do not feed; pick a tensor computed from the fed input '${Object.keys(batch.feeds).join("', '")}' in --layers`);
+    throw new Error(`captured batch lacks tensor '${name}'`);
   }
-  const t = batch.tensors[name];
-  if (!t) throw new Error(`captured batch lacks tensor '${name}'`);
   if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
-    throw new SurgeonInputError(`tensor '${name}' holds ${t.type} values, not floats; pick a float activation tensor in --layers`);
+    const type = 'type' in t ? t.type : 'integer';
+    throw new SurgeonInputError(`tensor '${name}' holds ${type} values, not floats; pick a float activation tensor in --layers`);
   }
-  if (t.dims[0] !== batch.count) {
-    throw new SurgeonInputError(
-      `tensor '${name}' has shape [${t.dims.join(', ')}] for a batch of ${batch.count} samples; pick a tensor with the batch on axis 0 in --layers`,
-    );
-  }
-  return { data: t.data, shape: t.dims.slice(1) };
+  return state.layout.features(t.data, t.dims, batch.count);
 }
 
 /** Arg-max of each row of logits (n × width), first index on ties. */
@@ -182,6 +182,10 @@ function argmaxRows(logits: ArrayLike<number>, n: number, width: number, out: In
 
 interface LayerState {
   tensor: CollapseTensor;
+  /** Whether the tensor is a graph input (taken from the feeds, batch on axis 0). */
+  input: boolean;
+  /** Where its samples are. */
+  layout: BatchLayout;
   shape?: number[];
   d?: number;
   acc?: CollapseAccumulator;
@@ -210,7 +214,8 @@ function sameShape(state: LayerState, shape: number[], split: string): void {
  * occur in the evaluated labels (and in `train`'s).
  *
  * @throws SurgeonInputError for missing labels, a missing class, a single class, non-finite
- *   features, unknown layer names, tensors without the batch on axis 0.
+ *   features, unknown layer names, tensors whose batch axis is missing or ambiguous (see
+ *   ../runtime/batch-axis.ts).
  */
 export async function measureModelCollapse(model: OnnxModel, dataset: ClassificationDataset, options: ModelCollapseOptions = {}): Promise<ModelCollapse> {
   const started = performance.now();
@@ -234,7 +239,16 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
   const classifier = findClassifier(model, views);
   const inputs = new Set(model.inputs.map((i) => i.name));
   const captured = [...new Set(tensors.map((t) => t.name).filter((name) => !inputs.has(name)))];
-  const states: LayerState[] = tensors.map((tensor) => ({ tensor, disagreements: 0 }));
+  const axes = featureAxes(model, views);
+  const layoutOptions: BatchAxisOptions = {
+    ...(options.batchFlag !== undefined ? { batchFlag: options.batchFlag } : {}),
+    ...(options.tensorAdvice !== undefined ? { tensorAdvice: options.tensorAdvice } : {}),
+  };
+  const states: LayerState[] = tensors.map((tensor) => {
+    const input = inputs.has(tensor.name);
+    const layout = new BatchLayout(tensor.name, { ...layoutOptions, exclude: axes.get(tensor.name) ?? [] }, input ? 0 : undefined);
+    return { tensor, input, layout, disagreements: 0 };
+  });
   const batchSize = options.batchSize ?? 128;
   const total = (train ? train.count : 0) + 2 * n;
   let done = 0;
@@ -249,7 +263,7 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
     if (train) {
       await forEachBatch(session, train, captured, (batch) => {
         for (const state of states) {
-          const { data, shape } = featuresOf(batch, state.tensor.name, train, inputs);
+          const { data, shape } = featuresOf(batch, state);
           if (!state.trainAcc) {
             state.shape = shape;
             state.d = data.length / batch.count;
@@ -289,7 +303,7 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
       const y = batch.labels!;
       for (let i = 0; i < batch.count; i++) if (predictions[batch.start + i] === y[i]) correct++;
       for (const state of states) {
-        const { data, shape } = featuresOf(batch, state.tensor.name, dataset, inputs);
+        const { data, shape } = featuresOf(batch, state);
         if (!state.acc) {
           sameShape(state, shape, 'evaluated');
           state.shape = shape;
@@ -310,7 +324,7 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
     await forEachBatch(session, dataset, captured, (batch) => {
       const preds = predictions.subarray(batch.start, batch.start + batch.count);
       for (const state of states) {
-        const { data } = featuresOf(batch, state.tensor.name, dataset, inputs);
+        const { data } = featuresOf(batch, state);
         state.acc!.addBatch(data, batch.labels!, batch.count); // validates the batch (finite, n × d)
         const ncc = nearestClassMean(data, batch.count, state.trainMeans!);
         for (let i = 0; i < batch.count; i++) if (ncc[i] !== preds[i]) state.disagreements++;

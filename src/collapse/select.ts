@@ -145,6 +145,53 @@ export function findClassifier(model: OnnxModel, views: readonly WeightView[] = 
   return undefined;
 }
 
+/** The feature axis of a view's input, negative (from the end) where broadcasting keeps it. */
+function inputFeatureAxis(view: WeightView): number {
+  if (view.op === 'Conv') return -(1 + (view.conv?.kernelShape.length ?? 2));
+  if (view.orientation === 'right') return view.activationTransposed ? -2 : -1;
+  return view.activationTransposed ? -1 : -2;
+}
+
+/** The feature axis of a view's output: channels for Conv, K on the last (right) or second-to-last (left) axis. */
+function outputFeatureAxis(view: WeightView): number {
+  if (view.op === 'Conv') return -(1 + (view.conv?.kernelShape.length ?? 2));
+  return view.orientation === 'right' ? -1 : -2;
+}
+
+/**
+ * Axes of tensors that hold features fixed by a layer's weights, so never the batch (for
+ * ../runtime/batch-axis.ts): the contracted axis of every prunable layer's input, and the output
+ * feature axis of every prunable layer, followed through element-wise ops (bias add, activation,
+ * scaling). Axes are negative, counted from the end. Tensors not listed have no known feature axis.
+ */
+export function featureAxes(model: OnnxModel, views: readonly WeightView[] = findPrunableLayers(model)): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  const add = (tensor: string, axis: number) => {
+    const list = out.get(tensor);
+    if (!list) out.set(tensor, [axis]);
+    else if (!list.includes(axis)) list.push(axis);
+  };
+  const consumers = consumerIndex(model);
+  for (const view of views) {
+    add(view.inputName, inputFeatureAxis(view));
+    const axis = outputFeatureAxis(view);
+    const queue = [view.outputName];
+    const seen = new Set(queue);
+    while (queue.length > 0 && seen.size < 64) {
+      const t = queue.shift()!;
+      add(t, axis);
+      for (const node of consumers.get(t) ?? []) {
+        if (!POINTWISE.has(node.opType ?? '') || node.opType === 'Flatten') continue;
+        for (const o of node.output) if (o && !seen.has(o)) {
+          seen.add(o);
+          queue.push(o);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** Output tensors of activation nodes (ACTIVATIONS, and the Erf form of GELU: x·½(1 + erf(x/√2))). */
 function activationOutputs(model: OnnxModel, consumers: Map<string, NodeProto[]>): string[] {
   const out: string[] = [];

@@ -4,11 +4,19 @@
  * ({@link measureModelCollapse}), timed phase by phase. Points already finished under the same
  * options are reused; `onPoint` is called after every point so the caller can save it at once.
  * No files and no console output here (see ./store.ts and the CLI).
+ *
+ * Collapse that cannot be measured does not stop the curve: a {@link SurgeonInputError} from the
+ * measurement (a tensor without a batch axis, an ambiguous one, non-float or non-finite
+ * features, ...) leaves the point without the per-layer profile (the penultimate features are
+ * measured alone) or, when the penultimate features fail too, without collapse (`null`). The
+ * reason goes to `onWarning` once per distinct message, not once per point, and into the
+ * result's `warnings`. Any other error still ends the run.
  */
+import { SurgeonInputError } from '../errors.js';
 import type { ClassificationDataset, Dataset } from '../io/dataset.js';
 import type { OnnxModel } from '../io/onnx/model.js';
 import { findPrunableLayers } from '../io/onnx/operators.js';
-import { measureModelCollapse, type LayerCollapse } from '../collapse/model.js';
+import { measureModelCollapse, type LayerCollapse, type ModelCollapseOptions } from '../collapse/model.js';
 import type { LayerSelection } from '../collapse/select.js';
 import { pruneModel, type PruneModelOptions } from '../prune/model.js';
 import type { SparsityPattern } from '../pruners/types.js';
@@ -79,11 +87,15 @@ export interface CurveRunOptions {
   previous?: readonly CurvePoint[];
   /** onnxruntime threads for evaluation and collapse (default 2). */
   threads?: number;
-  /** Evaluation batch size (evaluateModel's default when unset). */
+  /** Evaluation and collapse batch size (evaluateModel's and measureModelCollapse's defaults when unset). */
   batchSize?: number;
+  /** The fixes collapse errors (hence warnings) name: the batch-size flag and the advice for a tensor without a batch axis. */
+  collapseAdvice?: Pick<ModelCollapseOptions, 'batchFlag' | 'tensorAdvice'>;
   /** Called after every point (computed or reused) with all points so far, in grid order. */
   onPoint?: (points: CurvePoint[], point: CurvePoint, reused: boolean, index: number) => void;
   onProgress?: (event: CurveProgress) => void;
+  /** Called once per distinct warning (collapse that could not be measured), when it first occurs. */
+  onWarning?: (message: string) => void;
   deps?: Partial<CurveDeps>;
 }
 
@@ -93,6 +105,8 @@ export interface CurveRunResult {
   /** Points taken from `previous`, and points measured now. */
   reused: number;
   computed: number;
+  /** Distinct warnings of this run, in order (see the module comment). */
+  warnings: string[];
 }
 
 function zeroFraction(model: OnnxModel): number {
@@ -119,6 +133,12 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
   const deps: CurveDeps = { pruneModel, evaluateModel, measureModelCollapse, ...options.deps };
   const threads = options.threads ?? 2;
   const points: CurvePoint[] = [];
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    if (warnings.includes(message)) return;
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
   let reused = 0;
   let computed = 0;
   const total = options.grid.length;
@@ -168,14 +188,35 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
         note = 'collapse not measured: token windows have no class labels';
       } else {
         progress('collapse', 0);
+        const measure = (layers: LayerSelection) =>
+          deps.measureModelCollapse(model, options.evaluation as ClassificationDataset, {
+            layers,
+            threads,
+            balancedness: false,
+            ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+            ...options.collapseAdvice,
+            onProgress: (done, all, phase) => progress('collapse', all ? done / all : 1, phase),
+          });
         const layers: LayerSelection = options.collapse === 'all' ? 'all' : g.profile ? 'default' : 'penultimate';
-        const measured = await deps.measureModelCollapse(model, options.evaluation as ClassificationDataset, {
-          layers,
-          threads,
-          balancedness: false,
-          onProgress: (done, all, phase) => progress('collapse', all ? done / all : 1, phase),
-        });
-        collapse = summarise(measured.layers, g.profile || options.collapse === 'all');
+        const profile = g.profile || options.collapse === 'all';
+        try {
+          collapse = summarise((await measure(layers)).layers, profile);
+        } catch (error) {
+          if (!(error instanceof SurgeonInputError)) throw error;
+          if (layers === 'penultimate') {
+            warn(`collapse not measured: ${error.message}`);
+          } else {
+            // The profile failed on some tensor: the penultimate features alone may still work.
+            try {
+              collapse = summarise((await measure('penultimate')).layers, false);
+              warn(`per-layer collapse profile not measured (penultimate features only): ${error.message}`);
+            } catch (second) {
+              if (!(second instanceof SurgeonInputError)) throw second;
+              warn(`collapse not measured: ${second.message}`);
+            }
+          }
+          if (!collapse) note = 'collapse not measured (see warnings)';
+        }
       }
     }
     const finished = performance.now();
@@ -203,5 +244,5 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
     computed++;
     options.onPoint?.(points.slice(), point, false, index);
   }
-  return { points, reused, computed };
+  return { points, reused, computed, warnings };
 }

@@ -92,4 +92,10 @@ export interface CurveResults extends CurveEnvironment {
   started: string;
   updated: string;
   points: CurvePoint[];
+  /**
+   * What could not be measured (collapse of a model whose tensors have no usable batch axis,
+   * ...), once per distinct reason; the points concerned have `collapse: null` or no profile.
+   * Absent in files written before it existed.
+   */
+  warnings?: string[];
 }

@@ -15,6 +15,8 @@ export interface CapturedBatch {
   count: number;
   /** Captured tensors (and the requested outputs) by name. */
   tensors: Record<string, NamedTensor>;
+  /** The graph inputs the batch was fed (batch on axis 0), by name. */
+  feeds: BatchFeed['feeds'];
   /** The batch's labels (classification) or next-token targets (tokens), when known. */
   labels?: Int32Array;
   targets?: BigInt64Array | Int32Array;
@@ -41,7 +43,8 @@ export async function captureSession(model: OnnxModel, names: readonly string[],
 
 /**
  * Feeds `dataset` through `session` (see {@link captureSession}) and calls `onBatch` with the
- * tensors `names` of every batch. Awaits the callback before the next batch.
+ * tensors `names` of every batch. Awaits the callback before the next batch. With no `names`
+ * the session is not run: the callback gets each batch's feeds (graph inputs) only.
  */
 export async function forEachBatch(
   session: ModelSession,
@@ -54,8 +57,9 @@ export async function forEachBatch(
   const batchSize = options.batchSize ?? 128;
   const T = dataset.kind === 'tokens' ? dataset.seqLen : 0;
   for (const { batch, feeds, lo, hi } of batchFeeds(dataset, batchSize, from, to)) {
-    const tensors = await session.run(feeds, names);
-    const captured: CapturedBatch = { start: batch.start + lo, count: hi - lo, tensors };
+    // onnxruntime refuses an empty fetch list; nothing to fetch means nothing to run.
+    const tensors = names.length > 0 ? await session.run(feeds, names) : {};
+    const captured: CapturedBatch = { start: batch.start + lo, count: hi - lo, tensors, feeds };
     if ('labels' in batch && batch.labels) captured.labels = batch.labels.subarray(lo, hi);
     if ('targets' in batch) captured.targets = batch.targets.subarray(lo * T, hi * T);
     await onBatch(captured);
