@@ -112,7 +112,14 @@ export function findGraphLayers(file: TfjsModelFile): GraphLayer[] {
  * @throws SurgeonInputError for missing files or shards, layers models, graphs tfjs cannot run.
  */
 export async function loadTfjsGraphModel(path: string): Promise<LoadedGraphModel> {
-  const file = readModelFile(path);
+  return loadTfjsGraphModelFile(readModelFile(path));
+}
+
+/**
+ * Loads a graph model from an already read model file (a fresh model with the file's weights).
+ * @throws SurgeonInputError for layers models and graphs tfjs cannot run.
+ */
+export async function loadTfjsGraphModelFile(file: TfjsModelFile): Promise<LoadedGraphModel> {
   if (file.format !== 'graph-model') throw new SurgeonInputError(`${file.path}: a tfjs layers model, not a graph model; load it with loadTfjsModel`);
   try {
     const model = await tf.loadGraphModel({ load: async () => artifactsOf(file) });
