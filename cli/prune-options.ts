@@ -7,7 +7,7 @@ import { parseNumber } from './data-options.js';
 /** Adds --damp, --iterations, --step, --projection and --blocksize. */
 export function addPrunerOptions(command: Command): Command {
   return command
-    .option('--damp <λ>', 'relative Hessian dampening λ·mean(diag H)', '0.01')
+    .option('--damp <λ>', 'relative dampening λ·mean(diag H) (default 0.01; 1e-3 for the Fisher methods)')
     .option('--iterations <t>', 'iterations of iht / iobs')
     .option('--step <η>', 'step size of iht / iobs')
     .addOption(new Option('--projection <p>', 'iobs projection (auto: exact OBS for d ≤ 256, else the SparseGPT sweep)').choices(['auto', 'obc', 'sparsegpt', 'topk']))

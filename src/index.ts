@@ -1,7 +1,9 @@
 /**
- * surgeon — curvature-aware pruning of ONNX (and TensorFlow.js) models, with neural-collapse
+ * surgeon — curvature-aware pruning of ONNX and TensorFlow.js models, with neural-collapse
  * metrics. The public API:
  *
+ * - one model abstraction for every format: {@link openNetwork} opens an ONNX file, a TF.js
+ *   layers model or a TF.js graph model as a {@link Network} (layers, runners, clone, save);
  * - model I/O: {@link readOnnxModel}, {@link saveOnnxModel}, {@link findPrunableLayers}, data readers;
  * - whole-model operations: {@link pruneModel}, {@link evaluateModel}, {@link measureModelCollapse}, {@link inspectModel};
  * - layer-wise pruners on typed arrays (W, H): `sparsegptPrune`, `iobsPrune`, … and their classes
@@ -10,19 +12,41 @@
  * - dense linear algebra and the GEMM engine.
  */
 export { SurgeonInputError } from './errors.js';
+export { openNetwork, detectNetworkFormat, NETWORK_FORMATS, OnnxNetwork, onnxNetwork } from './network/index.js';
+export type {
+  Network,
+  NetworkFormat,
+  NetworkLayer,
+  LayerUse,
+  LayerSamples,
+  NetworkRunner,
+  RunnerOptions,
+  NetworkOutput,
+  NetworkSummary,
+  SavedNetwork,
+  SaveNetworkOptions,
+  SkippedNode,
+  CollapsePlan,
+  Feeds,
+  OpenNetworkOptions,
+  NetworkFormatEntry,
+  TfjsGradientAccess,
+} from './network/index.js';
 export * from './io/onnx/index.js';
 export { readNpy, writeNpy, parseNpy, encodeNpy } from './io/npy.js';
 export { readNpz, writeNpz, parseNpz } from './io/npz.js';
 export { readIdx, parseIdx } from './io/idx.js';
 export type { NdArray, DType } from './io/tensor.js';
 export { loadDataset, batches } from './io/dataset.js';
-export type { Dataset, DatasetSpec, ClassificationDataset, TokenDataset } from './io/dataset.js';
+export type { Dataset, DatasetSpec, ClassificationDataset, TokenDataset, OtherInputs } from './io/dataset.js';
+export { conventionOf, generatedFeed } from './io/feeds.js';
+export type { Convention, ExtraInput, Feed, FeedData, FeedType, GeneratedInput } from './io/feeds.js';
 export { ModelSession } from './runtime/session.js';
 export type { SessionOptions, NamedTensor } from './runtime/session.js';
 export { evaluateModel } from './runtime/evaluate.js';
 export type { EvaluateOptions, EvaluationResult } from './runtime/evaluate.js';
-export { captureTensors, captureSession, forEachBatch } from './runtime/capture.js';
-export type { CapturedBatch, CaptureOptions } from './runtime/capture.js';
+export { captureTensors, captureSession, forEachBatch, batchFeeds } from './runtime/capture.js';
+export type { CapturedBatch, CaptureOptions, BatchFeed } from './runtime/capture.js';
 export { inspectModel } from './inspect.js';
 export type { InspectReport, InspectedLayer } from './inspect.js';
 export { pruneModel, validatePruneOptions } from './prune/model.js';

@@ -1,12 +1,14 @@
 /**
- * A summary of an ONNX model for `surgeon inspect`: prunable layers (from the operator table)
- * with their sparsity, the other initializers, parameter counts, opset, inputs and outputs.
+ * A summary of a model of any format for `surgeon inspect`: prunable layers with their
+ * sparsity, the weight-carrying nodes that are not prunable (and why), the other stored
+ * tensors, parameter counts, inputs and outputs. One schema for every format.
  */
-import type { OnnxModel, OnnxValueInfo } from './io/onnx/model.js';
-import { scanLayers } from './io/onnx/operators.js';
-import { elemTypeName, tensorDims, tensorSize } from './io/onnx/tensor.js';
+import type { ModelInputInfo } from './io/dataset.js';
+import type { OnnxModel } from './io/onnx/model.js';
+import { OnnxNetwork } from './network/onnx.js';
+import type { Network, NetworkFormat, NetworkOutput } from './network/types.js';
 
-/** One prunable weight view. */
+/** One prunable layer. */
 export interface InspectedLayer {
   name: string;
   op: string;
@@ -15,16 +17,28 @@ export interface InspectedLayer {
   parameters: number;
   /** Fraction of exact zeros. */
   sparsity: number;
-  /** The activation feeding the layer. */
+  /** The activation feeding the layer (the first use's). */
   input: string;
+  /** Every node using the weight, when it is shared by several. */
+  uses?: string[];
+  /** Nodes that read the same stored tensor without being prunable uses (tied embedding): left dense unless --include-tied. */
+  tiedWith?: string[];
+  /** Why calibration statistics cannot be captured (then only magnitude prunes it). */
+  uncapturable?: string;
+  /** Format facts: transform chain (`via`), subgraph, group, kernel shape, storage dtype. */
+  detail?: Record<string, unknown>;
 }
 
 /** What `surgeon inspect --json` prints. */
 export interface InspectReport {
-  format: 'onnx';
-  opset: number;
-  producer: string;
-  /** All initializer elements (prunable or not). */
+  format: NetworkFormat;
+  path?: string;
+  /** ONNX only: the default-domain opset and the producer. */
+  opset?: number;
+  producer?: string;
+  /** Other format facts (tfjs: backend). */
+  facts: Record<string, string | number>;
+  /** All stored parameters (prunable or not). */
   parameters: number;
   /** Elements of the prunable weights. */
   prunableParameters: number;
@@ -33,45 +47,52 @@ export interface InspectReport {
   layers: InspectedLayer[];
   /** Nodes with weights that are not prunable, and why. */
   skipped: Array<{ node: string; op: string; reason: string }>;
-  /** Initializers that are not prunable weights. */
+  /** Stored tensors that are not prunable weights. */
   otherInitializers: Array<{ name: string; dtype: string; shape: number[]; parameters: number }>;
-  inputs: OnnxValueInfo[];
-  outputs: OnnxValueInfo[];
+  inputs: ModelInputInfo[];
+  outputs: NetworkOutput[];
 }
 
-/** Builds the {@link InspectReport} of `model`. */
-export function inspectModel(model: OnnxModel): InspectReport {
-  const { views, skipped } = scanLayers(model);
+/** Builds the {@link InspectReport} of a network (or of a decoded ONNX model). */
+export function inspectModel(model: Network | OnnxModel): InspectReport {
+  const network: Network = 'runner' in model ? model : new OnnxNetwork(model);
+  const summary = network.summary();
   const layers: InspectedLayer[] = [];
   let zeros = 0;
   let prunable = 0;
-  for (const view of views) {
-    const w = view.read();
+  for (const layer of network.layers()) {
+    const w = layer.read();
     let z = 0;
     for (let i = 0; i < w.length; i++) if (w[i] === 0) z++;
     zeros += z;
     prunable += w.length;
-    layers.push({ name: view.name, op: view.op, shape: [view.rows, view.cols], parameters: w.length, sparsity: w.length ? z / w.length : 0, input: view.inputName });
+    layers.push({
+      name: layer.name,
+      op: layer.op,
+      shape: [layer.rows, layer.cols],
+      parameters: w.length,
+      sparsity: w.length ? z / w.length : 0,
+      input: layer.uses[0]?.input ?? '',
+      ...(layer.uses.length > 1 ? { uses: layer.uses.map((u) => u.node) } : {}),
+      ...(layer.tiedWith?.length ? { tiedWith: [...layer.tiedWith] } : {}),
+      ...(layer.uncapturable ? { uncapturable: layer.uncapturable } : {}),
+      ...(layer.detail ? { detail: { ...layer.detail } } : {}),
+    });
   }
-  const weightNames = new Set(views.map((v) => v.weightName));
-  let parameters = 0;
-  const otherInitializers: InspectReport['otherInitializers'] = [];
-  for (const t of model.graph.initializer) {
-    const n = tensorSize(t);
-    parameters += n;
-    if (!weightNames.has(t.name ?? '')) otherInitializers.push({ name: t.name ?? '', dtype: elemTypeName(t.dataType), shape: tensorDims(t), parameters: n });
-  }
+  const { opset, producer, ...facts } = summary.facts;
   return {
-    format: 'onnx',
-    opset: model.opset,
-    producer: [model.proto.producerName, model.proto.producerVersion].filter(Boolean).join(' '),
-    parameters,
+    format: summary.format,
+    ...(summary.path ? { path: summary.path } : {}),
+    ...(opset !== undefined ? { opset: Number(opset) } : {}),
+    ...(summary.format === 'onnx' ? { producer: String(producer ?? '') } : {}),
+    facts,
+    parameters: summary.parameters,
     prunableParameters: prunable,
     sparsity: prunable ? zeros / prunable : 0,
     layers,
-    skipped: skipped.map((s) => ({ node: s.nodeName, op: s.op, reason: s.reason })),
-    otherInitializers,
-    inputs: model.inputs,
-    outputs: model.outputs,
+    skipped: network.skipped(),
+    otherInitializers: summary.others,
+    inputs: [...summary.inputs],
+    outputs: [...summary.outputs],
   };
 }

@@ -1,11 +1,10 @@
-/** `surgeon eval MODEL <data> [--limit N] [--batch B] [--threads T] [--json]`. */
+/** `surgeon eval MODEL <data> [--limit N] [--batch B] [--threads T] [--backend B] [--json]`. */
 import { Command } from 'commander';
-import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { loadDataset } from '../../src/io/dataset.js';
 import { evaluateModel } from '../../src/runtime/evaluate.js';
 import { action } from '../run.js';
-import { isTfjsModelPath } from '../../src/tfjs/path.js';
 import { addDataOptions, dataSpec, parseNumber } from '../data-options.js';
+import { addBackendOption, openModel, refuseFlags } from '../network-options.js';
 import { progressBar } from '../progress.js';
 import { percent } from '../format.js';
 
@@ -16,28 +15,34 @@ export function evalCommand(): Command {
   addDataOptions(command)
     .option('--limit <n>', 'evaluate only the first n samples (windows)')
     .option('--batch <b>', 'samples per batch (default 256; 16 windows for tokens)')
-    .option('--threads <t>', 'onnxruntime intra-op threads', '2')
+    .option('--threads <t>', 'onnxruntime intra-op threads (ONNX models; default 2)')
     .option('--json', 'print JSON');
+  addBackendOption(command);
   return command.action(
     action(async (modelPath: string, options: Record<string, string | boolean | undefined>) => {
-      if (isTfjsModelPath(modelPath)) return (await import('./tfjs-eval.js')).tfjsEval(modelPath, options);
-      const model = readOnnxModel(modelPath);
-      const spec = dataSpec(options);
-      if (options.limit !== undefined) spec.limit = parseNumber(String(options.limit), '--limit', true);
-      const dataset = loadDataset(spec, { inputs: model.inputs });
-      const bar = progressBar('eval', dataset.count);
-      const result = await evaluateModel(model, dataset, {
-        batchSize: options.batch !== undefined ? parseNumber(String(options.batch), '--batch', true) : undefined,
-        threads: parseNumber(String(options.threads), '--threads', true),
-        onProgress: (done) => bar.update(done),
-      });
-      bar.finish();
-      if (options.json) {
-        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-      } else if (result.accuracy !== undefined) {
-        process.stdout.write(`accuracy ${percent(result.accuracy)} (${result.accuracy.toFixed(4)}) on ${result.samples} samples in ${result.seconds.toFixed(2)} s\n`);
-      } else {
-        process.stdout.write(`perplexity ${result.perplexity!.toFixed(4)} over ${result.positions} positions (${result.samples} windows) in ${result.seconds.toFixed(2)} s\n`);
+      const network = await openModel(modelPath, options);
+      try {
+        refuseFlags(network, options, { '--threads': { key: 'threads', formats: ['onnx'], why: 'TensorFlow.js picks its own threads' } });
+        const spec = dataSpec(options);
+        if (options.limit !== undefined) spec.limit = parseNumber(String(options.limit), '--limit', true);
+        const dataset = loadDataset(spec, { inputs: network.inputs });
+        const bar = progressBar('eval', dataset.count);
+        const result = await evaluateModel(network, dataset, {
+          batchSize: options.batch !== undefined ? parseNumber(String(options.batch), '--batch', true) : undefined,
+          threads: options.threads !== undefined ? parseNumber(String(options.threads), '--threads', true) : 2,
+          onProgress: (done) => bar.update(done),
+        });
+        bar.finish();
+        const full = { format: network.format, ...result };
+        if (options.json) {
+          process.stdout.write(JSON.stringify(full, null, 2) + '\n');
+        } else if (result.accuracy !== undefined) {
+          process.stdout.write(`accuracy ${percent(result.accuracy)} (${result.accuracy.toFixed(4)}) on ${result.samples} samples in ${result.seconds.toFixed(2)} s\n`);
+        } else {
+          process.stdout.write(`perplexity ${result.perplexity!.toFixed(4)} over ${result.positions} positions (${result.samples} windows) in ${result.seconds.toFixed(2)} s\n`);
+        }
+      } finally {
+        network.dispose();
       }
     }),
   );

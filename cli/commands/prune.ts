@@ -1,16 +1,20 @@
-/** `surgeon prune MODEL --method M --sparsity S <calibration data> --out OUT.onnx [...]`. */
+/**
+ * `surgeon prune MODEL --method M --sparsity S <calibration data> [--out OUT] [...]` on any
+ * format: the layer-wise methods through the shared pipeline (ONNX, TF.js layers, TF.js graph),
+ * the Fisher methods on TF.js layers models (they need per-sample gradients).
+ */
 import { Command, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { SurgeonInputError } from '../../src/errors.js';
-import { readOnnxModel } from '../../src/io/onnx/model.js';
-import { saveOnnxModel } from '../../src/io/onnx/save.js';
 import { loadDataset } from '../../src/io/dataset.js';
-import { pruneModel, type PruneModelOptions } from '../../src/prune/model.js';
+import type { Network } from '../../src/network/types.js';
+import { FISHER_METHODS, isFisherMethod, runFisherPrune, saveFisherResult } from '../../src/tfjs/fisher-run.js';
+import { pruneModel, validatePruneOptions, type PruneModelOptions } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
-import { isTfjsModelPath } from '../../src/tfjs/path.js';
+import { addBackendOption, formatName, openModel } from '../network-options.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { progressBar } from '../progress.js';
@@ -34,12 +38,18 @@ export function parseSparsity(text: string, flag = '--sparsity'): number {
   return value;
 }
 
-/** A new path beside `input`, never the input itself: NAME.METHOD-S.onnx (then -2, -3 ...). */
-export function defaultOutput(input: string, suffix: string): string {
-  const dir = dirname(resolve(input));
-  const stem = basename(input, extname(input));
-  let candidate = join(dir, `${stem}.${suffix}.onnx`);
-  for (let i = 2; existsSync(candidate); i++) candidate = join(dir, `${stem}.${suffix}-${i}.onnx`);
+/**
+ * A new path beside `input`, never the input itself: NAME.METHOD-S.onnx for ONNX files, a
+ * folder NAME.METHOD-S beside a TF.js model's folder (then -2, -3 ...).
+ */
+export function defaultOutput(input: string, suffix: string, folder = false): string {
+  let base = resolve(input.startsWith('file://') ? new URL(input).pathname : input);
+  if (folder && /model\.json$/i.test(base)) base = dirname(base);
+  const dir = dirname(base);
+  const stem = folder ? basename(base) : basename(base, extname(base));
+  const ext = folder ? '' : '.onnx';
+  let candidate = join(dir, `${stem}.${suffix}${ext}`);
+  for (let i = 2; existsSync(candidate); i++) candidate = join(dir, `${stem}.${suffix}-${i}${ext}`);
   return candidate;
 }
 
@@ -58,88 +68,220 @@ function readOverrides(path: string): Record<string, number> {
   return parsed as Record<string, number>;
 }
 
+type Opts = Record<string, string | boolean | undefined>;
+
+/** Parses `--distill [T:w]` (default temperature 2, weight 0.5). */
+function parseDistill(value: string | boolean | undefined): { temperature: number; weight: number } | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { temperature: 2, weight: 0.5 };
+  const m = /^([0-9.]+)(?::([0-9.]+))?$/.exec(String(value));
+  if (!m) throw new SurgeonInputError(`--distill ${value}: expected TEMPERATURE[:WEIGHT], e.g. 2:0.5`);
+  const weight = m[2] !== undefined ? Number(m[2]) : 0.5;
+  if (!(weight >= 0 && weight <= 1)) throw new SurgeonInputError(`--distill ${value}: the weight must be in [0, 1]`);
+  return { temperature: Number(m[1]), weight };
+}
+
+/** Flags of the Fisher flow (refused for the layer-wise methods). */
+const FISHER_FLAGS = {
+  '--fisher-samples': 'fisherSamples',
+  '--block': 'block',
+  '--finetune-epochs': 'finetuneEpochs',
+  '--lr': 'lr',
+  '--distill': 'distill',
+  '--allocation': 'allocation',
+} as const;
+
+/** Flags of the layer-wise pipeline (refused for the Fisher flow). */
+const LAYERWISE_FLAGS = {
+  '--rounds': 'rounds',
+  '--parallel': 'parallel',
+  '--layer-sparsity': 'layerSparsity',
+  '--projection': 'projection',
+  '--blocksize': 'blocksize',
+  '--global': 'global',
+  '--include-tied': 'includeTied',
+  '--batch': 'batch',
+} as const;
+
+function refuse(o: Opts, flags: Record<string, string>, why: string): void {
+  for (const [flag, key] of Object.entries(flags)) if (o[key] !== undefined && o[key] !== false) throw new SurgeonInputError(`${flag} ${why}; drop it`);
+}
+
+function skipList(o: Opts): string[] | undefined {
+  return o.skip ? String(o.skip).split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+}
+
 export function pruneCommand(): Command {
   const command = new Command('prune')
-    .description('prune an ONNX model layer by layer (or a TensorFlow.js model with Fisher curvature) and save the sparse model')
+    .description('prune an ONNX or TensorFlow.js model layer by layer (or a TF.js layers model with Fisher curvature) and save the sparse model')
     .argument('<model>', 'ONNX model (.onnx) or TensorFlow.js model (folder or model.json)')
-    .addOption(new Option('--method <name>', 'pruning method (woodfisher: TensorFlow.js models)').choices([...PRUNER_NAMES, 'woodfisher']).makeOptionMandatory())
+    .addOption(new Option('--method <name>', 'pruning method (woodfisher, fisher-iobs: TensorFlow.js layers models)').choices([...PRUNER_NAMES, ...FISHER_METHODS]).makeOptionMandatory())
     .option('--sparsity <s>', 'fraction of weights to zero per layer, in [0, 1) (not needed with --pattern N:M)')
     .option('--pattern <p>', "'unstructured' or N:M (N kept of every M consecutive inputs), e.g. 2:4", 'unstructured');
   addDataOptions(command, '', 'calibration')
-    .option('--calib-samples <n>', 'calibration samples (images or token windows) for the statistics', '512')
+    .option('--calib-samples <n>', 'calibration samples (images or token windows) for the statistics (default 512)')
     .option('--held-out <n>', 'further samples to measure reconstruction error (default: calib-samples/4)');
   addPrunerOptions(command)
-    .option('--rounds <r>', 'whole-network passes; later rounds recapture inputs from the pruned model', '1')
+    .option('--rounds <r>', 'whole-network passes; later rounds recapture inputs from the pruned model (default 1)')
     .option('--parallel', 'use the dense model inputs for every layer (default: sequential)')
     .option('--global', 'magnitude: one threshold across all layers')
     .option('--skip <names>', 'comma-separated layers to leave dense')
+    .option('--include-tied', 'also prune tied weights (an embedding shared with the lm_head; default: left dense)')
     .option('--layer-sparsity <file>', 'JSON file of per-layer sparsity overrides')
-    .option('--batch <b>', 'samples per forward batch', '64')
-    .option('--threads <t>', 'onnxruntime threads', '2')
-    .option('--out <file>', 'output model (default: a new file beside the input; never the input)')
+    .option('--batch <b>', 'samples per forward batch (default 64)')
+    .option('--threads <t>', 'onnxruntime threads for forward passes and the GEMM engine', '2')
+    .option('--out <path>', 'output model: a .onnx file, or a folder for TensorFlow.js models (default: beside the input; never the input)')
     .option('--json', 'print the report as JSON')
-    .option('--fisher-samples <m>', 'tfjs: per-sample gradients in the empirical Fisher (default 128)')
-    .option('--block <B>', 'tfjs: Fisher block size (default 128)')
-    .option('--finetune-epochs <E>', 'tfjs: gradual pruning with fine-tuning over E epochs (cubic schedule)')
-    .option('--lr <η>', 'tfjs: fine-tuning Adam learning rate (default 5e-4)')
-    .option('--distill [T:w]', 'tfjs: distil from the dense model while fine-tuning (default 2:0.5)')
-    .option('--allocation <a>', 'tfjs: global or uniform (per-layer) sparsity (default global)')
-    .option('--backend <b>', 'tfjs: auto, node-gpu, node, wasm or cpu (default auto)');
+    .option('--fisher-samples <m>', 'Fisher methods: per-sample gradients in the empirical Fisher (default 128)')
+    .option('--block <B>', 'Fisher methods: Fisher block size (default 128)')
+    .option('--finetune-epochs <E>', 'TF.js layers models: gradual pruning with fine-tuning over E epochs (cubic schedule; woodfisher, fisher-iobs or magnitude)')
+    .option('--lr <η>', 'fine-tuning Adam learning rate (default 5e-4)')
+    .option('--distill [T:w]', 'distil from the dense model while fine-tuning (default 2:0.5)')
+    .option('--allocation <a>', 'Fisher methods: global or uniform (per-layer) sparsity (default global)');
+  addBackendOption(command);
   return command.action(
-    action(async (modelPath: string, o: Record<string, string | boolean | undefined>) => {
-      if (isTfjsModelPath(modelPath)) return (await import('./tfjs-prune.js')).tfjsPrune(modelPath, o);
-      if (o.method === 'woodfisher') {
-        throw new SurgeonInputError('--method woodfisher needs per-sample gradients and works on TensorFlow.js models; for ONNX models use obc or sparsegpt (the same OBS step with H from activations)');
-      }
+    action(async (modelPath: string, o: Opts) => {
       const pattern = parsePattern(o.pattern as string | undefined);
       if (o.sparsity === undefined && pattern.kind === 'unstructured') throw new SurgeonInputError('--sparsity is required for unstructured pruning; pass e.g. --sparsity 0.5');
       const sparsity = o.sparsity !== undefined ? parseSparsity(String(o.sparsity)) : 1 - (pattern as { n: number; m: number }).n / (pattern as { n: number; m: number }).m;
-      const options: PruneModelOptions = {
-        method: String(o.method),
-        sparsity,
-        pattern,
-        calibSamples: parseNumber(String(o.calibSamples), '--calib-samples', true),
-        ...prunerOptions(o),
-        rounds: parseNumber(String(o.rounds), '--rounds', true),
-        parallel: Boolean(o.parallel),
-        global: Boolean(o.global),
-        threads: parseNumber(String(o.threads), '--threads', true),
-        batchSize: parseNumber(String(o.batch), '--batch', true),
-      };
-      if (o.heldOut !== undefined) options.heldOutSamples = parseNumber(String(o.heldOut), '--held-out', true);
-      if (o.skip) options.skip = String(o.skip).split(',').map((s) => s.trim()).filter(Boolean);
-      if (o.layerSparsity) options.layerSparsity = readOverrides(String(o.layerSparsity));
-
-      const model = readOnnxModel(modelPath);
-      const out = o.out ? resolve(String(o.out)) : defaultOutput(modelPath, `${options.method}-${pattern.kind === 'nm' ? `${pattern.n}of${pattern.m}` : sparsity}`);
-      if (model.path && resolve(out) === model.path) throw new SurgeonInputError(`--out ${o.out} is the input model; choose another file (the input is never overwritten)`);
-      const spec = dataSpec(o);
-      const calib = hasData(spec) ? loadDataset(spec, { inputs: model.inputs }) : undefined;
-
-      const bar = progressBar('prune', 1);
-      const { model: pruned, report } = await pruneModel(model, calib, {
-        ...options,
-        onProgress: (e) => bar.update(e.layersDone, `${e.phase} ${e.layer ?? `stage ${e.stage}/${e.stages}`}`),
-      });
-      bar.finish();
-      const saved = saveOnnxModel(pruned, out, { inputPath: model.path });
-      const result = { ...report, output: saved.path };
-      if (o.json) {
-        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-        return;
+      const method = String(o.method);
+      const network = await openModel(modelPath, o);
+      try {
+        const fisher = isFisherMethod(method) || (method === 'magnitude' && o.finetuneEpochs !== undefined);
+        if (fisher) return await fisherPrune(network, modelPath, method, sparsity, pattern.kind, o);
+        refuse(o, FISHER_FLAGS, `applies to the Fisher methods (${FISHER_METHODS.join(', ')}) and fine-tuning, not to --method ${method}`);
+        await layerwisePrune(network, modelPath, method, sparsity, pattern, o);
+      } finally {
+        network.dispose();
       }
-      const rows = report.layers.map((l) => [l.name, l.op, `${l.rows}×${l.cols}`, l.skipped ? 'skipped' : percent(l.sparsity), l.error === null ? '–' : formatNumber(l.error), `${l.seconds.toFixed(2)}s`]);
-      process.stdout.write(
-        [
-          table(['layer', 'op', 'shape', 'sparsity', 'rel. error', 'time'], rows),
-          '',
-          `${report.method} ${report.pattern === 'unstructured' ? percent(report.sparsity) : report.pattern} (${report.mode}, ${report.rounds} round${report.rounds > 1 ? 's' : ''}, damp λ=${report.damp}): ` +
-            `${report.totals.zeros.toLocaleString('en-US')} of ${report.totals.parameters.toLocaleString('en-US')} weights zero (${percent(report.totals.sparsity)})` +
-            `${report.totals.meanError !== null ? `, mean held-out error ${formatNumber(report.totals.meanError)}` : ''}, ${report.seconds.toFixed(1)} s`,
-          `calibration: ${report.calibSamples} samples + ${report.heldOutSamples} held out; engine ${report.engine}`,
-          `wrote ${saved.path}`,
-        ].join('\n') + '\n',
-      );
     }),
+  );
+}
+
+/** The layer-wise methods on any format, through the shared pipeline. */
+async function layerwisePrune(network: Network, modelPath: string, method: string, sparsity: number, pattern: SparsityPattern, o: Opts): Promise<void> {
+  const options: PruneModelOptions = {
+    method,
+    sparsity,
+    pattern,
+    calibSamples: parseNumber(String(o.calibSamples ?? '512'), '--calib-samples', true),
+    ...prunerOptions(o),
+    rounds: parseNumber(String(o.rounds ?? '1'), '--rounds', true),
+    parallel: Boolean(o.parallel),
+    global: Boolean(o.global),
+    includeTied: Boolean(o.includeTied),
+    threads: parseNumber(String(o.threads), '--threads', true),
+    batchSize: parseNumber(String(o.batch ?? '64'), '--batch', true),
+  };
+  if (o.heldOut !== undefined) options.heldOutSamples = parseNumber(String(o.heldOut), '--held-out', true);
+  const skip = skipList(o);
+  if (skip) options.skip = skip;
+  if (o.layerSparsity) options.layerSparsity = readOverrides(String(o.layerSparsity));
+  validatePruneOptions(options);
+
+  const folder = network.format !== 'onnx';
+  const out = o.out ? resolve(String(o.out)) : defaultOutput(modelPath, `${method}-${pattern.kind === 'nm' ? `${pattern.n}of${pattern.m}` : sparsity}`, folder);
+  if (network.path && (resolve(out) === network.path || (folder && resolve(out) === dirname(network.path)))) {
+    throw new SurgeonInputError(`--out ${o.out} is the input model; choose another ${folder ? 'folder' : 'file'} (the input is never overwritten)`);
+  }
+  const spec = dataSpec(o);
+  const calib = hasData(spec) ? loadDataset(spec, { inputs: network.inputs }) : undefined;
+
+  const bar = progressBar('prune', 1);
+  const { model: pruned, report } = await pruneModel(network, calib, {
+    ...options,
+    onProgress: (e) => bar.update(e.layersDone, `${e.phase} ${e.layer ?? `stage ${e.stage}/${e.stages}`}`),
+  });
+  bar.finish();
+  try {
+    const saved = await pruned.save(out, network.path ? { inputPath: network.path } : {});
+    const result = { format: network.format, ...report, output: saved.path };
+    if (o.json) {
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      return;
+    }
+    const rows = report.layers.map((l) => [l.name, l.op, `${l.rows}×${l.cols}`, l.skipped ? `dense (${l.reason ?? 'skip'})` : percent(l.sparsity), l.error === null ? '–' : formatNumber(l.error), `${l.seconds.toFixed(2)}s`]);
+    process.stdout.write(
+      [
+        table(['layer', 'op', 'shape', 'sparsity', 'rel. error', 'time'], rows),
+        '',
+        `${report.method} ${report.pattern === 'unstructured' ? percent(report.sparsity) : report.pattern} on a ${formatName(network)} (${report.mode}, ${report.rounds} round${report.rounds > 1 ? 's' : ''}, damp λ=${report.damp}): ` +
+          `${report.totals.zeros.toLocaleString('en-US')} of ${report.totals.parameters.toLocaleString('en-US')} weights zero (${percent(report.totals.sparsity)})` +
+          `${report.totals.meanError !== null ? `, mean held-out error ${formatNumber(report.totals.meanError)}` : ''}, ${report.seconds.toFixed(1)} s`,
+        `calibration: ${report.calibSamples} samples + ${report.heldOutSamples} held out; engine ${report.engine}`,
+        `wrote ${saved.path}`,
+      ].join('\n') + '\n',
+    );
+  } finally {
+    pruned.dispose();
+  }
+}
+
+/** The Fisher methods (and gradual pruning) on TF.js layers models. */
+async function fisherPrune(network: Network, modelPath: string, method: string, sparsity: number, pattern: string, o: Opts): Promise<void> {
+  if (!network.gradients) {
+    throw new SurgeonInputError(
+      `--method ${method}${o.finetuneEpochs !== undefined ? ' with --finetune-epochs' : ''} needs per-sample gradients, which only TensorFlow.js layers models give; for ${formatName(network)} models use obc, sparsegpt or iobs (the same OBS step with H from activations)`,
+    );
+  }
+  if (pattern !== 'unstructured') throw new SurgeonInputError(`--pattern N:M applies to the layer-wise methods; the Fisher methods prune unstructured — use sparsegpt/obc/iobs for N:M`);
+  refuse(o, LAYERWISE_FLAGS, `applies to the layer-wise methods, not to the Fisher flow (--method ${method}${o.finetuneEpochs !== undefined ? ' --finetune-epochs' : ''})`);
+  if (o.projection !== undefined) throw new SurgeonInputError('--projection applies to the layer-wise iobs; drop it');
+  const allocation = String(o.allocation ?? 'global');
+  if (allocation !== 'global' && allocation !== 'uniform') throw new SurgeonInputError(`--allocation ${allocation}: expected global or uniform`);
+  const out = o.out ? resolve(String(o.out)) : defaultOutput(modelPath, `${method}-${sparsity}`, true);
+  const { loaded } = network.gradients;
+  if (resolve(out) === loaded.file.dir) throw new SurgeonInputError(`--out ${o.out} is the input model's folder; choose another folder (the input is never overwritten)`);
+  const spec = dataSpec(o);
+  const finetune = o.finetuneEpochs !== undefined ? parseNumber(String(o.finetuneEpochs), '--finetune-epochs', true) : 0;
+  const calibSamples = parseNumber(String(o.calibSamples ?? '512'), '--calib-samples', true);
+  const heldOutSamples = o.heldOut !== undefined ? parseNumber(String(o.heldOut), '--held-out', true) : Math.max(1, Math.floor(calibSamples / 4));
+  if (finetune === 0) spec.limit = calibSamples + heldOutSamples;
+  const data = hasData(spec) ? loadDataset(spec, { inputs: network.inputs }) : undefined;
+  let stop = false;
+  const onSigint = () => (stop = true);
+  process.once('SIGINT', onSigint);
+  const bar = progressBar(finetune ? 'finetune' : 'prune', 1);
+  const result = await runFisherPrune(loaded, data, {
+    method,
+    sparsity,
+    allocation,
+    calibSamples,
+    heldOutSamples,
+    modelPath,
+    out,
+    ...(o.fisherSamples !== undefined ? { fisherSamples: parseNumber(String(o.fisherSamples), '--fisher-samples', true) } : {}),
+    ...(o.block !== undefined ? { block: parseNumber(String(o.block), '--block', true) } : {}),
+    ...(o.damp !== undefined ? { damp: prunerOptions(o).damp! } : {}),
+    ...(o.iterations !== undefined ? { iterations: parseNumber(String(o.iterations), '--iterations', true) } : {}),
+    ...(o.step !== undefined ? { step: parseNumber(String(o.step), '--step') } : {}),
+    ...(skipList(o) ? { skip: skipList(o)! } : {}),
+    finetuneEpochs: finetune,
+    ...(o.lr !== undefined ? { lr: parseNumber(String(o.lr), '--lr') } : {}),
+    ...(parseDistill(o.distill) ? { distill: parseDistill(o.distill)! } : {}),
+    onProgress: (done, total, detail) => bar.update(total ? done / total : 0, detail),
+    shouldStop: () => stop,
+  });
+  bar.finish();
+  process.removeListener('SIGINT', onSigint);
+  if (result.checkpoint) {
+    process.stderr.write(`surgeon: interrupted after ${result.checkpoint.epoch} of ${finetune} epochs; checkpoint ${result.checkpoint.path} — rerun the same command on it to resume\n`);
+    process.exitCode = 130;
+    return;
+  }
+  const path = await saveFisherResult(loaded, out);
+  const full = { format: network.format, ...result, output: path };
+  if (o.json) {
+    process.stdout.write(JSON.stringify(full, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(
+    [
+      table(['weight', 'layer', 'shape', 'sparsity'], result.layers.map((l) => [l.weight, l.className, `${l.rows}×${l.cols}`, percent(l.sparsity)])),
+      '',
+      `${method} ${percent(sparsity)} (${result.allocation}${finetune ? `, ${finetune} epochs of gradual pruning with fine-tuning` : ', one shot'}, damp λ=${result.damp}) in ${result.seconds.toFixed(1)} s` +
+        (result.heldOut ? `; held-out accuracy ${percent(result.heldOut.accuracy)}, loss ${result.heldOut.loss.toFixed(4)} on ${result.heldOut.samples} samples` : ''),
+      `wrote ${path}`,
+    ].join('\n') + '\n',
   );
 }

@@ -152,8 +152,15 @@ export function maxLabel(labels: Int32Array, n: number): number {
 /** Per-sample features of `name` in a captured batch, checked for shape and type. */
 function featuresOf(batch: CapturedBatch, name: string, dataset: ClassificationDataset, inputs: ReadonlySet<string>): { data: FeatureArray; shape: number[] } {
   if (inputs.has(name)) {
-    const per = dataset.x.length / dataset.count;
-    return { data: dataset.x.subarray(batch.start * per, (batch.start + batch.count) * per), shape: dataset.sampleShape.slice() };
+    if (name !== dataset.inputName) {
+      throw new SurgeonInputError(`tensor '${name}' is a model input the data does not feed as features; pick the input '${dataset.inputName}' or an activation tensor in --layers`);
+    }
+    const x = dataset.x;
+    if (!(x instanceof Float32Array || x instanceof Float64Array)) {
+      throw new SurgeonInputError(`tensor '${name}' is a model input of ${dataset.xType ?? 'integer'} values, not floats; pick a float activation tensor in --layers`);
+    }
+    const per = x.length / dataset.count;
+    return { data: x.subarray(batch.start * per, (batch.start + batch.count) * per), shape: dataset.sampleShape.slice() };
   }
   const t = batch.tensors[name];
   if (!t) throw new Error(`captured batch lacks tensor '${name}'`);

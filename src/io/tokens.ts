@@ -4,19 +4,31 @@
 import { SurgeonInputError } from '../errors.js';
 import { type NdArray, formatShape, isDynamic, isIntegerDType, positiveInt } from './tensor.js';
 import { pickArray, readArrays } from './arrays.js';
-import type { DatasetSpec, DatasetTarget, TokenDataset } from './dataset.js';
+import type { DatasetSpec, DatasetTarget, ModelInputInfo, TokenDataset } from './dataset.js';
+import { conventionOf, conventionalInputs } from './feeds.js';
 
 /**
- * Loads the token stream at `path` as windows for `target`'s integer input (see loadDataset in
- * dataset.ts for the protocol): N = floor((L − 1) / T) windows, `tokens` = s[0 .. NT) and
- * `targets` = s[1 .. NT], both views of one stream (int64, or int32 for int32 model inputs).
+ * The input a token stream feeds: `input_ids`, else the first integer input that is no
+ * convention (attention_mask, position_ids, …), else the first integer input, else the first.
+ */
+export function tokenInput(target: DatasetTarget): ModelInputInfo {
+  const named = target.inputs.find((i) => i.name === 'input_ids');
+  if (named) return named;
+  const ints = target.inputs.filter((i) => /int/i.test(i.elemType));
+  return ints.find((i) => !conventionOf(i)) ?? ints[0] ?? target.inputs[0]!;
+}
+
+/**
+ * Loads the token stream at `path` as windows for `target`'s token input (see {@link tokenInput}
+ * and loadDataset in dataset.ts for the protocol): N = floor((L − 1) / T) windows, `tokens` =
+ * s[0 .. NT) and `targets` = s[1 .. NT], both views of one stream (int64, or int32 for int32
+ * model inputs). The model's other inputs are filled by convention (`generated`, see io/feeds.ts).
  */
 export function loadTokens(path: string, spec: DatasetSpec, target: DatasetTarget, limit: number | undefined): TokenDataset {
   if (spec.scale !== undefined || spec.mean || spec.std || spec.labels) {
     throw new SurgeonInputError('--scale, --mean, --std and --labels do not apply to --tokens; drop them');
   }
-  const ints = target.inputs.filter((i) => /int/i.test(i.elemType));
-  const input = ints[0] ?? target.inputs[0]!;
+  const input = tokenInput(target);
   if (input.dims.length !== 2) {
     throw new SurgeonInputError(`model input '${input.name}' ${formatShape(input.dims)} is not [batch, seq]; pass a language model taking token ids`);
   }
@@ -29,6 +41,7 @@ export function loadTokens(path: string, spec: DatasetSpec, target: DatasetTarge
     T = modelT as number;
   }
   if (T === undefined) throw new SurgeonInputError(`the model input '${input.name}' ${formatShape(input.dims)} has no fixed length; pass --seq-len T`);
+  const generated = conventionalInputs(target, new Set([input.name]), { input, sampleShape: [T] }, '--tokens');
 
   const arr = pickArray(readArrays(path), ['tokens', 'x'], path);
   if (arr.shape.length !== 1 || !isIntegerDType(arr.dtype)) {
@@ -47,6 +60,7 @@ export function loadTokens(path: string, spec: DatasetSpec, target: DatasetTarge
     targets: stream.subarray(1, used),
     count,
     seqLen: T,
+    ...(Object.keys(generated).length > 0 ? { generated } : {}),
   };
 }
 

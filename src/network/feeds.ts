@@ -15,6 +15,6 @@ export function typeOfData(data: TensorData): string {
 /** The feeds as named tensors (no copies). */
 export function feedsAsTensors(feeds: Feeds): Record<string, NamedTensor> {
   const out: Record<string, NamedTensor> = {};
-  for (const [name, { data, dims }] of Object.entries(feeds)) out[name] = { data, dims: dims.slice(), type: typeOfData(data) };
+  for (const [name, { data, dims, type }] of Object.entries(feeds)) out[name] = { data, dims: dims.slice(), type: type ?? typeOfData(data) };
   return out;
 }

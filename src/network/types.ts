@@ -15,7 +15,8 @@
  * - all numbers enter and leave as Float32 (fp16/bf16 storage is converted at the boundary).
  */
 import type { ModelInputInfo } from '../io/dataset.js';
-import type { NamedTensor, TensorData } from '../runtime/session.js';
+import type { Feed } from '../io/feeds.js';
+import type { NamedTensor } from '../runtime/session.js';
 import type { LoadedTfjsModel } from '../tfjs/model.js';
 import type { CollapseTensor, LayerSelection, ModelClassifier } from '../collapse/select.js';
 
@@ -35,8 +36,8 @@ export interface NetworkOutput {
   dims: ReadonlyArray<number | string>;
 }
 
-/** The feeds of one batch: model input name → data and dims (batch axis first). */
-export type Feeds = Record<string, { data: TensorData; dims: readonly number[] }>;
+/** The feeds of one batch: model input name → data, dims (batch axis first) and element type (see ../io/feeds.ts). */
+export type Feeds = Record<string, Feed>;
 
 /** Sample rows of a captured activation, ready for H = XᵀX/N. */
 export interface LayerSamples {

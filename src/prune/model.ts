@@ -1,19 +1,25 @@
 /**
- * Model-level pruning of an ONNX model with any layer-wise method of src/pruners.
+ * Model-level pruning of any {@link Network} (ONNX, TF.js layers, TF.js graph) with any
+ * layer-wise method of src/pruners.
  *
  * Flow (DESIGN.md, "The pruning flow"):
- * 1. the operator table gives every prunable weight view (Gemm, MatMul with a constant, Conv per group);
- * 2. calibration batches run through onnxruntime and each view's input activation streams into
- *    Float64 statistics: H = X̂ᵀX̂/N from the model pruned so far, C = XᵀX̂/N and Hd = XᵀX/N with
- *    the dense model's inputs X (sequential mode), on the calibration samples and, separately,
- *    on held-out samples that measure the reconstruction error;
- * 3. the layer pruner turns (W, H, C) into Ŵ, which is written back into the model;
+ * 1. the network gives every prunable layer as a rows × cols view with the activations it
+ *    multiplies (`uses`; a weight shared by several nodes is one layer whose statistics are
+ *    the sum over its uses);
+ * 2. calibration batches run through the network and each layer's input activation streams
+ *    into Float64 statistics: H = X̂ᵀX̂/N from the model pruned so far, C = XᵀX̂/N and
+ *    Hd = XᵀX/N with the dense model's inputs X (sequential mode), on the calibration samples
+ *    and, separately, on held-out samples that measure the reconstruction error;
+ * 3. the layer pruner turns (W, H, C) into Ŵ, which is written back into the network;
  * 4. sequential mode visits layers stage by stage (stage = prunable depth), so each stage
  *    sees the inputs of the model pruned so far; `rounds` repeats the whole pass.
+ *
+ * Layers left dense, each reported with its reason: `skip`, tied weights (a tied embedding,
+ * unless `includeTied`), and — for methods that need calibration data — layers whose input
+ * cannot be captured (inside an If/Loop body or a composite TF.js layer).
  */
 import { SurgeonInputError } from '../errors.js';
-import { readOnnxModel, type OnnxModel } from '../io/onnx/model.js';
-import { findPrunableLayers, type WeightView } from '../io/onnx/operators.js';
+import type { OnnxModel } from '../io/onnx/model.js';
 import type { Dataset } from '../io/dataset.js';
 import { createEngine } from '../linalg/create-engine.js';
 import type { GemmEngine } from '../linalg/engine.js';
@@ -21,11 +27,10 @@ import { HessianAccumulator } from '../pruners/hessian.js';
 import { getPruner, PRUNER_NAMES, type PrunerEntry } from '../pruners/registry.js';
 import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
 import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
-import { batchFeeds, captureSession } from '../runtime/capture.js';
-import type { ModelSession, NamedTensor } from '../runtime/session.js';
+import { batchFeeds } from '../runtime/capture.js';
+import { OnnxNetwork } from '../network/onnx.js';
+import type { Network, NetworkLayer } from '../network/types.js';
 import { relativeReconstructionError, type InputStatistics } from './error.js';
-import { layoutDims, pruningStages, sampleKey, sampleLayout } from './layers.js';
-import { sampleShape, toSamples } from './samples.js';
 
 /** Options of {@link pruneModel}; every field is optional except `method` and `sparsity`. */
 export interface PruneModelOptions {
@@ -55,6 +60,8 @@ export interface PruneModelOptions {
   parallel?: boolean;
   /** Layer names (view, weight or node names) to leave dense. */
   skip?: string[];
+  /** Also prune tied weights (a tied embedding that the lm_head shares; default false: left dense and reported). */
+  includeTied?: boolean;
   /** Per-layer sparsity overrides by layer name. */
   layerSparsity?: Record<string, number>;
   /** magnitude only: one threshold across all layers. */
@@ -98,7 +105,10 @@ export interface PrunedLayerReport {
   /** Calibration sample rows (tokens, patches) behind H. */
   samples: number;
   seconds: number;
+  /** Left dense. */
   skipped?: boolean;
+  /** Why a layer was left dense: `skip`, `tied`, `uncapturable: …`. */
+  reason?: string;
 }
 
 /** What {@link pruneModel} returns besides the model. */
@@ -143,122 +153,166 @@ interface RangeAccumulators {
   dense?: HessianAccumulator;
 }
 
+/** The layers of a network and why some stay dense. */
+interface LayerPlan {
+  all: NetworkLayer[];
+  pruned: NetworkLayer[];
+  reasons: Map<NetworkLayer, string>;
+}
+
+function planLayers(network: Network, options: PruneModelOptions, needsData: boolean): LayerPlan {
+  const all = network.layers();
+  if (all.length === 0) {
+    throw new SurgeonInputError(`the model has no prunable layers (${network.format === 'onnx' ? 'Gemm, MatMul with a constant weight, Conv' : 'Dense/Conv kernels, MatMul/Conv2D constants'}); nothing to prune`);
+  }
+  const reasons = new Map<NetworkLayer, string>();
+  for (const layer of resolveNames(all, options.skip ?? [], '--skip')) reasons.set(layer, 'skip');
+  for (const name of Object.keys(options.layerSparsity ?? {})) resolveNames(all, [name], 'the sparsity overrides');
+  for (const layer of all) {
+    if (reasons.has(layer)) continue;
+    if (layer.tiedWith?.length && !options.includeTied) reasons.set(layer, `tied with ${layer.tiedWith.join(', ')} (pass --include-tied to prune it)`);
+    else if (needsData && layer.uncapturable) reasons.set(layer, `uncapturable: ${layer.uncapturable}`);
+  }
+  return { all, pruned: all.filter((l) => !reasons.has(l)), reasons };
+}
+
+function matches(layer: NetworkLayer, name: string): boolean {
+  return layer.name === name || layer.weight === name || layer.node === name || layer.uses.some((u) => u.node === name);
+}
+
+function resolveNames(layers: readonly NetworkLayer[], names: readonly string[], what: string): Set<NetworkLayer> {
+  const found = new Set<NetworkLayer>();
+  for (const name of names) {
+    const hits = layers.filter((l) => matches(l, name));
+    if (hits.length === 0) {
+      const flag = what === '--skip' ? `--skip ${name}: no such layer` : `layer '${name}' in ${what} does not exist`;
+      throw new SurgeonInputError(`${flag}; valid layers: ${listNames(layers.map((l) => l.name))}`);
+    }
+    for (const l of hits) found.add(l);
+  }
+  return found;
+}
+
+function listNames(names: readonly string[], max = 30): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')}, … (${names.length - max} more; see surgeon inspect)`;
+}
+
 /**
  * Prunes a copy of `model` with `options.method` using calibration data `calib` (not needed
- * for magnitude). Returns the pruned model (the input is not modified) and a report.
+ * for magnitude). Returns the pruned model (the input is not modified) and a report. An
+ * {@link OnnxModel} gives back an OnnxModel; any {@link Network} gives back a Network of the
+ * same format.
  */
-export async function pruneModel(model: OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: OnnxModel; report: PruneModelReport }> {
+export async function pruneModel(model: OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: OnnxModel; report: PruneModelReport }>;
+export async function pruneModel(model: Network, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: Network; report: PruneModelReport }>;
+export async function pruneModel(model: Network | OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: Network | OnnxModel; report: PruneModelReport }> {
   const started = performance.now();
   const entry = validatePruneOptions(options);
+  const network: Network = isNetwork(model) ? model : new OnnxNetwork(model);
   const pattern = options.pattern ?? { kind: 'unstructured' as const };
   const damp = options.damp ?? 0.01;
   const rounds = options.rounds ?? 1;
   const sequential = !options.parallel;
-  const dense = readOnnxModel(model.toBytes(), { baseDir: model.baseDir });
-  const current = readOnnxModel(model.toBytes(), { baseDir: model.baseDir });
-  const allViews = findPrunableLayers(current);
-  // The dense weights W of every view (targets of every round).
-  const denseViews = new Map(findPrunableLayers(dense).map((v) => [v.name, v]));
-  if (allViews.length === 0) throw new SurgeonInputError('the model has no prunable layers (Gemm, MatMul with a constant weight, Conv); nothing to prune');
-  const skip = resolveSkip(allViews, options.skip ?? []);
-  for (const name of Object.keys(options.layerSparsity ?? {})) {
-    if (!allViews.some((v) => v.name === name || v.weightName === name || v.nodeName === name)) {
-      throw new SurgeonInputError(`layer '${name}' in the sparsity overrides does not exist; valid layers: ${allViews.map((v) => v.name).join(', ')}`);
-    }
-  }
-  const views = allViews.filter((v) => !skip.has(v));
-  if (pattern.kind === 'nm') {
-    for (const v of views) {
-      if (v.cols % pattern.m !== 0) {
-        throw new SurgeonInputError(`layer ${v.name}: ${pattern.n}:${pattern.m} needs the input dimension (${v.cols}) to be a multiple of ${pattern.m}; use --skip ${v.name} or another pattern`);
-      }
-    }
-  }
   const needsData = options.method !== 'magnitude';
   if (needsData && !calib) throw new SurgeonInputError(`--method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
-  const available = calib?.count ?? 0;
-  const calibSamples = Math.min(options.calibSamples ?? 512, available);
-  const heldOutSamples = calib ? Math.min(options.heldOutSamples ?? Math.max(1, Math.floor(calibSamples / 4)), Math.max(0, available - calibSamples)) : 0;
-  if (calib && calibSamples < Math.max(1, entry.minSamples)) {
-    throw new SurgeonInputError(`--method ${options.method} needs at least ${Math.max(1, entry.minSamples)} calibration samples, got ${calibSamples}; pass more samples (or --calib-samples)`);
-  }
-
-  const ownEngine = !options.engine;
-  const engine = options.engine ?? createEngine({ threads: options.threads ?? 2 });
-  const sparsityOf = layerSparsities(views, options);
-  const stages = sequential ? pruningStages(current, views) : [views];
-  const reports = new Map<WeightView, PrunedLayerReport>();
-  const layersTotal = views.length * rounds;
-  let layersDone = 0;
+  const dense = await network.clone();
+  const current = await network.clone();
   try {
-    for (let round = 1; round <= rounds; round++) {
-      for (let s = 0; s < stages.length; s++) {
-        const stage = stages[s]!;
-        const progress = (phase: PruneProgress['phase'], layer?: string) =>
-          options.onProgress?.({ phase, round, stage: s + 1, stages: stages.length, layersDone, layersTotal, layer });
-        progress('capture');
-        // X̂ = X when nothing upstream is pruned yet (first stage of the first round) or in parallel mode.
-        const exact = !sequential || (round === 1 && s === 0);
-        const stats = calib ? await collectStatistics(current, dense, calib, stage, { exact, calibSamples, heldOutSamples, engine, threads: options.threads, batchSize: options.batchSize, entry }) : undefined;
-        for (const view of stage) {
-          progress('prune', view.name);
-          const layerStarted = performance.now();
-          const W = denseViews.get(view.name)!.read();
-          const key = sampleKey(view);
-          const layerStats = stats?.get(key);
-          const problem: LayerProblem = { W, rows: view.rows, cols: view.cols };
-          if (layerStats) {
-            problem.H = layerStats.calib.H;
-            if (entry.needsCross && layerStats.calib.C) problem.C = layerStats.calib.C;
-            if (layerStats.calib.Hdense) problem.Hdense = layerStats.calib.Hdense;
-            problem.columnNorms = layerStats.columnNorms;
-            if (layerStats.heldOut) problem.heldOut = layerStats.heldOut;
-          }
-          const result = await entry.prune(
-            problem,
-            {
-              sparsity: sparsityOf.get(view)!,
-              pattern,
-              damp,
-              ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
-              ...(options.step !== undefined ? { step: options.step } : {}),
-              ...(options.projection !== undefined ? { projection: options.projection } : {}),
-              ...(options.blocksize !== undefined ? { blocksize: options.blocksize } : {}),
-            },
-            engine,
-          );
-          view.write(result.W);
-          const errorStats = layerStats ? (layerStats.heldOut ?? layerStats.calib) : undefined;
-          reports.set(view, {
-            name: view.name,
-            op: view.op,
-            rows: view.rows,
-            cols: view.cols,
-            sparsity: zeroFraction(result.W),
-            error: errorStats ? await relativeReconstructionError(engine, W, result.W, view.rows, view.cols, errorStats) : null,
-            loss: result.loss,
-            dampingUsed: result.dampingUsed,
-            samples: layerStats?.rows ?? 0,
-            seconds: (performance.now() - layerStarted) / 1000,
-          });
-          layersDone++;
+    const plan = planLayers(current, options, needsData);
+    const layers = plan.pruned;
+    // The dense weights W of every layer (targets of every round).
+    const denseLayers = new Map(dense.layers().map((l) => [l.name, l]));
+    if (pattern.kind === 'nm') {
+      for (const l of layers) {
+        if (l.cols % pattern.m !== 0) {
+          throw new SurgeonInputError(`layer ${l.name}: ${pattern.n}:${pattern.m} needs the input dimension (${l.cols}) to be a multiple of ${pattern.m}; use --skip ${l.name} or another pattern`);
         }
       }
     }
-  } finally {
-    if (ownEngine) await engine.dispose();
-  }
-  const layers: PrunedLayerReport[] = allViews.map(
-    (v) =>
-      reports.get(v) ?? { name: v.name, op: v.op, rows: v.rows, cols: v.cols, sparsity: zeroFraction(v.read()), error: null, loss: 0, dampingUsed: 0, samples: 0, seconds: 0, skipped: true },
-  );
-  const pruned = layers.filter((l) => !l.skipped);
-  const parameters = pruned.reduce((a, l) => a + l.rows * l.cols, 0);
-  const zeros = pruned.reduce((a, l) => a + Math.round(l.sparsity * l.rows * l.cols), 0);
-  const errors = pruned.map((l) => l.error).filter((e): e is number => e !== null);
-  return {
-    model: current,
-    report: {
+    const available = calib?.count ?? 0;
+    const calibSamples = Math.min(options.calibSamples ?? 512, available);
+    const heldOutSamples = calib ? Math.min(options.heldOutSamples ?? Math.max(1, Math.floor(calibSamples / 4)), Math.max(0, available - calibSamples)) : 0;
+    if (calib && calibSamples < Math.max(1, entry.minSamples)) {
+      throw new SurgeonInputError(`--method ${options.method} needs at least ${Math.max(1, entry.minSamples)} calibration samples, got ${calibSamples}; pass more samples (or --calib-samples)`);
+    }
+
+    const ownEngine = !options.engine;
+    const engine = options.engine ?? createEngine({ threads: options.threads ?? 2 });
+    const sparsityOf = layerSparsities(layers, options);
+    const stages = sequential ? current.stages(layers) : [layers];
+    const reports = new Map<NetworkLayer, PrunedLayerReport>();
+    const layersTotal = layers.length * rounds;
+    let layersDone = 0;
+    try {
+      for (let round = 1; round <= rounds; round++) {
+        for (let s = 0; s < stages.length; s++) {
+          const stage = stages[s]!;
+          const progress = (phase: PruneProgress['phase'], layer?: string) =>
+            options.onProgress?.({ phase, round, stage: s + 1, stages: stages.length, layersDone, layersTotal, layer });
+          progress('capture');
+          // X̂ = X when nothing upstream is pruned yet (first stage of the first round) or in parallel mode.
+          const exact = !sequential || (round === 1 && s === 0);
+          const measurable = stage.filter((l) => !l.uncapturable);
+          const stats = calib && measurable.length ? await collectStatistics(current, dense, calib, measurable, { exact, calibSamples, heldOutSamples, engine, threads: options.threads, batchSize: options.batchSize }) : undefined;
+          for (const layer of stage) {
+            progress('prune', layer.name);
+            const layerStarted = performance.now();
+            const W = denseLayers.get(layer.name)!.read();
+            const layerStats = stats?.get(layer.sampleKey);
+            const problem: LayerProblem = { W, rows: layer.rows, cols: layer.cols };
+            if (layerStats) {
+              problem.H = layerStats.calib.H;
+              if (entry.needsCross && layerStats.calib.C) problem.C = layerStats.calib.C;
+              if (layerStats.calib.Hdense) problem.Hdense = layerStats.calib.Hdense;
+              problem.columnNorms = layerStats.columnNorms;
+              if (layerStats.heldOut) problem.heldOut = layerStats.heldOut;
+            }
+            const result = await entry.prune(
+              problem,
+              {
+                sparsity: sparsityOf.get(layer)!,
+                pattern,
+                damp,
+                ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
+                ...(options.step !== undefined ? { step: options.step } : {}),
+                ...(options.projection !== undefined ? { projection: options.projection } : {}),
+                ...(options.blocksize !== undefined ? { blocksize: options.blocksize } : {}),
+              },
+              engine,
+            );
+            layer.write(result.W);
+            const errorStats = layerStats ? (layerStats.heldOut ?? layerStats.calib) : undefined;
+            reports.set(layer, {
+              name: layer.name,
+              op: layer.op,
+              rows: layer.rows,
+              cols: layer.cols,
+              sparsity: zeroFraction(result.W),
+              error: errorStats ? await relativeReconstructionError(engine, W, result.W, layer.rows, layer.cols, errorStats) : null,
+              loss: result.loss,
+              dampingUsed: result.dampingUsed,
+              samples: layerStats?.rows ?? 0,
+              seconds: (performance.now() - layerStarted) / 1000,
+            });
+            layersDone++;
+          }
+        }
+      }
+    } finally {
+      if (ownEngine) await engine.dispose();
+    }
+    const reportLayers: PrunedLayerReport[] = plan.all.map(
+      (l) =>
+        reports.get(l) ?? {
+          name: l.name, op: l.op, rows: l.rows, cols: l.cols, sparsity: zeroFraction(l.read()), error: null, loss: 0, dampingUsed: 0, samples: 0, seconds: 0, skipped: true,
+          reason: plan.reasons.get(l) ?? 'skip',
+        },
+    );
+    const pruned = reportLayers.filter((l) => !l.skipped);
+    const parameters = pruned.reduce((a, l) => a + l.rows * l.cols, 0);
+    const zeros = pruned.reduce((a, l) => a + Math.round(l.sparsity * l.rows * l.cols), 0);
+    const errors = pruned.map((l) => l.error).filter((e): e is number => e !== null);
+    const report: PruneModelReport = {
       method: options.method,
       sparsity: pattern.kind === 'nm' ? 1 - pattern.n / pattern.m : options.sparsity,
       pattern: pattern.kind === 'nm' ? `${pattern.n}:${pattern.m}` : 'unstructured',
@@ -268,11 +322,21 @@ export async function pruneModel(model: OnnxModel, calib: Dataset | undefined, o
       calibSamples,
       heldOutSamples,
       engine: engine.name,
-      layers,
+      layers: reportLayers,
       totals: { parameters, zeros, sparsity: parameters ? zeros / parameters : 0, meanError: errors.length ? errors.reduce((a, b) => a + b, 0) / errors.length : null },
       seconds: (performance.now() - started) / 1000,
-    },
-  };
+    };
+    return { model: isNetwork(model) ? current : (current as OnnxNetwork).model, report };
+  } catch (error) {
+    current.dispose();
+    throw error;
+  } finally {
+    dense.dispose();
+  }
+}
+
+function isNetwork(model: Network | OnnxModel): model is Network {
+  return typeof (model as Network).layers === 'function' && typeof (model as Network).runner === 'function';
 }
 
 function zeroFraction(w: Float32Array): number {
@@ -281,31 +345,24 @@ function zeroFraction(w: Float32Array): number {
   return w.length ? z / w.length : 0;
 }
 
-function resolveSkip(views: readonly WeightView[], names: readonly string[]): Set<WeightView> {
-  const skip = new Set<WeightView>();
-  for (const name of names) {
-    const hits = views.filter((v) => v.name === name || v.weightName === name || v.nodeName === name);
-    if (hits.length === 0) throw new SurgeonInputError(`--skip ${name}: no such layer; valid layers: ${views.map((v) => v.name).join(', ')}`);
-    for (const v of hits) skip.add(v);
-  }
-  return skip;
-}
-
-/** Target sparsity of every view: uniform, per-layer overrides, or global magnitude thresholds. */
-function layerSparsities(views: readonly WeightView[], options: PruneModelOptions): Map<WeightView, number> {
-  const result = new Map<WeightView, number>();
+/** Target sparsity of every layer: uniform, per-layer overrides, or global magnitude thresholds. */
+function layerSparsities(layers: readonly NetworkLayer[], options: PruneModelOptions): Map<NetworkLayer, number> {
+  const result = new Map<NetworkLayer, number>();
   const overrides = options.layerSparsity ?? {};
-  for (const v of views) result.set(v, overrides[v.name] ?? overrides[v.weightName] ?? overrides[v.nodeName] ?? options.sparsity);
+  for (const l of layers) {
+    const key = Object.keys(overrides).find((name) => matches(l, name));
+    result.set(l, key !== undefined ? overrides[key]! : options.sparsity);
+  }
   if (!options.global) return result;
   // Global magnitude: one threshold over all layers (exactly round(s·P) zeros); each layer's
   // share of the pruned weights becomes its sparsity.
-  const weights = views.map((v) => ({ W: v.read() }));
+  const weights = layers.map((l) => ({ W: l.read() }));
   const { pruneCounts } = globalMagnitudeThresholds(weights, options.sparsity);
-  views.forEach((v, l) => result.set(v, pruneCounts[l]! / weights[l]!.W.length));
+  layers.forEach((l, i) => result.set(l, pruneCounts[i]! / weights[i]!.W.length));
   return result;
 }
 
-/** Statistics of one sample key (views sharing an activation and layout). */
+/** Statistics of one sample key (layers sharing their inputs and sample layout). */
 interface KeyStatistics {
   calib: InputStatistics;
   heldOut?: InputStatistics;
@@ -315,22 +372,23 @@ interface KeyStatistics {
 }
 
 /**
- * Streams calibration (and held-out) batches through the current model (X̂) and, unless
- * `exact`, the dense model (X), accumulating H, C and Hd per sample key of `stage`.
+ * Streams calibration (and held-out) batches through the current network (X̂) and, unless
+ * `exact`, the dense one (X), accumulating H, C and Hd per sample key of `stage`, summed over
+ * every use of each layer.
  */
 async function collectStatistics(
-  current: OnnxModel,
-  dense: OnnxModel,
+  current: Network,
+  dense: Network,
   calib: Dataset,
-  stage: readonly WeightView[],
-  options: { exact: boolean; calibSamples: number; heldOutSamples: number; engine: GemmEngine; threads?: number; batchSize?: number; entry: PrunerEntry },
+  stage: readonly NetworkLayer[],
+  options: { exact: boolean; calibSamples: number; heldOutSamples: number; engine: GemmEngine; threads?: number; batchSize?: number },
 ): Promise<Map<string, KeyStatistics>> {
-  const byKey = new Map<string, WeightView>();
-  for (const view of stage) if (!byKey.has(sampleKey(view))) byKey.set(sampleKey(view), view);
-  const names = [...new Set(stage.map((v) => v.inputName))];
-  const sessionOptions = { threads: options.threads ?? 2 };
-  const hatSession = await captureSession(current, names, sessionOptions);
-  const denseSession = options.exact ? undefined : await captureSession(dense, names, sessionOptions);
+  const byKey = new Map<string, NetworkLayer>();
+  for (const layer of stage) if (!byKey.has(layer.sampleKey)) byKey.set(layer.sampleKey, layer);
+  const names = [...new Set(stage.flatMap((l) => l.uses.map((u) => u.input)))];
+  const runnerOptions = { threads: options.threads ?? 2 };
+  const hatRunner = await current.runner(names, runnerOptions);
+  const denseRunner = options.exact ? undefined : await dense.runner(names, runnerOptions);
   const result = new Map<string, KeyStatistics>();
   try {
     const ranges: Array<[number, number]> = [[0, options.calibSamples]];
@@ -338,24 +396,26 @@ async function collectStatistics(
     const accumulated: Array<Map<string, RangeAccumulators>> = [];
     for (const [from, to] of ranges) {
       const accs = new Map<string, RangeAccumulators>();
-      for (const [key, view] of byKey) {
+      for (const [key, layer] of byKey) {
         accs.set(key, {
-          hat: new HessianAccumulator(view.cols, { engine: options.engine, cross: !options.exact }),
-          dense: options.exact ? undefined : new HessianAccumulator(view.cols, { engine: options.engine, cross: false }),
+          hat: new HessianAccumulator(layer.cols, { engine: options.engine, cross: !options.exact }),
+          dense: options.exact ? undefined : new HessianAccumulator(layer.cols, { engine: options.engine, cross: false }),
         });
       }
       for (const { feeds } of batchFeeds(calib, options.batchSize ?? 64, from, to)) {
-        const hat = await hatSession.run(feeds, names);
-        const den = denseSession ? await denseSession.run(feeds, names) : undefined;
-        for (const [key, view] of byKey) {
+        const hat = await hatRunner.run(feeds, names);
+        const den = denseRunner ? await denseRunner.run(feeds, names) : undefined;
+        for (const [key, layer] of byKey) {
           const acc = accs.get(key)!;
-          const Xhat = samplesOf(view, hat[view.inputName]!);
-          if (den) {
-            const X = samplesOf(view, den[view.inputName]!);
-            await acc.hat.addBatch(Xhat.X, Xhat.n, X.X);
-            await acc.dense!.addBatch(X.X, X.n);
-          } else {
-            await acc.hat.addBatch(Xhat.X, Xhat.n);
+          for (const use of layer.uses) {
+            const Xhat = use.samples(hat[use.input]!);
+            if (den) {
+              const X = use.samples(den[use.input]!);
+              await acc.hat.addBatch(Xhat.X, Xhat.n, X.X);
+              await acc.dense!.addBatch(X.X, X.n);
+            } else {
+              await acc.hat.addBatch(Xhat.X, Xhat.n);
+            }
           }
         }
       }
@@ -382,22 +442,8 @@ async function collectStatistics(
       result.set(key, entry);
     }
   } finally {
-    await hatSession.release();
-    await denseSession?.release();
+    await hatRunner.release();
+    await denseRunner?.release();
   }
   return result;
 }
-
-/** The sample matrix of a captured activation for `view`. */
-function samplesOf(view: WeightView, tensor: NamedTensor): { X: Float32Array; n: number } {
-  if (!(tensor.data instanceof Float32Array)) {
-    throw new SurgeonInputError(`layer ${view.name}: its input '${view.inputName}' is ${tensor.type}, not float32; only float32 activations can be calibrated`);
-  }
-  const layout = sampleLayout(view, tensor.dims);
-  const dims = layoutDims(view, tensor.dims);
-  const { n, d } = sampleShape(dims, layout);
-  if (d !== view.cols) throw new Error(`internal: layer ${view.name} expects ${view.cols} inputs per sample, its activation gives ${d}`);
-  return { X: toSamples(tensor.data, dims, layout), n };
-}
-
-export type { ModelSession };

@@ -5,6 +5,7 @@
  */
 import { readOnnxModel, type OnnxModel } from '../io/onnx/model.js';
 import { batches, type ClassificationBatch, type Dataset, type TokenBatch } from '../io/dataset.js';
+import { type Feed, generatedFeed } from '../io/feeds.js';
 import { ModelSession, type NamedTensor, type SessionOptions } from './session.js';
 
 /** One captured batch. */
@@ -66,24 +67,46 @@ export interface BatchFeed {
   /** The slice [lo, hi) of the batch that lies inside [from, to). */
   lo: number;
   hi: number;
-  feeds: Record<string, { data: Float32Array | BigInt64Array | Int32Array; dims: number[] }>;
+  /**
+   * Every model input's feed for samples [lo, hi) of the batch: the primary input
+   * (`dataset.inputName`), the `extra` inputs (sliced like it) and the `generated` ones.
+   */
+  feeds: Record<string, Feed>;
 }
 
-/** Yields the model feeds of every batch of `dataset` that overlaps samples [from, to). */
+/**
+ * Yields the model feeds of every batch of `dataset` that overlaps samples [from, to): all
+ * inputs the dataset feeds (see {@link BatchFeed}). Generated inputs of the same batch size are
+ * built once and shared between batches (treat feeds as read-only).
+ */
 export function* batchFeeds(dataset: Dataset, batchSize: number, from = 0, to = dataset.count): Generator<BatchFeed> {
+  const generated = new Map<string, Feed>();
   for (const batch of batches(dataset, batchSize)) {
     const end = batch.start + batch.count;
     if (end <= from || batch.start >= to) continue;
     const lo = Math.max(from, batch.start) - batch.start;
     const hi = Math.min(to, end) - batch.start;
     const count = hi - lo;
+    const feeds: Record<string, Feed> = {};
     if (dataset.kind === 'classification') {
       const per = batch.x.length / batch.count;
-      yield { batch, lo, hi, feeds: { [dataset.inputName]: { data: batch.x.subarray(lo * per, hi * per) as Float32Array, dims: [count, ...dataset.sampleShape] } } };
+      feeds[dataset.inputName] = { data: batch.x.subarray(lo * per, hi * per), dims: [count, ...dataset.sampleShape], type: dataset.xType ?? 'float32' };
     } else {
       const T = dataset.seqLen;
-      yield { batch, lo, hi, feeds: { [dataset.inputName]: { data: batch.x.subarray(lo * T, hi * T), dims: [count, T] } } };
+      feeds[dataset.inputName] = { data: batch.x.subarray(lo * T, hi * T), dims: [count, T] };
     }
+    const first = batch.start + lo;
+    for (const [name, extra] of Object.entries(dataset.extra ?? {})) {
+      const per = extra.sampleShape.reduce((a, b) => a * b, 1);
+      feeds[name] = { data: extra.data.subarray(first * per, (first + count) * per), dims: [count, ...extra.sampleShape], type: extra.type };
+    }
+    for (const [name, spec] of Object.entries(dataset.generated ?? {})) {
+      const key = `${count}:${name}`;
+      let feed = generated.get(key);
+      if (!feed) generated.set(key, (feed = generatedFeed(spec, count)));
+      feeds[name] = feed;
+    }
+    yield { batch, lo, hi, feeds };
   }
 }
 

@@ -1,11 +1,14 @@
 /**
- * Evaluation of an ONNX model on a dataset: accuracy for classifiers (arg-max of the first
+ * Evaluation of a model (any {@link Network}, an ONNX model or an open session) on a dataset: accuracy for classifiers (arg-max of the first
  * output against the labels), perplexity for language models (every position of every window
- * scored against the next token). Batches stream through onnxruntime; nothing but the running
+ * scored against the next token). The scored output is `logits` when the model has one, else
+ * its first output (so decoders' `present.*` outputs are ignored). Batches stream through onnxruntime; nothing but the running
  * sums is kept.
  */
 import { SurgeonInputError } from '../errors.js';
 import type { OnnxModel } from '../io/onnx/model.js';
+import { OnnxNetwork } from '../network/onnx.js';
+import type { Network, NetworkRunner } from '../network/types.js';
 import type { ClassificationBatch, Dataset, TokenBatch } from '../io/dataset.js';
 import { batchFeeds } from './capture.js';
 import { AccuracyAccumulator, PerplexityAccumulator } from '../eval/metrics.js';
@@ -17,7 +20,7 @@ export interface EvaluateOptions extends SessionOptions {
   batchSize?: number;
   /** Called after every batch with the samples done so far. */
   onProgress?: (done: number, total: number) => void;
-  /** Output to score (default: the model's first output). */
+  /** Output to score (default: the output named `logits`, else the model's first output). */
   outputName?: string;
 }
 
@@ -37,14 +40,32 @@ export interface EvaluationResult {
   seconds: number;
 }
 
+/** The output evaluation scores: `logits` when the model has one, else the first output. */
+export function scoredOutput(outputs: readonly { name: string }[]): string | undefined {
+  return outputs.find((o) => o.name === 'logits')?.name ?? outputs[0]?.name;
+}
+
 /** Runs `model` over `dataset` and returns accuracy or perplexity. */
-export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Dataset, options: EvaluateOptions = {}): Promise<EvaluationResult> {
+export async function evaluateModel(model: Network | OnnxModel | ModelSession, dataset: Dataset, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const started = performance.now();
   if (dataset.kind === 'classification' && !dataset.labels) {
     throw new SurgeonInputError('the evaluation set has no labels; pass --labels FILE (or use --dataset fashion-mnist)');
   }
-  const session = model instanceof ModelSession ? model : await ModelSession.create(model.toBytes(), options, model.path ?? 'model');
-  const output = options.outputName ?? session.outputNames[0]!;
+  let session: Pick<NetworkRunner, 'run'>;
+  let release: (() => Promise<void>) | undefined;
+  let output: string;
+  if (model instanceof ModelSession) {
+    output = options.outputName ?? scoredOutput(model.outputNames.map((name) => ({ name })))!;
+    session = { run: (feeds, fetch) => model.run(feeds, fetch) };
+  } else {
+    const network: Network = 'runner' in model ? model : new OnnxNetwork(model);
+    const chosen = options.outputName ?? scoredOutput(network.outputs);
+    if (!chosen) throw new SurgeonInputError('the model has no output; pass a classifier or a language model');
+    output = chosen;
+    const runner = await network.runner([output], { threads: options.threads ?? 2 });
+    session = runner;
+    release = () => runner.release();
+  }
   try {
     if (dataset.kind === 'classification') {
       const accuracy = new AccuracyAccumulator();
@@ -55,7 +76,7 @@ export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Da
         const logits = result[output]!;
         const K = logits.data.length / batch.count;
         if (!Number.isInteger(K) || logits.dims[0] !== batch.count) {
-          throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}] for a batch of ${batch.count}; pass a classifier whose first output is [batch, classes]`);
+          throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}] for a batch of ${batch.count}; pass a classifier whose output 'logits' (or first output) is [batch, classes]`);
         }
         accuracy.add(logits.data as Float32Array, batch.count, K, batch.labels!);
         options.onProgress?.(batch.start + batch.count, dataset.count);
@@ -71,7 +92,7 @@ export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Da
       const positions = batch.count * dataset.seqLen;
       const V = logits.data.length / positions;
       if (!Number.isInteger(V)) {
-        throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}]; pass a language model whose first output is [batch, seq, vocab]`);
+        throw new SurgeonInputError(`output '${output}' has shape [${logits.dims.join(',')}]; pass a language model whose output 'logits' (or first output) is [batch, seq, vocab]`);
       }
       perplexity.add(logits.data as Float32Array, positions, V, batch.targets);
       options.onProgress?.(batch.start + batch.count, dataset.count);
@@ -84,6 +105,6 @@ export async function evaluateModel(model: OnnxModel | ModelSession, dataset: Da
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
-    if (!(model instanceof ModelSession)) await session.release();
+    await release?.();
   }
 }

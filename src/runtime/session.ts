@@ -69,13 +69,17 @@ export class ModelSession {
   }
 
   /**
-   * Runs one batch. `feeds` maps input names to data and dims; `outputs` picks the outputs to
-   * fetch (default all). Returned arrays belong to the caller.
+   * Runs one batch. `feeds` maps input names to data, dims and optionally the element type
+   * (needed for `bool`, fed as a Uint8Array; otherwise it follows from the array class);
+   * `outputs` picks the outputs to fetch (default all). Returned arrays belong to the caller.
    */
-  async run(feeds: Record<string, { data: TensorData; dims: readonly number[] }>, outputs?: readonly string[]): Promise<Record<string, NamedTensor>> {
+  async run(
+    feeds: Record<string, { data: TensorData; dims: readonly number[]; type?: ort.Tensor.Type }>,
+    outputs?: readonly string[],
+  ): Promise<Record<string, NamedTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, { data, dims }] of Object.entries(feeds)) {
-      ortFeeds[name] = new ort.Tensor(ortType(data), data, dims);
+    for (const [name, { data, dims, type }] of Object.entries(feeds)) {
+      ortFeeds[name] = new ort.Tensor(type ?? ortType(data), data, dims);
     }
     const fetched = outputs ? await this.session.run(ortFeeds, outputs as string[]) : await this.session.run(ortFeeds);
     const result: Record<string, NamedTensor> = {};

@@ -40,7 +40,15 @@ export function loadTrainingData(spec: DatasetSpec): TfjsData {
   return data;
 }
 
+/** A loaded classification dataset as {@link TfjsData} (no copies; labels zero when absent). */
+export function tfjsDataOf(ds: ClassificationDataset): TfjsData {
+  if (ds.kind !== 'classification') throw new SurgeonInputError('TensorFlow.js gradient methods take labelled images or feature vectors; pass --inputs/--labels or --dataset');
+  return fromDataset(ds);
+}
+
 function fromDataset(ds: ClassificationDataset): TfjsData {
+  // the targets above declare one float32 input, so the data is float32
+  if (!(ds.x instanceof Float32Array)) throw new Error(`internal: tfjs data loaded as ${ds.xType ?? ds.x.constructor.name}, not float32`);
   return { x: ds.x, labels: ds.labels ?? new Int32Array(ds.count), sampleShape: ds.sampleShape, count: ds.count, numClasses: ds.numClasses ?? 0 };
 }
 

@@ -156,7 +156,7 @@ describe('tfjs graph models', () => {
     const pruned = await loadTfjsGraphModel(join(dir, 'p'));
     expect(pruned.model.weights['w1']![0]!.dataSync().filter((v) => v === 0).length).toBe(24);
     pruned.model.dispose();
-    expectBadInput(surgeon([...base, '--method', 'woodfisher', '--out', join(dir, 'q')]), /woodfisher needs gradients of a tfjs layers model/);
+    expectBadInput(surgeon([...base, '--method', 'woodfisher', '--out', join(dir, 'q')]), /woodfisher needs per-sample gradients, which only TensorFlow.js layers models give/);
     expectBadInput(surgeon([...base, '--method', 'sparsegpt', '--out', join(dir, 'q')]), /needs calibration data/);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -143,14 +143,14 @@ describe('vit-tiny', () => {
     });
   }
 
-  it('surgeon train --arch vit-tiny and surgeon prune --method iobs from the CLI', () => {
+  it('surgeon train --arch vit-tiny and surgeon prune --method fisher-iobs from the CLI', () => {
     const env = { SURGEON_TFJS_BACKEND: TEST_BACKEND };
     const inputs = resolve('data/fmnist-train.npz.gz');
     const out = join(dir, 'cli');
     const trainRun = surgeon(['train', '--arch', 'vit-tiny', '--inputs', inputs, '--scale', '1/255', '--limit', '96', '--epochs', '1', '--batch', '32', '--out', out, '--json'], { env });
     expect(trainRun.status, trainRun.stderr).toBe(0);
     expect(JSON.parse(trainRun.stdout)).toMatchObject({ arch: 'vit-tiny', parameters: 81162, samples: 96 });
-    const pruneRun = surgeon(['prune', join(out, 'model.json'), '--method', 'iobs', '--sparsity', '0.8', '--inputs', inputs, '--scale', '1/255', '--calib-samples', '16', '--held-out', '8', '--fisher-samples', '8', '--block', '32', '--iterations', '1', '--out', join(dir, 'cli-pruned'), '--json'], { env });
+    const pruneRun = surgeon(['prune', join(out, 'model.json'), '--method', 'fisher-iobs', '--sparsity', '0.8', '--inputs', inputs, '--scale', '1/255', '--calib-samples', '16', '--held-out', '8', '--fisher-samples', '8', '--block', '32', '--iterations', '1', '--out', join(dir, 'cli-pruned'), '--json'], { env });
     expect(pruneRun.status, pruneRun.stderr).toBe(0);
     const report = JSON.parse(pruneRun.stdout) as { zeros: number; parameters: number };
     expect(report.zeros).toBe(Math.round(0.8 * report.parameters));
