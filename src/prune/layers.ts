@@ -5,6 +5,7 @@
 import type { OnnxModel } from '../io/onnx/model.js';
 import type { WeightView } from '../io/onnx/operators.js';
 import type { SampleLayout } from './samples.js';
+import { resolvePads, type ConvGeometry } from '../network/conv.js';
 
 /** The sample layout of `view`'s input activation (see ./samples.ts). */
 export function sampleLayout(view: WeightView, inputDims?: readonly number[]): SampleLayout {
@@ -18,18 +19,17 @@ export function sampleLayout(view: WeightView, inputDims?: readonly number[]): S
       const p = conv.autoPad === 'VALID' ? new Array<number>(2 * spatial).fill(0) : conv.pads;
       pads = spatial === 1 ? [0, p[0] ?? 0, 0, p[1] ?? 0] : [p[0] ?? 0, p[1] ?? 0, p[2] ?? 0, p[3] ?? 0];
     } else {
-      // SAME_UPPER / SAME_LOWER: total padding so that out = ceil(in / stride)
+      // SAME_UPPER / SAME_LOWER: total padding so that out = ceil(in / stride) (../network/conv.ts)
       const sizes = (inputDims ?? []).slice(2);
-      const total = k.map((kk, i) => {
-        const size = sizes[i] ?? 0;
-        const s = conv.strides[i] ?? 1;
-        const d = conv.dilations[i] ?? 1;
-        const out = Math.ceil(size / s);
-        return Math.max(0, (out - 1) * s + (kk - 1) * d + 1 - size);
-      });
-      const begin = total.map((t) => (conv.autoPad === 'SAME_UPPER' ? Math.floor(t / 2) : Math.ceil(t / 2)));
-      const end = total.map((t, i) => t - begin[i]!);
-      pads = spatial === 1 ? [0, begin[0]!, 0, end[0]!] : [begin[0]!, begin[1]!, end[0]!, end[1]!];
+      const geometry: ConvGeometry = {
+        kernel: two(k, 1),
+        strides: two(conv.strides, 1),
+        dilations: two(conv.dilations, 1),
+        padding: conv.autoPad === 'SAME_UPPER' ? 'SAME' : 'SAME_LOWER',
+        channelsPerGroup: conv.inChannelsPerGroup,
+        group: 0,
+      };
+      pads = spatial === 1 ? resolvePads(geometry, 1, sizes[0] ?? 0) : resolvePads(geometry, sizes[0] ?? 0, sizes[1] ?? 0);
     }
     return {
       kind: 'conv2d',

@@ -6,8 +6,10 @@
  *   product of the leading dims, d = the last dim. Token dimensions are flattened.
  * - MatMul with the weight on the left (y = W·x): activation [..., d, n] → every column is a sample.
  * - Conv: im2col patches of the input [B, C, H, W] for one group, columns in PyTorch's
- *   weight order (c, kh, kw), honouring strides, pads, dilations and groups.
+ *   weight order (c, kh, kw), honouring strides, pads, dilations and groups (the shared
+ *   im2col of ../network/conv.ts).
  */
+import { im2col, im2colShape, type ConvGeometry } from '../network/conv.js';
 
 /** How a layer reads its input activation. */
 export type SampleLayout =
@@ -35,9 +37,7 @@ export function sampleShape(dims: readonly number[], layout: SampleLayout): { n:
     const d = dims[dims.length - 2]!;
     return { n: product(dims) / d, d };
   }
-  const [B, , H, W] = dims as [number, number, number, number];
-  const { Ho, Wo } = convOutput(H, W, layout);
-  return { n: B * Ho * Wo, d: layout.channelsPerGroup * layout.kernel[0] * layout.kernel[1] };
+  return im2colShape(dims, layoutGeometry(layout), 'NCHW');
 }
 
 /**
@@ -63,50 +63,13 @@ export function toSamples(x: Float32Array, dims: readonly number[], layout: Samp
     }
     return X;
   }
-  im2col(x, dims as [number, number, number, number], layout, X);
+  im2col(x, dims, layoutGeometry(layout), { layout: 'NCHW', columnOrder: 'c-kh-kw', out: X });
   return X;
 }
 
-function convOutput(H: number, W: number, layout: Extract<SampleLayout, { kind: 'conv2d' }>): { Ho: number; Wo: number } {
-  const [kh, kw] = layout.kernel;
-  const [sh, sw] = layout.strides;
-  const [dh, dw] = layout.dilations;
-  const [pt, pl, pb, pr] = layout.pads;
-  return {
-    Ho: Math.floor((H + pt + pb - dh * (kh - 1) - 1) / sh) + 1,
-    Wo: Math.floor((W + pl + pr - dw * (kw - 1) - 1) / sw) + 1,
-  };
-}
-
-/** im2col for one group: X[(b, oh, ow), (c, i, j)] = x[b, g·Cg + c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] (0 outside). */
-function im2col(x: Float32Array, dims: [number, number, number, number], layout: Extract<SampleLayout, { kind: 'conv2d' }>, X: Float32Array): void {
-  const [B, C, H, W] = dims;
-  const { Ho, Wo } = convOutput(H, W, layout);
-  const [kh, kw] = layout.kernel;
-  const [sh, sw] = layout.strides;
-  const [dh, dw] = layout.dilations;
-  const [pt, pl] = layout.pads;
-  const Cg = layout.channelsPerGroup;
-  const c0 = layout.group * Cg;
-  const d = Cg * kh * kw;
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < Ho; oh++) {
-      for (let ow = 0; ow < Wo; ow++) {
-        let r = ((b * Ho + oh) * Wo + ow) * d;
-        for (let c = 0; c < Cg; c++) {
-          const plane = (b * C + c0 + c) * H * W;
-          for (let i = 0; i < kh; i++) {
-            const h = oh * sh - pt + i * dh;
-            const inside = h >= 0 && h < H;
-            for (let j = 0; j < kw; j++) {
-              const w = ow * sw - pl + j * dw;
-              X[r++] = inside && w >= 0 && w < W ? x[plane + h * W + w]! : 0;
-            }
-          }
-        }
-      }
-    }
-  }
+/** The shared geometry (../network/conv.ts) of a conv sample layout. */
+export function layoutGeometry(layout: Extract<SampleLayout, { kind: 'conv2d' }>): ConvGeometry {
+  return { kernel: layout.kernel, strides: layout.strides, dilations: layout.dilations, padding: layout.pads, channelsPerGroup: layout.channelsPerGroup, group: layout.group };
 }
 
 function product(dims: readonly number[]): number {

@@ -25,6 +25,7 @@ import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
 import { batchOf, range, type TfjsData } from './data.js';
 import { artifactsOf, readModelFile, replacedFiles, writeFolderAtomic, type TfjsModelFile } from './io.js';
 import { kernelToView, viewToKernel } from './model.js';
+import { im2col, type ConvGeometry } from '../network/conv.js';
 
 /** Convolution geometry of a graph node (NHWC). */
 export interface GraphConv {
@@ -111,7 +112,14 @@ export function findGraphLayers(file: TfjsModelFile): GraphLayer[] {
  * @throws SurgeonInputError for missing files or shards, layers models, graphs tfjs cannot run.
  */
 export async function loadTfjsGraphModel(path: string): Promise<LoadedGraphModel> {
-  const file = readModelFile(path);
+  return loadTfjsGraphModelFile(readModelFile(path));
+}
+
+/**
+ * Loads a graph model from an already read model file (a fresh model with the file's weights).
+ * @throws SurgeonInputError for layers models and graphs tfjs cannot run.
+ */
+export async function loadTfjsGraphModelFile(file: TfjsModelFile): Promise<LoadedGraphModel> {
   if (file.format !== 'graph-model') throw new SurgeonInputError(`${file.path}: a tfjs layers model, not a graph model; load it with loadTfjsModel`);
   try {
     const model = await tf.loadGraphModel({ load: async () => artifactsOf(file) });
@@ -121,46 +129,19 @@ export async function loadTfjsGraphModel(path: string): Promise<LoadedGraphModel
   }
 }
 
-/** Output size and leading pads of one spatial axis under TF's padding rules. */
-function axis(size: number, k: number, s: number, d: number, padding: GraphConv['padding'], at: 0 | 1): { out: number; pad: number } {
-  const span = (k - 1) * d + 1;
-  if (Array.isArray(padding)) return { out: Math.floor((size + padding[at] + padding[at + 2]! - span) / s) + 1, pad: padding[at] };
-  if (padding === 'VALID') return { out: Math.floor((size - span) / s) + 1, pad: 0 };
-  const out = Math.ceil(size / s);
-  return { out, pad: Math.floor(Math.max((out - 1) * s + span - size, 0) / 2) };
-}
-
 /**
  * im2col of an NHWC activation `x` [B, H, W, C] for channels c0..c0+count: one row per output
  * position, columns in the HWIO filter's order (i, j, c): X[(b, oh, ow), (i·kw + j)·count + c].
+ * A thin wrapper over the shared {@link im2col} (../network/conv.ts); `c0` must be a multiple of `count`.
  */
 export function im2colNhwc(x: ArrayLike<number>, dims: readonly number[], conv: GraphConv, c0 = 0, count = dims[3]!): { X: Float32Array; n: number; d: number } {
-  const [B, H, W, C] = dims as [number, number, number, number];
-  const [kh, kw] = conv.kernel;
-  const [sh, sw] = conv.strides;
-  const [dh, dw] = conv.dilations;
-  const v = axis(H, kh, sh, dh, conv.padding, 0);
-  const u = axis(W, kw, sw, dw, conv.padding, 1);
-  const d = kh * kw * count;
-  const n = B * v.out * u.out;
-  const X = new Float32Array(n * d);
-  let r = 0;
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < v.out; oh++) {
-      for (let ow = 0; ow < u.out; ow++) {
-        for (let i = 0; i < kh; i++) {
-          const h = oh * sh - v.pad + i * dh;
-          for (let j = 0; j < kw; j++) {
-            const w = ow * sw - u.pad + j * dw;
-            const inside = h >= 0 && h < H && w >= 0 && w < W;
-            const base = ((b * H + h) * W + w) * C + c0;
-            for (let c = 0; c < count; c++) X[r++] = inside ? x[base + c]! : 0;
-          }
-        }
-      }
-    }
-  }
-  return { X, n, d };
+  if (c0 % count !== 0) throw new Error(`internal: im2colNhwc channels ${c0}..${c0 + count - 1} are not a group of ${count}`);
+  return im2col(x, dims, graphGeometry(conv, count, c0 / count), { layout: 'NHWC', columnOrder: 'kh-kw-c' });
+}
+
+/** The shared geometry of a graph conv for the view of `channelsPerGroup` channels of group `group`. */
+export function graphGeometry(conv: GraphConv, channelsPerGroup: number, group = 0): ConvGeometry {
+  return { kernel: conv.kernel, strides: conv.strides, dilations: conv.dilations, padding: conv.padding, channelsPerGroup, group };
 }
 
 /** Options of {@link pruneGraphModel}. */
@@ -191,32 +172,42 @@ export interface GraphPruneReport {
  * Replaces a constant of a loaded graph model. Through the executor's weightMap setter, which
  * also records the new tensor's id as a weight so that execution never disposes it.
  */
-function setGraphWeight(model: tf.GraphModel, name: string, tensor: tf.Tensor): void {
+export function setGraphWeight(model: tf.GraphModel, name: string, tensor: tf.Tensor): void {
   const executor = (model as unknown as { executor?: { weightMap: Record<string, tf.Tensor[]> } }).executor;
   if (!executor) throw new Error('setGraphWeight: this tfjs-converter version has no GraphModel.executor');
   executor.weightMap = { ...model.weights, [name]: [tensor] };
 }
 
-/** The problems of a layer: [W (rows × cols), channel] pairs; depthwise layers have one per channel. */
-function problemsOf(layer: GraphLayer, values: Float32Array): Array<{ W: Float32Array; rows: number; cols: number; channel: number }> {
-  if (layer.kind === 'matmul') return [{ W: layer.transposeB ? values.slice() : kernelToView(values, layer.rows, layer.cols), rows: layer.rows, cols: layer.cols, channel: -1 }];
-  if (layer.kind === 'conv2d') return [{ W: kernelToView(values, layer.rows, layer.cols), rows: layer.rows, cols: layer.cols, channel: -1 }];
+/**
+ * The view of a layer's weight `values` (stored layout) as rows × cols: the whole weight for
+ * MatMul / Conv2D (`channel` −1), one input channel's M × (kh·kw) filters for a depthwise weight.
+ */
+export function readGraphView(layer: GraphLayer, values: ArrayLike<number>, channel = -1): Float32Array {
+  if (layer.kind === 'matmul') return layer.transposeB ? Float32Array.from(values) : kernelToView(values, layer.rows, layer.cols);
+  if (layer.kind === 'conv2d') return kernelToView(values, layer.rows, layer.cols);
   const [kh, kw, C, M] = layer.shape as [number, number, number, number];
-  return Array.from({ length: C }, (_, c) => {
-    const W = new Float32Array(M * kh * kw);
-    for (let p = 0; p < kh * kw; p++) for (let m = 0; m < M; m++) W[m * kh * kw + p] = values[(p * C + c) * M + m]!;
-    return { W, rows: M, cols: kh * kw, channel: c };
-  });
+  if (!(channel >= 0 && channel < C)) throw new Error(`internal: depthwise weight ${layer.weight} has no channel ${channel}`);
+  const W = new Float32Array(M * kh * kw);
+  for (let p = 0; p < kh * kw; p++) for (let m = 0; m < M; m++) W[m * kh * kw + p] = values[(p * C + channel) * M + m]!;
+  return W;
 }
 
-/** Writes a problem's pruned W back into the weight's layout `out`. */
-function writeBack(layer: GraphLayer, W: Float32Array, channel: number, out: Float32Array): void {
+/** Writes a view `W` (see {@link readGraphView}) back into the weight's stored layout `out`. */
+export function writeGraphView(layer: GraphLayer, W: ArrayLike<number>, channel: number, out: Float32Array): void {
   if (layer.kind === 'matmul') out.set(layer.transposeB ? W : viewToKernel(W, layer.rows, layer.cols));
   else if (layer.kind === 'conv2d') out.set(viewToKernel(W, layer.rows, layer.cols));
   else {
     const [kh, kw, C, M] = layer.shape as [number, number, number, number];
+    if (!(channel >= 0 && channel < C)) throw new Error(`internal: depthwise weight ${layer.weight} has no channel ${channel}`);
     for (let p = 0; p < kh * kw; p++) for (let m = 0; m < M; m++) out[(p * C + channel) * M + m] = W[m * kh * kw + p]!;
   }
+}
+
+/** The problems of a layer: [W (rows × cols), channel] pairs; depthwise layers have one per channel. */
+function problemsOf(layer: GraphLayer, values: Float32Array): Array<{ W: Float32Array; rows: number; cols: number; channel: number }> {
+  if (layer.kind !== 'depthwise') return [{ W: readGraphView(layer, values), rows: layer.rows, cols: layer.cols, channel: -1 }];
+  const [kh, kw, C, M] = layer.shape as [number, number, number, number];
+  return Array.from({ length: C }, (_, c) => ({ W: readGraphView(layer, values, c), rows: M, cols: kh * kw, channel: c }));
 }
 
 /**
@@ -279,7 +270,7 @@ export async function pruneGraphModel(loaded: LoadedGraphModel, data: TfjsData |
           ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
           ...(options.step !== undefined ? { step: options.step } : {}),
         }, engine);
-        writeBack(layer, result.W, problem.channel, pruned);
+        writeGraphView(layer, result.W, problem.channel, pruned);
         for (const v of result.W) if (v === 0) zeros++;
         loss += result.loss;
       }

@@ -27,6 +27,8 @@ export interface TfjsLayerView {
   cols: number;
   /** The layer variable holding the kernel. */
   variable: tf.LayerVariable;
+  /** The layer owning the kernel (inside a nested model for nested models). */
+  owner: tf.layers.Layer;
 }
 
 /** A loaded layers model and the files it came from. */
@@ -59,7 +61,14 @@ function layerClassOf(file: TfjsModelFile, className: string): string | undefine
  * @throws SurgeonInputError for missing files or shards, graph models, unsupported layers.
  */
 export async function loadTfjsModel(path: string): Promise<LoadedTfjsModel> {
-  const file = readModelFile(path);
+  return loadTfjsModelFile(readModelFile(path));
+}
+
+/**
+ * Loads a tfjs layers model from an already read model file (a fresh model with the file's weights).
+ * @throws SurgeonInputError for graph models and unsupported layers.
+ */
+export async function loadTfjsModelFile(file: TfjsModelFile): Promise<LoadedTfjsModel> {
   if (file.format === 'graph-model') {
     throw new SurgeonInputError(`${file.path}: a tfjs graph model (frozen graph), which only surgeon prune handles (one-shot layer-wise methods); for this command export a layers model (tf.keras / model.save or tensorflowjs_converter --output_format tfjs_layers_model)`);
   }
@@ -104,7 +113,7 @@ export function prunableViews(model: tf.LayersModel): TfjsLayerView[] {
       const shape = w.shape as number[];
       const rows = shape.slice(shape.length - outAxes).reduce((a, b) => a * b, 1);
       const cols = shape.slice(0, shape.length - outAxes).reduce((a, b) => a * b, 1);
-      views.push({ layer: layer.name, className, name: w.originalName, shape, rows, cols, variable: w });
+      views.push({ layer: layer.name, className, name: w.originalName, shape, rows, cols, variable: w, owner: layer });
     }
   }
   return views;

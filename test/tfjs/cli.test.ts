@@ -14,13 +14,13 @@ describe('tfjs CLI', () => {
     const env = { SURGEON_TFJS_BACKEND: TEST_BACKEND };
     const inspect = surgeon(['inspect', src, '--json'], { env });
     expect(inspect.status).toBe(0);
-    const report = JSON.parse(inspect.stdout) as { layers: { name: string; shape: number[] }[]; backend: { name: string } };
+    const report = JSON.parse(inspect.stdout) as { layers: { name: string; shape: number[] }[]; facts: { backend: string } };
     expect(report.layers.map((l) => l.shape)).toEqual([[3, 9], [8, 27], [3, 8]]);
-    expect(report.backend.name).toBe(TEST_BACKEND);
+    expect(report.facts.backend).toBe(TEST_BACKEND);
     const pruned = surgeon(['prune', join(src, 'model.json'), '--method', 'magnitude', '--sparsity', '0.5', '--out', join(dir, 'p'), '--json', '--backend', TEST_BACKEND]);
     expect(pruned.status, pruned.stderr).toBe(0);
-    expect((JSON.parse(pruned.stdout) as { zeros: number; parameters: number }).zeros).toBe(Math.round(0.5 * 267));
-    expectBadInput(surgeon(['prune', src, '--method', 'magnitude', '--sparsity', '0.5', '--out', src]), /input model's folder/);
+    expect((JSON.parse(pruned.stdout) as { totals: { zeros: number; parameters: number } }).totals).toEqual(expect.objectContaining({ zeros: Math.round(0.5 * 267), parameters: 267 }));
+    expectBadInput(surgeon(['prune', src, '--method', 'magnitude', '--sparsity', '0.5', '--out', src]), /is the input model/);
     expectBadInput(surgeon(['prune', src, '--method', 'magnitude', '--sparsity', '0.5', '--out', join(dir, 'q'), '--backend', 'node']), /tfjs-node/);
     expectBadInput(surgeon(['eval', join(dir, 'missing', 'model.json'), '--dataset', 'fashion-mnist']), /no such file/);
     rmSync(dir, { recursive: true, force: true });

@@ -149,10 +149,10 @@ describe('tfjs graph models', () => {
     const base = ['prune', join(src, 'model.json'), '--sparsity', '0.5', '--backend', TEST_BACKEND];
     const res = surgeon([...base, '--method', 'obc', '--inputs', join(dir, 'x.npy'), '--out', join(dir, 'p'), '--json']);
     expect(res.status, res.stderr).toBe(0);
-    const r = JSON.parse(res.stdout) as { format: string; zeros: number; parameters: number; calibSamples: number; layers: Array<{ weight: string; sparsity: number }> };
-    expect(r.format).toBe('graph-model');
-    expect([r.zeros, r.parameters, r.calibSamples]).toEqual([36, 72, 48]);
-    expect(r.layers.map((l) => [l.weight, l.sparsity])).toEqual([['w1', 0.5], ['w2', 0.5]]);
+    const r = JSON.parse(res.stdout) as { format: string; totals: { zeros: number; parameters: number }; calibSamples: number; layers: Array<{ name: string; sparsity: number }> };
+    expect(r.format).toBe('tfjs-graph');
+    expect([r.totals.zeros, r.totals.parameters, r.calibSamples]).toEqual([36, 72, 48]);
+    expect(r.layers.map((l) => [l.name, l.sparsity])).toEqual([['w1', 0.5], ['w2', 0.5]]);
     const pruned = await loadTfjsGraphModel(join(dir, 'p'));
     expect(pruned.model.weights['w1']![0]!.dataSync().filter((v) => v === 0).length).toBe(24);
     pruned.model.dispose();

@@ -1,0 +1,68 @@
+/** Helpers shared by the TF.js network formats (./tfjs-layers.ts, ./tfjs-graph.ts): feeds, fetched values, saving. */
+import { readdirSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { SurgeonInputError } from '../errors.js';
+import { listOf } from '../collapse/select.js';
+import type { NamedTensor } from '../runtime/session.js';
+import { modelJsonPath } from '../tfjs/io.js';
+import type { Feeds } from './types.js';
+
+/** dims of a symbolic shape: unknown sizes (the batch) as -1. */
+export function symbolicDims(shape: ReadonlyArray<number | null>): number[] {
+  return shape.map((v) => (v === null || v === undefined ? -1 : v));
+}
+
+/** The feeds of one batch as tensors, in the model's input order (the caller disposes them). */
+export function feedTensors(names: readonly string[], dtypes: readonly string[], feeds: Feeds): tf.Tensor[] {
+  return names.map((name, i) => {
+    const feed = feeds[name];
+    if (!feed) throw new SurgeonInputError(`model input '${name}' is not fed (the batch feeds ${listOf(Object.keys(feeds))}); feed every model input (${listOf(names)})`);
+    const { data, dims } = feed;
+    if (dtypes[i] === 'int32') {
+      const values = data instanceof Int32Array ? data : data instanceof BigInt64Array ? Int32Array.from(data, (v) => Number(v)) : Int32Array.from(data as ArrayLike<number>);
+      return tf.tensor(values, dims.slice(), 'int32');
+    }
+    const values = data instanceof Float32Array ? data : data instanceof BigInt64Array ? Float32Array.from(data, (v) => Number(v)) : Float32Array.from(data as ArrayLike<number>);
+    return tf.tensor(values, dims.slice(), 'float32');
+  });
+}
+
+/** A fed input as a Float32 named tensor (a view of the feed when it is already Float32). */
+export function fedAsFloat(feeds: Feeds, name: string): NamedTensor {
+  const feed = feeds[name];
+  if (!feed) throw new SurgeonInputError(`tensor '${name}' is a model input that this batch does not feed; feed it from the data`);
+  const { data, dims } = feed;
+  const values = data instanceof Float32Array ? data : data instanceof BigInt64Array ? Float32Array.from(data, (v) => Number(v)) : Float32Array.from(data as ArrayLike<number>);
+  return { data: values, dims: dims.slice(), type: 'float32' };
+}
+
+/** A tensor's values as a fresh Float32 named tensor. */
+export function asNamedTensor(t: tf.Tensor): NamedTensor {
+  const raw = t.dataSync();
+  const data = raw instanceof Float32Array ? Float32Array.from(raw) : Float32Array.from(raw as ArrayLike<number>);
+  return { data, dims: t.shape.slice(), type: 'float32' };
+}
+
+/** Bytes of the files of a written tfjs model folder. */
+export function folderBytes(modelJson: string): number {
+  const dir = dirname(modelJson);
+  return readdirSync(dir).reduce((a, f) => a + statSync(join(dir, f)).size, 0);
+}
+
+function real(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/** Refuses `out` when it is the folder of `inputPath` (the input is never overwritten). */
+export function refuseInputFolder(out: string, inputPath: string | undefined): void {
+  if (!inputPath) return;
+  const inputDir = dirname(modelJsonPath(inputPath));
+  if (real(modelJsonPath(out)) === real(join(inputDir, 'model.json')) || real(out) === real(inputDir)) {
+    throw new SurgeonInputError(`--out ${out} is the input model's folder; choose another folder (the input is never overwritten)`);
+  }
+}
