@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { SurgeonInputError } from '../src/errors.js';
 import { openNetwork } from '../src/network/open.js';
 import type { Network } from '../src/network/types.js';
-import { BACKEND_NAMES } from '../src/tfjs/backend.js';
+import { BACKEND_NAMES } from '../src/tfjs/names.js';
 
 /** Adds `--backend` (TF.js models only). */
 export function addBackendOption(command: Command): Command {

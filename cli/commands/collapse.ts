@@ -3,13 +3,12 @@
  *  [--limit N] [--batch B] [--threads T] [--json]`: neural-collapse metrics per layer.
  */
 import { Command } from 'commander';
-import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { loadDataset, type ClassificationDataset, type DatasetSpec } from '../../src/io/dataset.js';
 import { measureModelCollapse, type ModelCollapse } from '../../src/collapse/model.js';
 import type { LayerSelection } from '../../src/collapse/select.js';
 import { SurgeonInputError } from '../../src/errors.js';
 import { action } from '../run.js';
-import { isTfjsModelPath } from '../../src/tfjs/path.js';
+import { addBackendOption, openModel, refuseFlags } from '../network-options.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { progressBar, type Progress } from '../progress.js';
 import { formatNumber, percent, table } from '../format.js';
@@ -105,42 +104,75 @@ export function collapseCommand(): Command {
     .option('--layers <which>', 'penultimate, all (adds activation outputs), or comma-separated tensor/layer names (default: inputs of every prunable layer)')
     .option('--limit <n>', 'measure only the first n samples')
     .option('--train-limit <n>', 'use only the first n train samples for the NC4 class means')
-    .option('--batch <b>', 'samples per batch', '128')
-    .option('--threads <t>', 'onnxruntime intra-op threads', '2')
-    .option('--agop', 'tfjs: also correlate each Dense layer\'s WᵀW with its AGOP and AGOP^1/2 (Beaglehole et al. 2024)')
-    .option('--agop-max-dim <d>', 'tfjs: widest Dense input the AGOP view measures (AGOP^1/2 costs O(d³))', '1024')
-    .option('--backend <b>', 'tfjs: auto, node-gpu, node, wasm or cpu (default auto)')
+    .option('--batch <b>', 'samples per batch (default 128)')
+    .option('--threads <t>', 'onnxruntime intra-op threads (ONNX models; default 2)')
+    .option('--agop', 'TF.js layers models: also correlate each Dense layer\'s WᵀW with its AGOP and AGOP^1/2 (Beaglehole et al. 2024)')
+    .option('--agop-max-dim <d>', 'with --agop: widest Dense input the AGOP view measures (AGOP^1/2 costs O(d³); default 1024)')
     .option('--json', 'print JSON');
+  addBackendOption(command);
   return command.action(
     action(async (modelPath: string, options: Record<string, string | boolean | undefined>) => {
-      if (isTfjsModelPath(modelPath)) return (await import('./tfjs-collapse.js')).tfjsCollapse(modelPath, options);
-      if (options.agop) throw new SurgeonInputError('--agop needs a TensorFlow.js model (it differentiates through the network); pass a tfjs model.json');
-      const model = readOnnxModel(modelPath);
-      const layers = parseLayers(options.layers as string | undefined);
-      const spec = dataSpec(options);
-      if (options.limit !== undefined) spec.limit = parseNumber(String(options.limit), '--limit', true);
-      const batchSize = parseNumber(String(options.batch), '--batch', true);
-      const threads = parseNumber(String(options.threads), '--threads', true);
-      const dataset = classification(loadDataset(spec, { inputs: model.inputs }), 'evaluation');
-      const trainSpec = trainDataSpec(options, spec);
-      const train = trainSpec ? classification(loadDataset(trainSpec, { inputs: model.inputs }), 'train') : undefined;
-      let bar: Progress | undefined;
-      const result = await measureModelCollapse(model, dataset, {
-        layers,
-        batchSize,
-        threads,
-        ...(train ? { train } : {}),
-        onProgress: (done, total, phase) => {
+      const network = await openModel(modelPath, options);
+      try {
+        refuseFlags(network, options, {
+          '--agop': { key: 'agop', formats: ['tfjs-layers'], why: 'it differentiates through the network: TensorFlow.js layers models only' },
+          '--agop-max-dim': { key: 'agopMaxDim', formats: ['tfjs-layers'], why: 'it sizes the AGOP view of TensorFlow.js layers models' },
+          '--threads': { key: 'threads', formats: ['onnx'], why: 'TensorFlow.js picks its own threads' },
+        });
+        if (options.agopMaxDim !== undefined && !options.agop) throw new SurgeonInputError('--agop-max-dim needs --agop; add --agop or drop it');
+        const layers = parseLayers(options.layers as string | undefined);
+        const spec = dataSpec(options);
+        if (options.limit !== undefined) spec.limit = parseNumber(String(options.limit), '--limit', true);
+        const batchSize = parseNumber(String(options.batch ?? '128'), '--batch', true);
+        const threads = parseNumber(String(options.threads ?? '2'), '--threads', true);
+        const dataset = classification(loadDataset(spec, { inputs: network.inputs }), 'evaluation');
+        const trainSpec = trainDataSpec(options, spec);
+        const train = trainSpec ? classification(loadDataset(trainSpec, { inputs: network.inputs }), 'train') : undefined;
+        let bar: Progress | undefined;
+        const onProgress = (done: number, total: number, phase: string) => {
           bar ??= progressBar('collapse', total);
           bar.update(done, phase);
-        },
-      });
-      bar?.finish();
-      if (options.json) {
-        process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-      } else {
-        process.stdout.write(render(result));
+        };
+        const result: ModelCollapse & { format?: string; agop?: unknown; agopSkipped?: unknown } = await measureModelCollapse(network, dataset, {
+          layers,
+          batchSize,
+          threads,
+          ...(train ? { train } : {}),
+          onProgress,
+        });
+        bar?.finish();
+        let agopLines = '';
+        if (options.agop && network.gradients) {
+          const { agopCorrelations } = await import('../../src/tfjs/agop.js');
+          const { tfjsDataOf } = await import('../../src/tfjs/data.js');
+          const agop = await agopCorrelations(network.gradients.loaded.model, tfjsDataOf(dataset), {
+            batchSize,
+            limit: result.samples,
+            maxDim: parseNumber(String(options.agopMaxDim ?? '1024'), '--agop-max-dim', true),
+          });
+          result.agop = agop.layers;
+          if (agop.skipped.length) result.agopSkipped = agop.skipped;
+          agopLines = renderAgop(agop.layers, agop.skipped);
+        }
+        if (options.json) {
+          process.stdout.write(JSON.stringify({ format: network.format, ...result }, null, 2) + '\n');
+        } else {
+          process.stdout.write(render(result) + agopLines);
+        }
+      } finally {
+        network.dispose();
       }
     }),
   );
+}
+
+/** The AGOP table (TF.js layers models, --agop). */
+function renderAgop(layers: Array<{ layer: string; d: number; corrAgop: number; corrSqrtAgop: number }>, skipped: Array<{ layer: string; d: number; reason: string }>): string {
+  const lines = [
+    '',
+    table(['Dense layer', 'd', 'corr(WᵀW, AGOP)', 'corr(WᵀW, AGOP^1/2)'], layers.map((a) => [a.layer, a.d, formatNumber(a.corrAgop), formatNumber(a.corrSqrtAgop)])),
+    'AGOP = (1/n) Σ J(x)ᵀJ(x), J the Jacobian of the outputs w.r.t. the layer input (Beaglehole et al. 2024)',
+  ];
+  for (const s of skipped) lines.push(`AGOP skipped ${s.layer} (d = ${s.d}): ${s.reason}`);
+  return lines.join('\n') + '\n';
 }

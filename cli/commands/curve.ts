@@ -9,13 +9,11 @@ import { Command, Option } from 'commander';
 import { statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { SurgeonInputError } from '../../src/errors.js';
-import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { loadDataset, type DatasetSpec } from '../../src/io/dataset.js';
-import { selectCollapseTensors } from '../../src/collapse/select.js';
 import type { PruneModelOptions } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import { curveGrid, runCurve, type CurveProgress } from '../../src/curve/runner.js';
-import { hashOptions, prepareOutputDir, readResults, sha256File, writeResults } from '../../src/curve/store.js';
+import { hashOptions, modelFingerprint, prepareOutputDir, readResults, writeResults } from '../../src/curve/store.js';
 import { curveEnvironment } from '../../src/curve/environment.js';
 import { writeCurveArtifacts } from '../../src/curve/artifacts.js';
 import { curveTable } from '../../src/curve/table.js';
@@ -23,6 +21,8 @@ import type { CurveCollapseMode, CurvePoint, CurveResults } from '../../src/curv
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
+import { openModel } from '../network-options.js';
+import { BACKEND_NAMES } from '../../src/tfjs/names.js';
 import { progressBar, type Progress } from '../progress.js';
 import { table } from '../format.js';
 import { parsePattern, parseSparsity } from './prune.js';
@@ -94,7 +94,8 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   if (o.skip) prune.skip = String(o.skip).split(',').map((s) => s.trim()).filter(Boolean);
 
   const modelFile = resolve(modelPath);
-  const out = o.out ? resolve(String(o.out)) : join(dirname(modelFile), `${basename(modelFile, extname(modelFile))}.curve`);
+  const base = /model\.json$/i.test(modelFile) ? dirname(modelFile) : modelFile;
+  const out = o.out ? resolve(String(o.out)) : join(dirname(base), `${basename(base, extname(base))}.curve`);
   let outIsFile = false;
   try {
     outIsFile = !statSync(out).isDirectory();
@@ -103,7 +104,8 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   }
   if (outIsFile) throw new SurgeonInputError(`${o.out ? '--out ' : 'the output folder '}${display(out)} is a file, not a folder; pass a folder with --out (it is created when missing)`);
 
-  const model = readOnnxModel(modelPath);
+  const model = await openModel(modelPath, o);
+  try {
   const evalSpec = dataSpec(o);
   if (o.limit !== undefined) evalSpec.limit = parseNumber(String(o.limit), '--limit', true);
   const evaluation = loadDataset(evalSpec, { inputs: model.inputs });
@@ -118,7 +120,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const calibration = hasData(calibSpec) ? loadDataset(calibSpec, { inputs: model.inputs }) : undefined;
   if (collapseMode !== 'none' && evaluation.kind === 'classification') {
     try {
-      selectCollapseTensors(model, 'penultimate');
+      model.collapsePlan('penultimate');
     } catch (error) {
       if (error instanceof SurgeonInputError) throw new SurgeonInputError('collapse: no final linear classifier found (a Gemm/MatMul reaching the output through only a bias add); pass --collapse none');
       throw error;
@@ -127,7 +129,8 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
 
   prepareOutputDir(out);
   const previous = o.fresh ? undefined : readResults(out);
-  const modelSha = sha256File(modelFile);
+  const fingerprint = modelFingerprint(model);
+  const modelSha = fingerprint.sha256;
   const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode };
   const pruneOptions = { ...denseOptions, calibration: absoluteSpec(calibSpec), pattern, ...prune, threads: undefined, batchSize: undefined };
   const hashes = { dense: hashOptions(denseOptions), prune: hashOptions(pruneOptions) };
@@ -138,7 +141,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     format: 'surgeon-curve',
     version: 1,
     command: commandLine,
-    model: { path: display(modelFile), sha256: modelSha, bytes: statSync(modelFile).size },
+    model: { path: display(modelFile), format: model.format, sha256: modelSha, bytes: fingerprint.bytes },
     metric: evaluation.kind === 'tokens' ? 'perplexity' : 'accuracy',
     options: {
       methods,
@@ -224,6 +227,9 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
       `wrote ${display(files.report)} (with results.json, results.csv, accuracy.svg, collapse.svg in ${display(out)})`,
     ].join('\n') + '\n',
   );
+  } finally {
+    model.dispose();
+  }
 }
 
 /** Adds the flags shared by `curve` and `demo` (pruner pass-through, output, threads). */
@@ -235,16 +241,17 @@ export function addRunOptions(command: Command): Command {
     .option('--held-out <n>', 'calibration samples held out to measure reconstruction error')
     .option('--batch <b>', 'samples per forward batch while pruning', '64')
     .option('--eval-batch <b>', 'samples per batch while evaluating and measuring collapse')
-    .option('--threads <t>', 'onnxruntime threads', '2')
+    .option('--threads <t>', 'onnxruntime threads (forward passes and the GEMM engine)', '2')
     .option('--fresh', 'recompute every point instead of reusing the finished ones in the output folder')
-    .option('--json', 'print results.json (plus the file paths) instead of the table');
+    .option('--json', 'print results.json (plus the file paths) instead of the table')
+    .addOption(new Option('--backend <b>', 'TensorFlow.js backend (TF.js models only; default auto)').choices([...BACKEND_NAMES]));
 }
 
 /** The `surgeon curve` command. */
 export function curveCommand(): Command {
   const command = new Command('curve')
     .description('accuracy (or perplexity) and neural collapse against sparsity for several pruning methods, with plots and an HTML report')
-    .argument('<model>', 'ONNX model (.onnx)')
+    .argument('<model>', 'ONNX model (.onnx) or TensorFlow.js model (folder or model.json)')
     .requiredOption('--methods <list>', `comma-separated methods: ${PRUNER_NAMES.join(', ')}`)
     .option('--sparsities <list>', 'comma-separated sparsities in [0, 1), e.g. 0.5,0.7,0.9 (not needed with --pattern N:M)')
     .option('--pattern <p>', "'unstructured' or N:M (one point per method at 1 − N/M)", 'unstructured');

@@ -1,5 +1,5 @@
 /**
- * `surgeon demo [--out DIR]`: the README's first command. A sparsity curve of the MLP that
+ * `surgeon demo [--out DIR] [--model PATH]`: the README's first command. A sparsity curve of the MLP that
  * ships in data/ (trained and exported by scripts/make-demo.ts) on the Fashion-MNIST subset
  * beside it: magnitude, SparseGPT and I-OBS at 50, 70 and 90 % sparsity, 512 calibration
  * images from the train subset, accuracy and collapse on the 2,000 test images. Offline.
@@ -34,6 +34,7 @@ export function demoCommand(): Command {
   const command = new Command('demo')
     .description(`sparsity curve of the bundled Fashion-MNIST MLP: ${DEMO.methods} at ${DEMO.sparsities}; prints the table and writes the report`)
     .option('--out <dir>', 'output folder', 'surgeon-demo')
+    .option('--model <path>', 'another Fashion-MNIST classifier to run the demo on (ONNX, TF.js layers or graph model taking 28×28 images scaled to [0, 1]; default: the bundled MLP)')
     .option('--methods <list>', 'methods', DEMO.methods)
     .option('--sparsities <list>', 'sparsities', DEMO.sparsities)
     .option('--calib-samples <n>', 'calibration images from the train subset', DEMO.calibSamples);
@@ -53,7 +54,8 @@ export function demoCommand(): Command {
         inputs: files[2],
         scale: '1/255',
       };
-      await runCurveCommand(files[0]!, options, `surgeon ${quoteCommand(process.argv.slice(2))}`);
+      const model = o.model ? String(o.model) : files[0]!;
+      await runCurveCommand(model, options, `surgeon ${quoteCommand(process.argv.slice(2))}`);
     }),
   );
 }

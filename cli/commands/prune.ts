@@ -9,7 +9,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { SurgeonInputError } from '../../src/errors.js';
 import { loadDataset } from '../../src/io/dataset.js';
 import type { Network } from '../../src/network/types.js';
-import { FISHER_METHODS, isFisherMethod, runFisherPrune, saveFisherResult } from '../../src/tfjs/fisher-run.js';
+import { FISHER_METHODS, isFisherMethod } from '../../src/tfjs/names.js';
 import { pruneModel, validatePruneOptions, type PruneModelOptions } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
@@ -238,6 +238,7 @@ async function fisherPrune(network: Network, modelPath: string, method: string, 
   const heldOutSamples = o.heldOut !== undefined ? parseNumber(String(o.heldOut), '--held-out', true) : Math.max(1, Math.floor(calibSamples / 4));
   if (finetune === 0) spec.limit = calibSamples + heldOutSamples;
   const data = hasData(spec) ? loadDataset(spec, { inputs: network.inputs }) : undefined;
+  const { runFisherPrune, saveFisherResult } = await import('../../src/tfjs/fisher-run.js');
   let stop = false;
   const onSigint = () => (stop = true);
   process.once('SIGINT', onSigint);

@@ -1,10 +1,6 @@
 /** `surgeon train --arch mlp|cnn|vit-tiny <data with labels> --epochs E --out DIR [--backend B]`: small reference tfjs models. */
 import { Command, Option } from 'commander';
-import { ARCHITECTURES, buildModel } from '../../src/tfjs/arch.js';
-import { BACKEND_NAMES, parseBackend, selectBackend } from '../../src/tfjs/backend.js';
-import { evaluateTfjs, loadTfjsData, loadTrainingData } from '../../src/tfjs/data.js';
-import { saveNewModel } from '../../src/tfjs/model.js';
-import { trainEpochs } from '../../src/tfjs/train.js';
+import { ARCHITECTURES, BACKEND_NAMES } from '../../src/tfjs/names.js';
 import { SurgeonInputError } from '../../src/errors.js';
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, parseNumber } from '../data-options.js';
@@ -27,6 +23,12 @@ export function trainCommand(): Command {
     .option('--json', 'print JSON');
   return command.action(
     action(async (o: Record<string, string | boolean | undefined>) => {
+      // TensorFlow.js loads only when this command runs.
+      const { buildModel } = await import('../../src/tfjs/arch.js');
+      const { parseBackend, selectBackend } = await import('../../src/tfjs/backend.js');
+      const { evaluateTfjs, loadTfjsData, loadTrainingData } = await import('../../src/tfjs/data.js');
+      const { saveNewModel } = await import('../../src/tfjs/model.js');
+      const { trainEpochs } = await import('../../src/tfjs/train.js');
       const backend = await selectBackend(parseBackend(o.backend as string));
       const spec = dataSpec(o);
       if (o.limit !== undefined) spec.limit = parseNumber(String(o.limit), '--limit', true);

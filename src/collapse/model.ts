@@ -20,14 +20,16 @@
 import { SurgeonInputError } from '../errors.js';
 import type { ClassificationDataset } from '../io/dataset.js';
 import type { OnnxModel } from '../io/onnx/model.js';
-import { findPrunableLayers } from '../io/onnx/operators.js';
+import { OnnxNetwork } from '../network/onnx.js';
+import type { Network } from '../network/types.js';
+import { scoredOutput } from '../runtime/evaluate.js';
 import { argmax } from '../eval/metrics.js';
 import { BatchLayout, type BatchAxisOptions } from '../runtime/batch-axis.js';
-import { captureSession, forEachBatch, type CapturedBatch } from '../runtime/capture.js';
+import { forEachBatch, type CapturedBatch } from '../runtime/capture.js';
 import { ClassMeansAccumulator, CollapseAccumulator, type ClassMeans, type FeatureArray } from './accumulate.js';
 import { measureCollapse, type Classifier, type CollapseMetrics } from './measure.js';
 import { nearestClassMean } from './nc4.js';
-import { featureAxes, findClassifier, modelBalancedness, selectCollapseTensors, type CollapseTensor, type LayerSelection, type ModelClassifier, type TensorRole } from './select.js';
+import { type CollapseTensor, type LayerSelection, type ModelClassifier, type TensorRole } from './select.js';
 
 /** Progress phases of {@link measureModelCollapse}. */
 export type CollapsePhase = 'train' | 'means' | 'covariance';
@@ -217,7 +219,8 @@ function sameShape(state: LayerState, shape: number[], split: string): void {
  *   features, unknown layer names, tensors whose batch axis is missing or ambiguous (see
  *   ../runtime/batch-axis.ts).
  */
-export async function measureModelCollapse(model: OnnxModel, dataset: ClassificationDataset, options: ModelCollapseOptions = {}): Promise<ModelCollapse> {
+export async function measureModelCollapse(model: Network | OnnxModel, dataset: ClassificationDataset, options: ModelCollapseOptions = {}): Promise<ModelCollapse> {
+  const network: Network = 'runner' in model ? model : new OnnxNetwork(model);
   const started = performance.now();
   const labels = requireLabels(dataset, 'evaluated');
   if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0)) {
@@ -226,27 +229,28 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
   const n = Math.min(dataset.count, options.limit ?? dataset.count);
   const train = options.train;
   const trainLabels = train ? requireLabels(train, 'train') : undefined;
-  const outputName = model.outputs[0]?.name;
-  if (!outputName) throw new SurgeonInputError('the model has no graph output; pass a classifier whose first output is [batch, classes]');
-  const outDims = model.outputs[0]!.dims;
+  const output = network.outputs.find((o) => o.name === scoredOutput(network.outputs));
+  if (!output) throw new SurgeonInputError('the model has no graph output; pass a classifier whose output (logits, or the first) is [batch, classes]');
+  const outputName = output.name;
+  const outDims = output.dims;
   const staticWidth = outDims.length === 2 && typeof outDims[1] === 'number' && outDims[1] > 0 ? outDims[1] : undefined;
   const K = staticWidth ?? Math.max(maxLabel(labels, n) + 1, trainLabels ? maxLabel(trainLabels, train!.count) + 1 : 0);
   checkClasses(labels, n, K, 'evaluated');
   if (train) checkClasses(trainLabels!, train.count, K, 'train');
 
-  const views = findPrunableLayers(model);
-  const tensors = selectCollapseTensors(model, options.layers ?? 'default');
-  const classifier = findClassifier(model, views);
-  const inputs = new Set(model.inputs.map((i) => i.name));
+  const plan = network.collapsePlan(options.layers ?? 'default');
+  const tensors = plan.tensors;
+  const classifier = plan.classifier;
+  const inputs = new Set(network.inputs.map((i) => i.name));
   const captured = [...new Set(tensors.map((t) => t.name).filter((name) => !inputs.has(name)))];
-  const axes = featureAxes(model, views);
+  const axes = plan.featureAxes ?? new Map<string, number[]>();
   const layoutOptions: BatchAxisOptions = {
     ...(options.batchFlag !== undefined ? { batchFlag: options.batchFlag } : {}),
     ...(options.tensorAdvice !== undefined ? { tensorAdvice: options.tensorAdvice } : {}),
   };
   const states: LayerState[] = tensors.map((tensor) => {
     const input = inputs.has(tensor.name);
-    const layout = new BatchLayout(tensor.name, { ...layoutOptions, exclude: axes.get(tensor.name) ?? [] }, input ? 0 : undefined);
+    const layout = new BatchLayout(tensor.name, { ...layoutOptions, exclude: axes.get(tensor.name) ?? [] }, input || plan.batchFirst ? 0 : undefined);
     return { tensor, input, layout, disagreements: 0 };
   });
   const batchSize = options.batchSize ?? 128;
@@ -257,7 +261,7 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
     options.onProgress?.(done, total, phase);
   };
 
-  const session = await captureSession(model, [...captured, outputName], { threads: options.threads ?? 2 });
+  const session = await network.runner([...captured, outputName], { threads: options.threads ?? 2 });
   try {
     // Optional pass over the train split: class means for NC4.
     if (train) {
@@ -335,7 +339,7 @@ export async function measureModelCollapse(model: OnnxModel, dataset: Classifica
     const measured = states.map((s) => ({ tensor: s.tensor, shape: s.shape!, d: s.d!, acc: s.acc!, disagreements: s.disagreements }));
     const rows = collapseRows(measured, classifier, K, n, options);
 
-    const bal = options.balancedness === false ? [] : modelBalancedness(model, views);
+    const bal = options.balancedness === false ? [] : plan.balancedness();
     return collapseResult({ correct, n, K, trainSamples: train?.count, options, rows, balancedness: bal, started });
   } finally {
     await session.release();

@@ -15,7 +15,8 @@
 import { SurgeonInputError } from '../errors.js';
 import type { ClassificationDataset, Dataset } from '../io/dataset.js';
 import type { OnnxModel } from '../io/onnx/model.js';
-import { findPrunableLayers } from '../io/onnx/operators.js';
+import { OnnxNetwork } from '../network/onnx.js';
+import type { Network } from '../network/types.js';
 import { measureModelCollapse, type LayerCollapse, type ModelCollapseOptions } from '../collapse/model.js';
 import type { LayerSelection } from '../collapse/select.js';
 import { pruneModel, type PruneModelOptions } from '../prune/model.js';
@@ -71,7 +72,8 @@ export interface CurveProgress {
 
 /** Options of {@link runCurve}. */
 export interface CurveRunOptions {
-  model: OnnxModel;
+  /** The dense model (any format; an OnnxModel is wrapped). */
+  model: Network | OnnxModel;
   /** Evaluation data: labelled images (accuracy, collapse) or token windows (perplexity). */
   evaluation: Dataset;
   /** Calibration data for the pruners (all but magnitude need it). */
@@ -109,11 +111,11 @@ export interface CurveRunResult {
   warnings: string[];
 }
 
-function zeroFraction(model: OnnxModel): number {
+function zeroFraction(network: Network): number {
   let zeros = 0;
   let total = 0;
-  for (const view of findPrunableLayers(model)) {
-    const w = view.read();
+  for (const layer of network.layers()) {
+    const w = layer.read();
     for (let i = 0; i < w.length; i++) if (w[i] === 0) zeros++;
     total += w.length;
   }
@@ -155,19 +157,22 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
     const progress = (phase: CurveProgress['phase'], fraction: number, detail?: string) =>
       options.onProgress?.({ index, total, method: g.method, sparsity: g.sparsity, phase, fraction, ...(detail !== undefined ? { detail } : {}) });
     const started = performance.now();
-    let model = options.model;
+    const dense: Network = 'runner' in options.model ? options.model : new OnnxNetwork(options.model);
+    let model = dense;
+    let pruned: Network | undefined;
     let meanError: number | null = null;
     let measuredSparsity: number;
     if (g.method !== 'dense') {
       progress('prune', 0);
-      const { model: pruned, report } = await deps.pruneModel(options.model, options.calibration, {
+      const { model: prunedModel, report } = await deps.pruneModel(dense, options.calibration, {
         ...options.prune,
         method: g.method,
         sparsity: g.sparsity,
         pattern: options.pattern,
         onProgress: (e) => progress('prune', e.layersTotal ? e.layersDone / e.layersTotal : 0, e.phase === 'capture' ? `capture stage ${e.stage}/${e.stages}` : (e.layer ?? '')),
       });
-      model = pruned;
+      pruned = prunedModel;
+      model = prunedModel;
       meanError = report.totals.meanError;
       measuredSparsity = report.totals.sparsity;
     } else {
@@ -220,6 +225,7 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
       }
     }
     const finished = performance.now();
+    pruned?.dispose();
     const point: CurvePoint = {
       method: g.method,
       sparsity: g.sparsity,

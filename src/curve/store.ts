@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SurgeonInputError } from '../errors.js';
 import { writeFileAtomic } from '../io/fs.js';
 import type { CurvePoint, CurveResults } from './types.js';
@@ -31,6 +31,28 @@ export function hashOptions(value: unknown): string {
 /** SHA-256 of a file's bytes. */
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/**
+ * A model's identity for resuming curves: the SHA-256 of its file (ONNX; external data files
+ * are not hashed) or, for TF.js models, of model.json followed by its weight shards in manifest
+ * order; and the bytes hashed.
+ */
+export function modelFingerprint(model: { format: string; path: string | undefined }): { sha256: string; bytes: number } {
+  if (!model.path) throw new Error('internal: modelFingerprint needs a model read from a file');
+  const files = [model.path];
+  if (model.format !== 'onnx') {
+    const json = JSON.parse(readFileSync(model.path, 'utf8')) as { weightsManifest?: Array<{ paths: string[] }> };
+    for (const group of json.weightsManifest ?? []) for (const p of group.paths) files.push(join(dirname(model.path), p));
+  }
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for (const f of files) {
+    const data = readFileSync(f);
+    hash.update(data);
+    bytes += data.byteLength;
+  }
+  return { sha256: hash.digest('hex'), bytes };
 }
 
 /**

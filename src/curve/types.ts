@@ -81,7 +81,8 @@ export interface CurveResults extends CurveEnvironment {
   version: 1;
   /** The command line that produced the file. */
   command: string;
-  model: { path: string; sha256: string; bytes: number };
+  /** The model: path, format (onnx, tfjs-layers, tfjs-graph), SHA-256 of its files and their bytes. */
+  model: { path: string; format?: string; sha256: string; bytes: number };
   /** What the evaluation measured. */
   metric: 'accuracy' | 'perplexity';
   /** Everything the points depend on (data, pruner options, collapse selection, grid). */

@@ -9,7 +9,7 @@ import { decodeOnnxModel, readOnnxModel, type OnnxModel } from '../io/onnx/model
 import { scanLayers, type WeightView } from '../io/onnx/operators.js';
 import { saveOnnxModel } from '../io/onnx/save.js';
 import { elemTypeName, tensorDims, tensorSize } from '../io/onnx/tensor.js';
-import { findClassifier, modelBalancedness, selectCollapseTensors, type LayerSelection } from '../collapse/select.js';
+import { featureAxes, findClassifier, modelBalancedness, selectCollapseTensors, type LayerSelection } from '../collapse/select.js';
 import { layoutDims, sampleLayout } from '../prune/layers.js';
 import { sampleShape, toSamples } from '../prune/samples.js';
 import { captureSession } from '../runtime/capture.js';
@@ -194,6 +194,7 @@ export class OnnxNetwork implements Network {
       tensors: selectCollapseTensors(this.model, selection),
       ...(classifier ? { classifier } : {}),
       balancedness: () => modelBalancedness(this.model, views),
+      featureAxes: featureAxes(this.model, views),
     };
   }
 

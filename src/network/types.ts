@@ -160,6 +160,13 @@ export interface CollapsePlan {
   classifier?: ModelClassifier;
   /** Balancedness of directly chained linear layers. */
   balancedness(): Array<{ lower: string; upper: string; value: number }>;
+  /**
+   * Axes of a tensor fixed by layer weights (never the batch axis, even when their size equals
+   * the batch's), by tensor name; see ../runtime/batch-axis.ts.
+   */
+  featureAxes?: Map<string, number[]>;
+  /** Every tensor of the format has the batch on axis 0 (TF.js). */
+  batchFirst?: boolean;
 }
 
 /**

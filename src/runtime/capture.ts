@@ -47,7 +47,7 @@ export async function captureSession(model: OnnxModel, names: readonly string[],
  * the session is not run: the callback gets each batch's feeds (graph inputs) only.
  */
 export async function forEachBatch(
-  session: ModelSession,
+  session: { run(feeds: Record<string, Feed>, names: readonly string[]): Promise<Record<string, NamedTensor>> },
   dataset: Dataset,
   names: readonly string[],
   onBatch: (batch: CapturedBatch) => void | Promise<void>,

@@ -7,8 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { SurgeonInputError } from '../errors.js';
 import { buildVit } from './vit.js';
 
-/** Architectures `--arch` accepts. */
-export const ARCHITECTURES = ['mlp', 'cnn', 'vit-tiny'] as const;
+import { ARCHITECTURES } from './names.js';
+
+export { ARCHITECTURES };
 /** One of {@link ARCHITECTURES}. */
 export type Architecture = (typeof ARCHITECTURES)[number];
 

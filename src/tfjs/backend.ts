@@ -11,14 +11,13 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { SurgeonInputError } from '../errors.js';
+import { BACKEND_NAMES, type BackendRequest } from './names.js';
+
+export { BACKEND_NAMES, type BackendRequest };
 import { registerWasmKernels } from './kernels.js';
 import { registerFastGradients } from './gradients.js';
 
-/** What `--backend` accepts. */
-export type BackendRequest = 'auto' | 'node-gpu' | 'node' | 'wasm' | 'cpu';
 
-/** The backends `--backend` may name. */
-export const BACKEND_NAMES: readonly BackendRequest[] = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'];
 
 /** The backend that ran, as every JSON result reports it. */
 export interface BackendInfo {

@@ -13,13 +13,9 @@ import { gradualPrune } from './gradual.js';
 import { loadTfjsModel, saveNewModel, saveTfjsModel, type LoadedTfjsModel } from './model.js';
 import { pruneTfjsModel, type TfjsMethod } from './prune.js';
 
-/** Pruning methods that need per-sample gradients (TF.js layers models only). */
-export const FISHER_METHODS = ['woodfisher', 'fisher-iobs'] as const;
+import { FISHER_METHODS, isFisherMethod } from './names.js';
 
-/** Whether `method` is one of {@link FISHER_METHODS}. */
-export function isFisherMethod(method: string): boolean {
-  return (FISHER_METHODS as readonly string[]).includes(method);
-}
+export { FISHER_METHODS, isFisherMethod };
 
 /** Options of {@link runFisherPrune}. */
 export interface FisherRunOptions {
