@@ -31,3 +31,15 @@ export function refuseFlags(network: Network, o: Record<string, unknown>, flags:
 export function formatName(network: Network): string {
   return network.format === 'onnx' ? 'ONNX' : network.format === 'tfjs-layers' ? 'TensorFlow.js layers model' : 'TensorFlow.js graph model';
 }
+
+/** The fields every command's JSON starts with: the model's format, and the TF.js backend that ran. */
+export function formatFields(network: Network): { format: string; backend?: string } {
+  const backend = network.summary().facts.backend;
+  return { format: network.format, ...(backend !== undefined ? { backend: String(backend) } : {}) };
+}
+
+/** The closing line naming the TF.js backend (empty for ONNX models). */
+export function backendLine(network: Network): string {
+  const { backend } = formatFields(network);
+  return backend ? `tfjs backend ${backend}\n` : '';
+}

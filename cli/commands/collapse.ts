@@ -8,7 +8,7 @@ import { measureModelCollapse, type ModelCollapse } from '../../src/collapse/mod
 import type { LayerSelection } from '../../src/collapse/select.js';
 import { SurgeonInputError } from '../../src/errors.js';
 import { action } from '../run.js';
-import { addBackendOption, openModel, refuseFlags } from '../network-options.js';
+import { addBackendOption, backendLine, formatFields, openModel, refuseFlags } from '../network-options.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { progressBar, type Progress } from '../progress.js';
 import { formatNumber, percent, table } from '../format.js';
@@ -155,9 +155,9 @@ export function collapseCommand(): Command {
           agopLines = renderAgop(agop.layers, agop.skipped);
         }
         if (options.json) {
-          process.stdout.write(JSON.stringify({ format: network.format, ...result }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ ...formatFields(network), ...result }, null, 2) + '\n');
         } else {
-          process.stdout.write(render(result) + agopLines);
+          process.stdout.write(render(result) + agopLines + backendLine(network));
         }
       } finally {
         network.dispose();

@@ -4,7 +4,7 @@ import { loadDataset } from '../../src/io/dataset.js';
 import { evaluateModel } from '../../src/runtime/evaluate.js';
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, parseNumber } from '../data-options.js';
-import { addBackendOption, openModel, refuseFlags } from '../network-options.js';
+import { addBackendOption, formatFields, openModel, refuseFlags } from '../network-options.js';
 import { progressBar } from '../progress.js';
 import { percent } from '../format.js';
 
@@ -33,7 +33,7 @@ export function evalCommand(): Command {
           onProgress: (done) => bar.update(done),
         });
         bar.finish();
-        const full = { format: network.format, ...result };
+        const full = { ...formatFields(network), ...result };
         if (options.json) {
           process.stdout.write(JSON.stringify(full, null, 2) + '\n');
         } else if (result.accuracy !== undefined) {

@@ -14,7 +14,7 @@ import { pruneModel, validatePruneOptions, type PruneModelOptions } from '../../
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
-import { addBackendOption, formatName, openModel } from '../network-options.js';
+import { addBackendOption, formatFields, formatName, openModel } from '../network-options.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { progressBar } from '../progress.js';
@@ -195,7 +195,7 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   bar.finish();
   try {
     const saved = await pruned.save(out, network.path ? { inputPath: network.path } : {});
-    const result = { format: network.format, ...report, output: saved.path };
+    const result = { ...formatFields(network), ...report, output: saved.path };
     if (o.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       return;
@@ -271,7 +271,7 @@ async function fisherPrune(network: Network, modelPath: string, method: string, 
     return;
   }
   const path = await saveFisherResult(loaded, out);
-  const full = { format: network.format, ...result, output: path };
+  const full = { ...formatFields(network), ...result, output: path };
   if (o.json) {
     process.stdout.write(JSON.stringify(full, null, 2) + '\n');
     return;

@@ -22,7 +22,7 @@ function setup(bytes: Uint8Array, data: ClassificationDataset): string[] {
   return ['collapse', model, '--inputs', join(dir, 'inputs.npy'), '--labels', join(dir, 'labels.npy')];
 }
 
-const TOP_KEYS = ['accuracy', 'samples', 'K', 'nc4MeansFrom', 'weightedMean', 'pinvTolerance', 'layers', 'classifier', 'seconds'];
+const TOP_KEYS = ['format', 'accuracy', 'samples', 'K', 'nc4MeansFrom', 'weightedMean', 'pinvTolerance', 'layers', 'classifier', 'seconds'];
 const LAYER_KEYS = [
   'name', 'layer', 'feeds', 'role', 'penultimate', 'shape', 'd', 'nc1', 'nc1Kept', 'traceRatio', 'cdnv', 'withinTotalRatio', 'etf', 'equinorm', 'equinormW',
   'equiangularity', 'equiangularityMaxDev', 'orthogonalFrame', 'nc3', 'nc3Dual', 'nc4', 'effectiveRank', 'numericalRank', 'stableRank', 'rankThreshold', 'traceWithin', 'traceBetween',
