@@ -1,31 +1,24 @@
 /**
- * Neural collapse of a TensorFlow.js layers model, layer by layer — the tfjs counterpart of
- * `measureModelCollapse` (../collapse/model.ts), with the same result shape, plus the AGOP view
- * (./agop.ts) on request.
- *
- * Features of the selected tensors (./collapse-plan.ts) come per batch from one sub-model
- * tf.model({inputs, outputs: [selected tensors…, model output]}); a tensor's per-sample slice is
- * flattened in C order (NHWC feature maps give d = H·W·C). Passes as for ONNX: an optional pass
- * over `train` for NC4's class means, then pass 1 (predictions, accuracy, class means) and pass 2
- * (within-class statistics, NC4) over the evaluated split, streaming into the accumulators of
- * ../collapse/accumulate.ts: memory O(K·d + K²) per layer, never N × d.
- *
- * Papers: Papyan, Han, Donoho, PNAS 2020 (NC1–NC4); see ../collapse/measure.ts for the others.
+ * Neural collapse of an in-memory TensorFlow.js layers model: the shared measurement
+ * (`measureModelCollapse` over the model as a {@link Network}, ../collapse/model.ts) plus, on
+ * request, the AGOP view (./agop.ts). Commands open models from files through the network
+ * registry instead; this entry serves library users and benchmarks holding a live model.
  */
-import * as tf from '@tensorflow/tfjs';
-import { SurgeonInputError } from '../errors.js';
-import { ClassMeansAccumulator, CollapseAccumulator, type ClassMeans } from '../collapse/accumulate.js';
-import { checkClasses, collapseResult, collapseRows, maxLabel, type ModelCollapse, type ModelCollapseOptions } from '../collapse/model.js';
-import { nearestClassMean } from '../collapse/nc4.js';
-import { argmax } from '../eval/metrics.js';
+import type * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { measureModelCollapse, type ModelCollapse, type ModelCollapseOptions } from '../collapse/model.js';
+import type { ClassificationDataset } from '../io/dataset.js';
+import { TfjsLayersNetwork } from '../network/tfjs-layers.js';
 import { agopCorrelations, type AgopLayer, type AgopSkipped } from './agop.js';
-import { findTfjsClassifier, selectTfjsCollapseTensors, tfjsBalancedness, type TfjsCollapseTensor } from './collapse-plan.js';
-import { batchOf, range, type TfjsData } from './data.js';
+import type { TfjsData } from './data.js';
+import { loadTfjsModel, saveNewModel } from './model.js';
 
 /** Progress phases of {@link measureTfjsCollapse}. */
 export type TfjsCollapsePhase = 'train' | 'means' | 'covariance' | 'agop';
 
-/** Options of {@link measureTfjsCollapse}: those of the ONNX measurement, with tfjs data. */
+/** Options of {@link measureTfjsCollapse}: those of the shared measurement, with tfjs data. */
 export interface TfjsCollapseOptions extends Omit<ModelCollapseOptions, 'train' | 'threads' | 'onProgress'> {
   /** Split whose class means NC4's nearest-class-mean rule uses (default: the evaluated split). */
   train?: TfjsData;
@@ -33,11 +26,11 @@ export interface TfjsCollapseOptions extends Omit<ModelCollapseOptions, 'train' 
   agop?: boolean;
   /** Widest Dense input the AGOP view measures (default 1024). */
   agopMaxDim?: number;
-  /** Called after every batch: `done` of `total` samples over all passes. */
+  /** Called after every batch: `done` of `total` samples of the current phase. */
   onProgress?: (done: number, total: number, phase: TfjsCollapsePhase) => void;
 }
 
-/** Result of {@link measureTfjsCollapse}: the ONNX result shape plus the AGOP view. */
+/** Result of {@link measureTfjsCollapse}: the shared result plus the AGOP view. */
 export interface TfjsCollapse extends ModelCollapse {
   /** Per Dense layer: correlation of W_lᵀW_l with AGOP_l and AGOP_l^{1/2} (with `agop`). */
   agop?: AgopLayer[];
@@ -45,144 +38,42 @@ export interface TfjsCollapse extends ModelCollapse {
   agopSkipped?: AgopSkipped[];
 }
 
-interface State {
-  tensor: TfjsCollapseTensor;
-  /** Index in the sub-model's outputs (−1 for a model input). */
-  output: number;
-  shape: number[];
-  d: number;
-  acc: CollapseAccumulator;
-  trainMeans?: ClassMeans;
-  disagreements: number;
-}
-
-/** Runs `sub` on samples start..start+count of `data`: the float32 values of each output. */
-function runBatch(sub: tf.LayersModel, data: TfjsData, start: number, count: number): Float32Array[] {
-  const outs = tf.tidy(() => {
-    const { x } = batchOf(data, range(start, count));
-    const r = sub.predict(x, { batchSize: count });
-    return Array.isArray(r) ? r : [r];
-  });
-  const values = outs.map((t) => t.dataSync() as Float32Array);
-  tf.dispose(outs);
-  return values;
-}
-
-function featuresOf(state: State, outputs: Float32Array[], data: TfjsData, start: number, count: number): Float32Array {
-  if (state.output >= 0) return outputs[state.output]!;
-  const per = data.x.length / data.count;
-  return data.x.subarray(start * per, (start + count) * per);
+/** {@link TfjsData} as the shared loader's classification dataset (no copies). */
+export function datasetOfTfjsData(data: TfjsData, inputName: string): ClassificationDataset {
+  return { kind: 'classification', inputName, x: data.x, sampleShape: data.sampleShape.slice(), count: data.count, labels: data.labels, numClasses: data.numClasses };
 }
 
 /**
- * Measures neural collapse (NC1–NC4, CDNV, ETF distances, class-mean ranks) of the selected
- * tensors of a tfjs layers `model` on labelled `data` (see the module comment), and with
- * `agop` the AGOP view. K is the width of the model's output ([batch, K]); every class 0..K−1
- * must occur in the evaluated labels (and in `train`'s).
- *
- * @throws SurgeonInputError for a missing or single class, non-finite features, unknown layer names.
+ * Measures neural collapse (NC1–NC4, CDNV, ETF distances, class-mean ranks) of `model` on
+ * labelled `data` — the same measurement and result as for any network — and with `agop` the
+ * AGOP view. The model is measured through a copy (its weights are not touched).
  */
 export async function measureTfjsCollapse(model: tf.LayersModel, data: TfjsData, options: TfjsCollapseOptions = {}): Promise<TfjsCollapse> {
-  const started = performance.now();
-  if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0)) {
-    throw new SurgeonInputError(`--limit ${options.limit}: expected a positive integer`);
-  }
-  const n = Math.min(data.count, options.limit ?? data.count);
-  const train = options.train;
-  const outShape = model.outputs[0]!.shape;
-  if (outShape.length !== 2) throw new SurgeonInputError(`the model's output has shape [${outShape.join(', ')}]; collapse needs a classifier whose output is [batch, classes]`);
-  const K = outShape[1] ?? Math.max(maxLabel(data.labels, n) + 1, train ? maxLabel(train.labels, train.count) + 1 : 0);
-  checkClasses(data.labels, n, K, 'evaluated');
-  if (train) checkClasses(train.labels, train.count, K, 'train');
-
-  const tensors = selectTfjsCollapseTensors(model, options.layers ?? 'default');
-  const classifier = findTfjsClassifier(model);
-  const captured = tensors.filter((t) => !t.isInput);
-  // The sub-model shares the model's layers and weights: nothing of its own to dispose.
-  const outputs = captured.map((t) => t.symbolic);
-  let logitsAt = outputs.indexOf(model.outputs[0]!);
-  if (logitsAt < 0) logitsAt = outputs.push(model.outputs[0]!) - 1;
-  const sub = tf.model({ inputs: model.inputs, outputs });
-  const per = (t: TfjsCollapseTensor) => t.symbolic.shape.slice(1) as number[];
-  const states: State[] = tensors.map((tensor) => {
-    const shape = tensor.isInput ? data.sampleShape.slice() : per(tensor);
-    if (shape.some((v) => v === null || !(v > 0))) throw new SurgeonInputError(`tensor '${tensor.name}' has a dynamic per-sample shape [${shape.join(', ')}]; measure tensors of a fixed shape`);
-    const d = shape.reduce((a, b) => a * b, 1);
-    return { tensor, output: tensor.isInput ? -1 : captured.indexOf(tensor), shape, d, acc: new CollapseAccumulator({ K, d, layer: tensor.name }), disagreements: 0 };
-  });
-  const batchSize = options.batchSize ?? 128;
-  const total = (train ? train.count : 0) + 2 * n + (options.agop ? n : 0);
-  let done = 0;
-  const progress = (count: number, phase: TfjsCollapsePhase) => {
-    done += count;
-    options.onProgress?.(done, total, phase);
-  };
-
-  if (train) {
-    const accs = states.map((s) => new ClassMeansAccumulator({ K, d: s.d, layer: s.tensor.name }));
-    for (let start = 0; start < train.count; start += batchSize) {
-      const count = Math.min(batchSize, train.count - start);
-      const outputs = runBatch(sub, train, start, count);
-      const y = train.labels.subarray(start, start + count);
-      states.forEach((s, i) => accs[i]!.addBatch(featuresOf(s, outputs, train, start, count), y, count));
-      progress(count, 'train');
-    }
-    states.forEach((s, i) => (s.trainMeans = accs[i]!.finalize()));
-  }
-
-  // Pass 1: predictions, accuracy, class means.
-  const predictions = new Int32Array(n);
-  let correct = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const outputs = runBatch(sub, data, start, count);
-    const logits = outputs[logitsAt]!;
-    const y = data.labels.subarray(start, start + count);
-    for (let i = 0; i < count; i++) {
-      const best = argmax(logits, i * K, K);
-      predictions[start + i] = best;
-      if (best === y[i]) correct++;
-    }
-    for (const s of states) s.acc.addBatch(featuresOf(s, outputs, data, start, count), y, count);
-    progress(count, 'means');
-  }
-
-  // Pass 2: within-class statistics and NC4 against the train (or own) class means.
-  for (const s of states) {
-    const own = s.acc.startSecondPass();
-    s.trainMeans ??= own;
-  }
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const outputs = runBatch(sub, data, start, count);
-    const y = data.labels.subarray(start, start + count);
-    for (const s of states) {
-      const features = featuresOf(s, outputs, data, start, count);
-      s.acc.addBatch(features, y, count); // validates the batch (finite, n × d)
-      const ncc = nearestClassMean(features, count, s.trainMeans!);
-      for (let i = 0; i < count; i++) if (ncc[i] !== predictions[start + i]) s.disagreements++;
-    }
-    progress(count, 'covariance');
-  }
-
-  const rows = collapseRows(states, classifier, K, n, options);
-
-  let agop: Awaited<ReturnType<typeof agopCorrelations>> | undefined;
-  if (options.agop) {
-    let last = 0;
-    agop = await agopCorrelations(model, data, {
-      batchSize,
-      limit: n,
-      ...(options.agopMaxDim !== undefined ? { maxDim: options.agopMaxDim } : {}),
-      onProgress: (d) => {
-        progress(d - last, 'agop');
-        last = d;
-      },
+  const dir = mkdtempSync(join(tmpdir(), 'surgeon-collapse-'));
+  let network: TfjsLayersNetwork | undefined;
+  try {
+    await saveNewModel(model, dir);
+    network = new TfjsLayersNetwork(await loadTfjsModel(dir));
+    const input = network.inputs[0]!.name;
+    const { train, agop: withAgop, agopMaxDim, onProgress, ...shared } = options;
+    const result: TfjsCollapse = await measureModelCollapse(network, datasetOfTfjsData(data, input), {
+      ...shared,
+      ...(train ? { train: datasetOfTfjsData(train, input) } : {}),
+      ...(onProgress ? { onProgress: (done, total, phase) => onProgress(done, total, phase) } : {}),
     });
+    if (withAgop) {
+      const agop = await agopCorrelations(model, data, {
+        ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+        limit: result.samples,
+        ...(agopMaxDim !== undefined ? { maxDim: agopMaxDim } : {}),
+        ...(onProgress ? { onProgress: (done: number) => onProgress(done, result.samples, 'agop') } : {}),
+      });
+      result.agop = agop.layers;
+      if (agop.skipped.length > 0) result.agopSkipped = agop.skipped;
+    }
+    return result;
+  } finally {
+    network?.dispose();
+    rmSync(dir, { recursive: true, force: true });
   }
-  const bal = options.balancedness === false ? [] : tfjsBalancedness(model);
-  return {
-    ...collapseResult({ correct, n, K, trainSamples: train?.count, options, rows, balancedness: bal, started }),
-    ...(agop ? { agop: agop.layers, ...(agop.skipped.length > 0 ? { agopSkipped: agop.skipped } : {}) } : {}),
-  };
 }

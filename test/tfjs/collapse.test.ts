@@ -37,11 +37,11 @@ describe('tfjs collapse', () => {
   it('penultimate NC1 equals collapseStats + measureCollapse on the truncated model’s features', async () => {
     const result = await measureTfjsCollapse(mlp, data, { batchSize: 100 });
     expect(result.layers.map((l) => [l.name, l.d, l.feeds])).toEqual([
-      ['flatten', 784, ['fc1']],
-      ['fc1', 32, ['fc2']],
-      ['fc2', 16, ['fc3']],
+      ['flatten', 784, ['fc1/kernel']],
+      ['fc1', 32, ['fc2/kernel']],
+      ['fc2', 16, ['fc3/kernel']],
     ]);
-    expect(result.classifier).toEqual({ name: 'fc3', input: 'fc2', K: 10, d: 16 });
+    expect(result.classifier).toEqual({ name: 'fc3/kernel', input: 'fc2', K: 10, d: 16 });
     const pen = result.layers.find((l) => l.penultimate)!;
     expect(pen.name).toBe('fc2');
 
@@ -64,7 +64,7 @@ describe('tfjs collapse', () => {
     pred.forEach((p, i) => (correct += p === data.labels[i] ? 1 : 0));
     expect(result.accuracy).toBe(correct / data.count);
     expect(result.accuracy).toBeGreaterThan(0.5);
-    expect(result.balancedness?.map((b) => `${b.lower}→${b.upper}`)).toEqual(['fc1→fc2', 'fc2→fc3']);
+    expect(result.balancedness?.map((b) => `${b.lower}→${b.upper}`)).toEqual(['fc1/kernel→fc2/kernel', 'fc2/kernel→fc3/kernel']);
     for (const l of result.layers) {
       expect(l.nc4).toBeGreaterThanOrEqual(0);
       expect(l.nc4).toBeLessThanOrEqual(1);
