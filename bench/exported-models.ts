@@ -59,7 +59,10 @@ function metric(json: { accuracy?: number; perplexity?: number }): string {
 
 function cell(command: string, args: string[], headline: (json: Record<string, unknown>) => string, cwd?: string): Cell {
   const r = run([...args, '--json'], cwd);
-  if (r.status !== 0) return { command, status: r.status, seconds: r.seconds, value: r.stderr.trim().split('\n').pop() ?? '' };
+  if (r.status !== 0) {
+    const lines = r.stderr.trim().split('\n');
+    return { command, status: r.status, seconds: r.seconds, value: lines.find((l) => l.startsWith('surgeon:') || /Error/.test(l)) ?? lines.pop() ?? '' };
+  }
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -69,7 +72,7 @@ function cell(command: string, args: string[], headline: (json: Record<string, u
   return { command, status: 0, seconds: r.seconds, value: headline(json) };
 }
 
-function cases(dir: string): Case[] {
+async function cases(dir: string): Promise<Case[]> {
   const vision = (name: string, shape: string, path: string): Case => ({
     name,
     shape,
@@ -104,6 +107,8 @@ function cases(dir: string): Case[] {
     vision('If subgraph', 'fc2 (outer input) and fc3 (inner input) inside an If body', write('mlp-if.onnx', exported.mlpWithIf())),
     vision('features-only classifier', 'input [N, 784] → Gemm → logits', write('features.onnx', exported.featuresClassifier())),
     vision('sequence-first encoder', 'Transpose to [T, N, d] → MatMul ×2 → ReduceMean → Gemm', write('seq-first.onnx', exported.sequenceFirstEncoder())),
+    vision('TF.js layers model', 'the demo MLP as Flatten → Dense ×3 (model.json + shard)', await exported.writeDemoMlpLayersModel(join(dir, 'tfjs-layers'))),
+    vision('TF.js graph model', 'the demo MLP as a frozen graph: MatMul → BiasAdd → Relu', exported.writeDemoMlpGraphModel(join(dir, 'tfjs-graph'))),
     tokens('BERT-like encoder', 'input_ids + attention_mask + token_type_ids, 2 blocks', write('bert-like.onnx', exported.bertLike())),
     tokens('GPT-2-like decoder', 'input_ids + attention_mask + position_ids, causal, tied lm_head', write('gpt2-like.onnx', exported.gpt2Like())),
   ];
@@ -147,7 +152,7 @@ async function main(): Promise<void> {
   const started = new Date().toISOString();
   const rows: Array<{ model: string; shape: string; cells: Cell[] }> = [];
   try {
-    for (const c of cases(dir)) {
+    for (const c of await cases(dir)) {
       process.stderr.write(`${c.name}…\n`);
       rows.push({ model: c.name, shape: c.shape, cells: measure(c, dir) });
     }

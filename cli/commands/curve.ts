@@ -118,14 +118,8 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     throw new SurgeonInputError(`${methods.filter((m) => m !== 'dense' && m !== 'magnitude').join(', ')} need calibration data; pass --calib-inputs FILE, --calib-dataset NAME or --calib-tokens FILE`);
   }
   const calibration = hasData(calibSpec) ? loadDataset(calibSpec, { inputs: model.inputs }) : undefined;
-  if (collapseMode !== 'none' && evaluation.kind === 'classification') {
-    try {
-      model.collapsePlan('penultimate');
-    } catch (error) {
-      if (error instanceof SurgeonInputError) throw new SurgeonInputError('collapse: no final linear classifier found (a Gemm/MatMul reaching the output through only a bias add); pass --collapse none');
-      throw error;
-    }
-  }
+  // A model whose collapse tensors cannot be measured (no final linear classifier, tensors
+  // inside subgraphs, no batch axis) still gets its curve: the runner warns once and goes on.
 
   prepareOutputDir(out);
   const previous = o.fresh ? undefined : readResults(out);

@@ -220,11 +220,15 @@ function activationOutputs(model: OnnxModel, consumers: Map<string, NodeProto[]>
 export function selectCollapseTensors(model: OnnxModel, selection: LayerSelection = 'default'): CollapseTensor[] {
   const views = findPrunableLayers(model);
   const classifier = findClassifier(model, views);
+  // The inputs of every prunable use that onnxruntime can return (not computed inside an If/Loop/Scan body).
   const feeds = new Map<string, string[]>();
   for (const v of views) {
-    const list = feeds.get(v.inputName);
-    if (list) list.push(v.name);
-    else feeds.set(v.inputName, [v.name]);
+    for (const use of v.uses?.length ? v.uses : [{ inputName: v.inputName, capturable: v.capturable }]) {
+      if (use.capturable === false) continue;
+      const list = feeds.get(use.inputName);
+      if (list) list.includes(v.name) || list.push(v.name);
+      else feeds.set(use.inputName, [v.name]);
+    }
   }
   const make = (name: string, role: TensorRole): CollapseTensor => ({ name, feeds: feeds.get(name) ?? [], penultimate: name === classifier?.input, role });
   const position = producerIndex(model);
