@@ -344,7 +344,7 @@ export function makeCnn(train: ShapeImages): CnnWeights {
   const m: CnnWeights = {
     conv1: { w: normals(4 * 1 * 9, Math.sqrt(2 / 9), normal), b: normals(4, 0.05, normal) },
     conv2: { w: normals(4 * 2 * 9, Math.sqrt(2 / 18), normal), b: normals(4, 0.05, normal) },
-    fc1: { w: normals(16 * 36, Math.sqrt(2 / 36), normal), b: normals(16, 0.05, normal) },
+    fc1: { w: normals(16 * 36, Math.sqrt(2 / 36), normal), b: normals(16, 0.05, normal).map((v) => v + 0.2) },
     fc2: { w: new Float32Array(16 * 4), b: new Float32Array(4) },
   };
   const n = train.n;

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { makeTestFixtures, tinyShapes, tinyTokens } from '../../scripts/test-fixtures.js';
+import { readOnnxModel } from '../../src/io/onnx/model.js';
+import { findPrunableLayers } from '../../src/io/onnx/operators.js';
 import { TINY, tiny } from '../fixtures.js';
 
 describe('test/fixtures', () => {
@@ -27,6 +29,12 @@ describe('test/fixtures', () => {
     expect(total).toBeLessThan(256 * 1024);
     const readme = readFileSync(tiny('README.md'), 'utf8');
     for (const name of made.keys()) expect(readme.includes(name) || readme.includes(name.replace(/^tiny-(mlp|cnn|gpt)\./, 'NAME.')), name).toBe(true);
+  });
+
+  it('the dense models have no prunable weight that is exactly zero (sparsity 0 means untouched)', () => {
+    for (const name of ['tiny-mlp', 'tiny-cnn', 'tiny-gpt']) {
+      for (const view of findPrunableLayers(readOnnxModel(tiny(`${name}.onnx`)))) expect(view.read().includes(0), `${name} ${view.name}`).toBe(false);
+    }
   });
 
   it('the data generators: balanced classes in file order, distinct splits, tokens in range following the cycle', () => {
