@@ -1,16 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readNpy, writeNpy } from '../../src/io/npy.js';
+import { readArrays } from '../../src/io/arrays.js';
+import { writeNpy } from '../../src/io/npy.js';
 import { readOnnxModel } from '../../src/io/onnx/model.js';
-import { HAVE_FIXTURES, expectBadInput, fixture, surgeon, tempDir } from './helpers.js';
-
-const describeFixtures = HAVE_FIXTURES ? describe : describe.skip;
-if (!HAVE_FIXTURES) console.warn('SKIPPED: ../shared/fixtures absent — surgeon collapse tests not run');
+import type { NdArray } from '../../src/io/tensor.js';
+import { demoData, describeShared, fixture, tiny } from '../fixtures.js';
+import { expectBadInput, surgeon, tempDir } from './helpers.js';
 
 const TEST = ['--inputs', fixture('fmnist-test-images.npy'), '--labels', fixture('fmnist-test-labels.npy'), '--scale', '1/255'];
+const METRIC_KEYS = ['d', 'nc1', 'traceRatio', 'cdnv', 'etf', 'equinorm', 'nc4', 'effectiveRank', 'numericalRank', 'stableRank', 'withinTotalRatio'];
 
-describeFixtures('surgeon collapse', () => {
+describeShared('surgeon collapse on the PyTorch fixtures', () => {
   it('--json: accuracy, samples and per-layer metrics (NC3 on the penultimate layer only)', () => {
     const result = surgeon(['collapse', fixture('fmnist-mlp.onnx'), ...TEST, '--limit', '500', '--json']);
     expect(result.status, result.stderr).toBe(0);
@@ -20,9 +21,7 @@ describeFixtures('surgeon collapse', () => {
     expect(out.nc4MeansFrom).toBe('eval');
     expect(out.layers.map((l: { name: string }) => l.name)).toEqual(['/net/net.0/Flatten_output_0', '/net/net.2/Relu_output_0', '/net/net.4/Relu_output_0']);
     for (const layer of out.layers) {
-      for (const key of ['d', 'nc1', 'traceRatio', 'cdnv', 'etf', 'equinorm', 'nc4', 'effectiveRank', 'numericalRank', 'stableRank', 'withinTotalRatio']) {
-        expect(typeof layer[key], `${layer.name} ${key}`).toBe('number');
-      }
+      for (const key of METRIC_KEYS) expect(typeof layer[key], `${layer.name} ${key}`).toBe('number');
     }
     expect(out.layers.map((l: { nc3?: number }) => typeof l.nc3)).toEqual(['undefined', 'undefined', 'number']);
     expect(out.classifier).toMatchObject({ name: 'net.5.weight', K: 10, d: 128 });
@@ -52,13 +51,69 @@ describeFixtures('surgeon collapse', () => {
   });
 });
 
-describeFixtures('surgeon collapse: bad input is one line, exit 2', () => {
+const DEMO = demoData('fmnist-mlp.onnx');
+const DEMO_TEST = ['--inputs', demoData('fmnist-test.npz.gz'), '--scale', '1/255'];
+
+describe('surgeon collapse on the demo MLP (data/) and test/fixtures', () => {
+  it('--json: accuracy, samples and per-layer metrics (NC3 on the penultimate layer only)', () => {
+    const result = surgeon(['collapse', DEMO, ...DEMO_TEST, '--limit', '500', '--json']);
+    expect(result.status, result.stderr).toBe(0);
+    const out = JSON.parse(result.stdout);
+    expect(out.samples).toBe(500);
+    expect(out.K).toBe(10);
+    expect(out.accuracy).toBeGreaterThan(0.75);
+    expect(out.nc4MeansFrom).toBe('eval');
+    expect(out.layers.map((l: { name: string; d: number }) => [l.name, l.d])).toEqual([
+      ['/flatten/Flatten_output_0', 784],
+      ['/relu1/Relu_output_0', 128],
+      ['/relu2/Relu_output_0', 64],
+    ]);
+    for (const layer of out.layers) {
+      for (const key of METRIC_KEYS) expect(Number.isFinite(layer[key]), `${layer.name} ${key}`).toBe(true);
+      expect(layer.nc1).toBeGreaterThan(0);
+    }
+    expect(out.layers.map((l: { nc3?: number }) => typeof l.nc3)).toEqual(['undefined', 'undefined', 'number']);
+    expect(out.classifier).toMatchObject({ name: 'fc3.weight', K: 10, d: 64 });
+  });
+
+  it('tiny-cnn: prints a table with accuracy; --train-inputs supplies the NC4 means (inheriting --scale)', () => {
+    const result = surgeon([
+      'collapse', tiny('tiny-cnn.onnx'), '--inputs', tiny('tiny-test-images.npy'), '--labels', tiny('tiny-test-labels.npy'), '--scale', '1/255', '--limit', '200',
+      '--layers', 'penultimate', '--train-inputs', tiny('tiny-train-images.npy'), '--train-labels', tiny('tiny-train-labels.npy'), '--train-limit', '120',
+    ]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^layer\s+d\s+NC1\s+tr ratio\s+CDNV\s+ETF\s+equinorm\s+NC3\s+NC4\s+eff\. rank/);
+    expect(result.stdout).toMatch(/\/relu3\/Relu_output_0 \*\s+16/);
+    expect(result.stdout).toMatch(/accuracy \d+\.\d% \(0\.\d{4}\) on 200 samples/);
+    expect(result.stdout).toMatch(/means of 120 train samples/);
+    expect(result.stderr).toBe('');
+  });
+
+  it('--layers takes layer and tensor names (tiny-mlp)', () => {
+    const result = surgeon(['collapse', tiny('tiny-mlp.onnx'), '--inputs', tiny('tiny-test-images.npy'), '--labels', tiny('tiny-test-labels.npy'), '--scale', '1/255', '--layers', 'fc2.weight,/fc1/Gemm_output_0', '--json']);
+    expect(result.status, result.stderr).toBe(0);
+    const out = JSON.parse(result.stdout);
+    expect(out.samples).toBe(256);
+    expect(out.accuracy).toBeGreaterThan(0.9);
+    expect(out.layers.map((l: { name: string; d: number }) => [l.name, l.d])).toEqual([
+      ['/fc1/Gemm_output_0', 32],
+      ['/relu1/Relu_output_0', 32],
+    ]);
+  });
+});
+
+describe('surgeon collapse: bad input is one line, exit 2', () => {
   const dir = tempDir('surgeon-collapse-');
-  const images = readNpy(fixture('fmnist-test-images.npy'));
-  const labels = readNpy(fixture('fmnist-test-labels.npy'));
   const N = 300;
   const smallImages = join(dir, 'images.npy');
-  writeNpy(smallImages, { dtype: images.dtype, shape: [N, 28, 28], data: images.data.slice(0, N * 784) });
+  let images: NdArray;
+  let labels: NdArray;
+  beforeAll(() => {
+    const arrays = readArrays(demoData('fmnist-test.npz.gz'));
+    images = arrays.get('x')!;
+    labels = arrays.get('y')!;
+    writeNpy(smallImages, { dtype: images.dtype, shape: [N, 28, 28], data: images.data.slice(0, N * 784) });
+  });
   const labelFile = (name: string, map: (y: number, i: number) => number): string => {
     const data = new Int32Array(N);
     for (let i = 0; i < N; i++) data[i] = map(Number(labels.data[i]), i);
@@ -67,30 +122,30 @@ describeFixtures('surgeon collapse: bad input is one line, exit 2', () => {
     return path;
   };
   const run = (labelsPath: string | undefined, ...extra: string[]) =>
-    surgeon(['collapse', fixture('fmnist-mlp.onnx'), '--inputs', smallImages, ...(labelsPath ? ['--labels', labelsPath] : []), '--scale', '1/255', ...extra]);
+    surgeon(['collapse', DEMO, '--inputs', smallImages, ...(labelsPath ? ['--labels', labelsPath] : []), '--scale', '1/255', ...extra]);
 
   it('no labels', () => expectBadInput(run(undefined), /collapse needs labels; pass --labels FILE or --dataset fashion-mnist/));
   it('labels with a class missing', () => expectBadInput(run(labelFile('no3.npy', (y) => (y === 3 ? 4 : y))), /class 3 has no samples/));
   it('a single class', () => expectBadInput(run(labelFile('zeros.npy', () => 0)), /at least 2 classes.*only class 0/));
   it('a layer that does not exist lists the valid ones', () =>
-    expectBadInput(run(labelFile('ok.npy', (y) => y), '--layers', 'fc9'), /unknown layer 'fc9'; valid: penultimate, all, .*net\.1\.weight.*\/net\/net\.4\/Relu_output_0/));
+    expectBadInput(run(labelFile('ok.npy', (y) => y), '--layers', 'fc9'), /unknown layer 'fc9'; valid: penultimate, all, .*fc1\.weight.*\/relu2\/Relu_output_0/));
   it('NaN inputs are refused by the loader', () => {
     const data = new Float32Array(N * 784);
     for (let i = 0; i < data.length; i++) data[i] = Number(images.data[i]);
     data[784 * 2 + 10] = NaN;
     const path = join(dir, 'nan.npy');
     writeNpy(path, { dtype: 'float32', shape: [N, 28, 28], data });
-    expectBadInput(surgeon(['collapse', fixture('fmnist-mlp.onnx'), '--inputs', path, '--labels', labelFile('ok2.npy', (y) => y)]), /NaN/);
+    expectBadInput(surgeon(['collapse', DEMO, '--inputs', path, '--labels', labelFile('ok2.npy', (y) => y)]), /NaN/);
   });
   it('NaN features (NaN weight upstream) name the tensor', () => {
-    const model = readOnnxModel(fixture('fmnist-mlp.onnx'));
-    const w = model.readInitializer('net.1.weight');
+    const model = readOnnxModel(DEMO);
+    const w = model.readInitializer('fc1.weight');
     w[0] = NaN;
-    model.setInitializer('net.1.weight', w);
+    model.setInitializer('fc1.weight', w);
     const path = join(dir, 'nan-weight.onnx');
     writeFileSync(path, model.toBytes());
-    const result = surgeon(['collapse', path, '--inputs', smallImages, '--labels', labelFile('ok3.npy', (y) => y), '--scale', '1/255', '--layers', '/net/net.1/Gemm_output_0']);
-    expectBadInput(result, /layer "\/net\/net\.1\/Gemm_output_0" has a non-finite feature/);
+    const result = surgeon(['collapse', path, '--inputs', smallImages, '--labels', labelFile('ok3.npy', (y) => y), '--scale', '1/255', '--layers', '/fc1/Gemm_output_0']);
+    expectBadInput(result, /layer "\/fc1\/Gemm_output_0" has a non-finite feature/);
   });
   it('--train-labels without --train-inputs', () => expectBadInput(run(labelFile('ok4.npy', (y) => y), '--train-labels', 'x.npy'), /--train-labels needs --train-inputs/));
 });

@@ -1,7 +1,7 @@
 /**
- * `surgeon curve` end to end on the fixture ViT (skipped when ../shared/fixtures is absent):
- * the five files, JSON/CSV agreement, resume after a full run and after a kill, bad input;
- * and `surgeon demo` on the repository's data/.
+ * `surgeon curve` end to end on the fixture ViT (skipped when ../shared/fixtures is absent) and
+ * on test/fixtures' tiny MLP: the five files, JSON/CSV agreement, resume after a full run and
+ * (ViT) after a kill, bad input; and `surgeon demo` on the repository's data/.
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -12,12 +12,11 @@ import { CURVE_FILES, parseCsv } from '../../src/curve/store.js';
 import type { CurvePoint, CurveResults } from '../../src/curve/types.js';
 import { writeNpy } from '../../src/io/npy.js';
 import { readArrays } from '../../src/io/arrays.js';
-import { expectBadInput, fixture, surgeon, tempDir } from './helpers.js';
+import { DATA, describeShared, fixture, tiny } from '../fixtures.js';
+import { expectBadInput, surgeon, tempDir } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const DATA = resolve(here, '../../data');
 const VIT = fixture('fmnist-vit.onnx');
-const HAVE_VIT = existsSync(VIT) && existsSync(fixture('fmnist-calib-images.npy'));
 
 /** The acceptance curve: the ViT, magnitude and sparsegpt at 50/70/90 %, 64 calibration images, 256 test images. */
 function vitArgs(out: string, sparsities = '0.5,0.7,0.9'): string[] {
@@ -32,45 +31,67 @@ function vitArgs(out: string, sparsities = '0.5,0.7,0.9'): string[] {
 const readResults = (dir: string) => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as CurveResults;
 const key = (p: CurvePoint) => `${p.method}@${p.sparsity}`;
 
-describe.skipIf(!HAVE_VIT)(`surgeon curve on the fixture ViT${HAVE_VIT ? '' : ' (skipped: ../shared/fixtures/fmnist-vit.onnx absent)'}`, () => {
+/**
+ * Runs `args` (a curve of magnitude and sparsegpt writing into `out`) and checks the five files,
+ * results.json against results.csv and the report; then that a rerun reuses every point.
+ */
+function checkCurveAndRerun(args: string[], out: string, sparsities: number[], denseAccuracy: number): void {
+  const first = surgeon(args);
+  expect(first.status, first.stderr).toBe(0);
+  for (const f of CURVE_FILES) expect(existsSync(join(out, f)), f).toBe(true);
+  const results = readResults(out);
+  const keys = ['dense@0', ...['magnitude', 'sparsegpt'].flatMap((m) => sparsities.map((s) => `${m}@${s}`))];
+  expect(results.points.map(key)).toEqual(keys);
+  expect(results.metric).toBe('accuracy');
+  expect(results.versions.onnxruntime).toMatch(/^\d+\.\d+/);
+  expect(results.machine.cores).toBeGreaterThan(0);
+  expect(results.command).toContain('--methods magnitude,sparsegpt');
+  const dense = results.points[0]!;
+  expect(dense.accuracy).toBeGreaterThan(denseAccuracy);
+  expect(dense.collapse!.layers!.length).toBeGreaterThan(2);
+  for (const p of results.points) {
+    expect(p.collapse!.nc1).toBeGreaterThan(0);
+    expect(p.seconds.total).toBeGreaterThan(0);
+  }
+  const rows = parseCsv(readFileSync(join(out, 'results.csv'), 'utf8'));
+  expect(rows).toHaveLength(results.points.length);
+  results.points.forEach((p, i) => {
+    const row = rows[i]!;
+    expect([row.method, Number(row.sparsity), Number(row.accuracy), Number(row.nc1), Number(row.cdnv), Number(row.etf), Number(row.nc4), Number(row.effective_rank), Number(row.seconds_total)]).toEqual([
+      p.method, p.sparsity, p.accuracy, p.collapse!.nc1, p.collapse!.cdnv, p.collapse!.etf, p.collapse!.nc4, p.collapse!.effectiveRank, p.seconds.total,
+    ]);
+  });
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  expect(html.match(/<svg[\s>]/g)).toHaveLength(2);
+  expect(html).not.toMatch(/\s(?:src|href)\s*=\s*["']?https?:/i);
+  // The table went to stdout.
+  expect(first.stdout).toMatch(new RegExp(`sparsegpt\\s+${Math.round(sparsities.at(-1)! * 100)}%`));
+
+  const again = surgeon([...args, '--json']);
+  expect(again.status, again.stderr).toBe(0);
+  const summary = JSON.parse(again.stdout) as { computed: number; reused: number; points: CurvePoint[] };
+  expect([summary.computed, summary.reused]).toEqual([0, keys.length]);
+  expect(summary.points.map((p) => p.finishedAt)).toEqual(results.points.map((p) => p.finishedAt));
+  expect(again.stderr.match(/reused/g)).toHaveLength(keys.length);
+}
+
+describe('surgeon curve on test/fixtures/tiny-mlp', () => {
   it('writes the five files; results.json and results.csv agree; a rerun skips every point', () => {
     const out = tempDir();
-    const first = surgeon(vitArgs(out));
-    expect(first.status, first.stderr).toBe(0);
-    for (const f of CURVE_FILES) expect(existsSync(join(out, f)), f).toBe(true);
-    const results = readResults(out);
-    expect(results.points.map(key)).toEqual(['dense@0', 'magnitude@0.5', 'magnitude@0.7', 'magnitude@0.9', 'sparsegpt@0.5', 'sparsegpt@0.7', 'sparsegpt@0.9']);
-    expect(results.metric).toBe('accuracy');
-    expect(results.versions.onnxruntime).toMatch(/^\d+\.\d+/);
-    expect(results.machine.cores).toBeGreaterThan(0);
-    expect(results.command).toContain('--methods magnitude,sparsegpt');
-    const dense = results.points[0]!;
-    expect(dense.accuracy).toBeGreaterThan(0.8);
-    expect(dense.collapse!.layers!.length).toBeGreaterThan(2);
-    for (const p of results.points) {
-      expect(p.collapse!.nc1).toBeGreaterThan(0);
-      expect(p.seconds.total).toBeGreaterThan(0);
-    }
-    const rows = parseCsv(readFileSync(join(out, 'results.csv'), 'utf8'));
-    expect(rows).toHaveLength(results.points.length);
-    results.points.forEach((p, i) => {
-      const row = rows[i]!;
-      expect([row.method, Number(row.sparsity), Number(row.accuracy), Number(row.nc1), Number(row.cdnv), Number(row.etf), Number(row.nc4), Number(row.effective_rank), Number(row.seconds_total)]).toEqual([
-        p.method, p.sparsity, p.accuracy, p.collapse!.nc1, p.collapse!.cdnv, p.collapse!.etf, p.collapse!.nc4, p.collapse!.effectiveRank, p.seconds.total,
-      ]);
-    });
-    const html = readFileSync(join(out, 'report.html'), 'utf8');
-    expect(html.match(/<svg[\s>]/g)).toHaveLength(2);
-    expect(html).not.toMatch(/\s(?:src|href)\s*=\s*["']?https?:/i);
-    // The table went to stdout.
-    expect(first.stdout).toMatch(/sparsegpt\s+90%/);
+    const args = [
+      'curve', tiny('tiny-mlp.onnx'), '--methods', 'magnitude,sparsegpt', '--sparsities', '0.5,0.9',
+      '--calib-inputs', tiny('tiny-train-images.npy'), '--calib-scale', '1/255', '--calib-samples', '64',
+      '--inputs', tiny('tiny-test-images.npy'), '--labels', tiny('tiny-test-labels.npy'), '--scale', '1/255',
+      '--out', out,
+    ];
+    checkCurveAndRerun(args, out, [0.5, 0.9], 0.9);
+  });
+});
 
-    const again = surgeon([...vitArgs(out), '--json']);
-    expect(again.status, again.stderr).toBe(0);
-    const summary = JSON.parse(again.stdout) as { computed: number; reused: number; points: CurvePoint[] };
-    expect([summary.computed, summary.reused]).toEqual([0, 7]);
-    expect(summary.points.map((p) => p.finishedAt)).toEqual(results.points.map((p) => p.finishedAt));
-    expect(again.stderr.match(/reused/g)).toHaveLength(7);
+describeShared('surgeon curve on the fixture ViT', () => {
+  it('writes the five files; results.json and results.csv agree; a rerun skips every point', () => {
+    const out = tempDir();
+    checkCurveAndRerun(vitArgs(out), out, [0.5, 0.7, 0.9], 0.8);
   });
 
   it('killed midway, a rerun keeps the finished points and computes only the rest', async () => {

@@ -1,18 +1,11 @@
-/** Helpers for CLI tests: run the built CLI, locate fixtures. */
+/** Helpers for CLI tests: run the built CLI (fixture paths: ../fixtures.ts). */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-/** Absolute path of ../shared/fixtures (may not exist). */
-export const FIXTURES = resolve(here, '../../../shared/fixtures');
-/** Whether the shared fixtures are present. */
-export const HAVE_FIXTURES = existsSync(join(FIXTURES, 'fmnist-mlp.onnx'));
-/** A fixture file's path. */
-export const fixture = (name: string) => join(FIXTURES, name);
 
 /** Result of one CLI run. */
 export interface CliResult {

@@ -1,7 +1,8 @@
-/** Model-level collapse measurement on the shared PyTorch fixtures (skipped visibly when absent). */
+/**
+ * Model-level collapse measurement on the shared PyTorch fixtures (skipped visibly when absent),
+ * and on the demo MLP of data/ and test/fixtures' tiny CNN (always).
+ */
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { readOnnxModel, type OnnxModel } from '../../src/io/onnx/model.js';
 import { loadDataset, type ClassificationDataset } from '../../src/io/dataset.js';
 import { SurgeonInputError } from '../../src/errors.js';
@@ -12,10 +13,7 @@ import { nc4 } from '../../src/collapse/nc4.js';
 import { captureTensors } from '../../src/runtime/capture.js';
 import { argmax } from '../../src/eval/metrics.js';
 
-const FIXTURES = resolve(import.meta.dirname, '../../../shared/fixtures');
-const fixture = (name: string) => join(FIXTURES, name);
-const HAVE = ['fmnist-mlp.onnx', 'fmnist-cnn.onnx', 'fmnist-vit.onnx', 'fmnist-test-images.npy', 'fmnist-calib-images.npy'].every((f) => existsSync(fixture(f)));
-if (!HAVE) console.warn('SKIPPED: ../shared/fixtures absent — model-level collapse tests not run');
+import { demoData, describeShared, fixture, HAVE_FIXTURES as HAVE, tiny } from '../fixtures.js';
 
 const model = (name: string): OnnxModel => readOnnxModel(fixture(`fmnist-${name}.onnx`));
 const testSet = (m: OnnxModel, limit: number) =>
@@ -30,7 +28,7 @@ function relErr(a: number, b: number): number {
   return a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b));
 }
 
-describe.skipIf(!HAVE)('measureModelCollapse on fmnist-mlp', () => {
+describeShared('measureModelCollapse on fmnist-mlp', () => {
   const mlp = HAVE ? model('mlp') : undefined!;
   let result: ModelCollapse;
 
@@ -185,7 +183,7 @@ describe.skipIf(!HAVE)('measureModelCollapse on fmnist-mlp', () => {
   });
 });
 
-describe.skipIf(!HAVE)('measureModelCollapse on conv and token tensors', () => {
+describeShared('measureModelCollapse on conv and token tensors', () => {
   it('fmnist-cnn: feature maps are flattened (d = C·H·W); all adds the Relu outputs', async () => {
     const cnn = model('cnn');
     const r = await measureModelCollapse(cnn, testSet(cnn, 300), { layers: 'all', balancedness: false });
@@ -218,5 +216,70 @@ describe.skipIf(!HAVE)('measureModelCollapse on conv and token tensors', () => {
     ]);
     expect(r.layers[1]!.nc3).toBeDefined();
     expect(r.classifier).toMatchObject({ name: 'head.weight', K: 10, d: 64 });
+  });
+});
+
+describe('measureModelCollapse on the demo MLP (data/) and test/fixtures/tiny-cnn', () => {
+  const demo = readOnnxModel(demoData('fmnist-mlp.onnx'));
+  const demoSet = (file: string, limit: number) => loadDataset({ inputs: demoData(file), scale: 1 / 255, limit }, demo) as ClassificationDataset;
+  const LAYERS = ['/flatten/Flatten_output_0', '/relu1/Relu_output_0', '/relu2/Relu_output_0'];
+
+  it('default layers, finite metrics, NC3 and the classifier on the penultimate layer, balancedness of consecutive Gemms', async () => {
+    expect(selectCollapseTensors(demo).map((t) => [t.name, t.feeds, t.penultimate])).toEqual([
+      [LAYERS[0], ['fc1.weight'], false],
+      [LAYERS[1], ['fc2.weight'], false],
+      [LAYERS[2], ['fc3.weight'], true],
+    ]);
+    const r = await measureModelCollapse(demo, demoSet('fmnist-test.npz.gz', 500));
+    expect([r.samples, r.K, r.nc4MeansFrom]).toEqual([500, 10, 'eval']);
+    expect(r.accuracy).toBeGreaterThan(0.75);
+    expect(r.layers.map((l) => [l.name, l.d])).toEqual([[LAYERS[0], 784], [LAYERS[1], 128], [LAYERS[2], 64]]);
+    for (const layer of r.layers) {
+      for (const key of METRICS) expect(Number.isFinite(layer[key]), `${layer.name} ${key}`).toBe(true);
+      expect(layer.withinTotalRatio).toBeGreaterThan(0);
+      expect(layer.withinTotalRatio).toBeLessThan(1);
+    }
+    expect(r.layers.map((l) => l.nc3 === undefined)).toEqual([true, true, false]);
+    expect(r.classifier).toEqual({ name: 'fc3.weight', input: LAYERS[2], K: 10, d: 64 });
+    expect(r.balancedness?.map((b) => [b.lower, b.upper])).toEqual([
+      ['fc1.weight', 'fc2.weight'],
+      ['fc2.weight', 'fc3.weight'],
+    ]);
+  });
+
+  it('streaming: batches of 64 and of 500 agree to 1e-9 relative', async () => {
+    const data = demoSet('fmnist-test.npz.gz', 500);
+    const small = await measureModelCollapse(demo, data, { batchSize: 64 });
+    const large = await measureModelCollapse(demo, data, { batchSize: 500 });
+    expect(small.accuracy).toBe(large.accuracy);
+    small.layers.forEach((layer, i) => {
+      for (const key of [...METRICS, 'nc3', 'traceWithin', 'traceBetween'] as const) {
+        if (layer[key] === undefined) continue;
+        expect(relErr(layer[key]!, large.layers[i]![key]!), `${layer.name} ${key}`).toBeLessThan(1e-9);
+      }
+    });
+  });
+
+  it('deep collapse: on its training images the penultimate NC1 and CDNV are below those of the input', async () => {
+    const r = await measureModelCollapse(demo, demoSet('fmnist-train.npz.gz', 2000));
+    const [input, , penultimate] = r.layers;
+    expect(penultimate!.nc1).toBeLessThan(input!.nc1);
+    expect(penultimate!.cdnv).toBeLessThan(input!.cdnv);
+  });
+
+  it('tiny-cnn: feature maps are flattened (d = C·H·W); all adds the Relu outputs', async () => {
+    const cnn = readOnnxModel(tiny('tiny-cnn.onnx'));
+    const data = loadDataset({ inputs: tiny('tiny-test-images.npy'), labels: tiny('tiny-test-labels.npy'), scale: 1 / 255 }, cnn) as ClassificationDataset;
+    const r = await measureModelCollapse(cnn, data, { layers: 'all', balancedness: false });
+    expect(r.layers.map((l) => [l.name, l.shape, l.d])).toEqual([
+      ['input', [1, 8, 8], 64],
+      ['/relu1/Relu_output_0', [4, 6, 6], 144],
+      ['/relu2/Relu_output_0', [4, 6, 6], 144],
+      ['/flatten/Flatten_output_0', [36], 36],
+      ['/relu3/Relu_output_0', [16], 16],
+    ]);
+    expect(r.layers.filter((l) => l.nc3 !== undefined).map((l) => l.name)).toEqual(['/relu3/Relu_output_0']);
+    expect(r.classifier).toMatchObject({ name: 'fc2.weight', K: 4, d: 16 });
+    for (const l of r.layers) expect(Number.isFinite(l.nc1)).toBe(true);
   });
 });

@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SurgeonInputError } from '../../src/errors.js';
@@ -9,10 +8,10 @@ import { type ClassificationDataset, type DatasetTarget, type TokenDataset, batc
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { writeNpz } from '../../src/io/npz.js';
 import type { NdArray } from '../../src/io/tensor.js';
+import { fixture, HAVE_FIXTURES, NEEDS_FIXTURES, needsFixtures, tiny } from '../fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'surgeon-dataset-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const fixtures = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
 
 function npy(name: string, arr: NdArray): string {
   const path = join(dir, name);
@@ -185,12 +184,13 @@ describe('--dataset fashion-mnist', () => {
   });
 
   const debian = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
-  const fixture = join(fixtures, 'fmnist-test-images.npy');
-  const have = existsSync(debian) && existsSync(fixture);
-  it.skipIf(!have)(`Debian's test split equals the fixture / 255${have ? '' : ' (SKIPPED: Debian dataset or fixture absent)'}`, () => {
+  const images = fixture('fmnist-test-images.npy');
+  const have = existsSync(debian) && HAVE_FIXTURES;
+  const missing = [existsSync(debian) ? '' : 'apt-get install dataset-fashion-mnist', HAVE_FIXTURES ? '' : NEEDS_FIXTURES].filter(Boolean).join('; ');
+  it.skipIf(!have)(`Debian's test split equals the fixture / 255${have ? '' : ` (skipped: ${missing})`}`, () => {
     delete process.env['SURGEON_DATA'];
     const d = classification(loadDataset({ dataset: 'fashion-mnist' }, model(['batch', 1, 28, 28])));
-    const ref = readNpy(fixture).data as Uint8Array;
+    const ref = readNpy(images).data as Uint8Array;
     expect(d.count).toBe(10000);
     expect(d.numClasses).toBe(10);
     let same = true;
@@ -242,15 +242,11 @@ describe('token windows', () => {
     expect(() => loadDataset({ tokens: stream, seqLen: 2, scale: 2 }, model(['batch', 'seq'], 'int64'))).toThrow(/do not apply to --tokens/);
   });
 
-  const gpt = join(fixtures, 'lic-gpt.onnx');
-  const val = join(fixtures, 'lic-gpt.val-tokens.npy');
-  const meta = join(fixtures, 'lic-gpt.meta.json');
-  const have = existsSync(gpt) && existsSync(val) && existsSync(meta);
-  it.skipIf(!have)(`reproduces lic-gpt's PyTorch validation perplexity${have ? '' : ' (SKIPPED: fixtures absent)'}`, async () => {
+  /** exp(mean NLL) of `gpt` on the windows of `stream`, with the count of windows and scored positions. */
+  async function perplexity(gpt: string, stream: string, T: number): Promise<{ perplexity: number; windows: number; positions: number }> {
     const ort = await import('onnxruntime-node');
     const session = await ort.InferenceSession.create(gpt, { intraOpNumThreads: 1 });
-    const d = tokens(loadDataset({ tokens: val }, model(['batch', 128], 'int64', session.inputNames[0]!)));
-    expect(d.count).toBe(185);
+    const d = tokens(loadDataset({ tokens: stream }, model(['batch', T], 'int64', session.inputNames[0]!)));
     let nll = 0;
     let n = 0;
     for (const b of batches(d, 32)) {
@@ -267,8 +263,21 @@ describe('token windows', () => {
       }
     }
     await session.release();
-    const expected = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(meta, 'utf8'))).val_perplexity_pytorch as number;
-    expect(n).toBe(185 * 128);
-    expect(Math.abs(Math.exp(nll / n) - expected)).toBeLessThan(1e-4);
+    return { perplexity: Math.exp(nll / n), windows: d.count, positions: n };
+  }
+  const meta = async (path: string) => JSON.parse((await import('node:fs')).readFileSync(path, 'utf8')) as { val_perplexity_pytorch?: number; perplexity?: number };
+
+  it.skipIf(!HAVE_FIXTURES)(needsFixtures("reproduces lic-gpt's PyTorch validation perplexity"), async () => {
+    const r = await perplexity(fixture('lic-gpt.onnx'), fixture('lic-gpt.val-tokens.npy'), 128);
+    expect([r.windows, r.positions]).toEqual([185, 185 * 128]);
+    expect(Math.abs(r.perplexity - (await meta(fixture('lic-gpt.meta.json'))).val_perplexity_pytorch!)).toBeLessThan(1e-4);
   }, 60_000);
+
+  it("reproduces test/fixtures/tiny-gpt's reference perplexity (TypeScript forward pass)", async () => {
+    const r = await perplexity(tiny('tiny-gpt.onnx'), tiny('tiny-tokens.npy'), 8);
+    expect([r.windows, r.positions]).toEqual([128, 128 * 8]);
+    const expected = (await meta(tiny('tiny-gpt.meta.json'))).perplexity!;
+    expect(expected).toBeLessThan(16); // better than uniform over 16 tokens
+    expect(Math.abs(r.perplexity - expected) / expected).toBeLessThan(1e-5);
+  });
 });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fixture, HAVE_FIXTURES, NEEDS_FIXTURES } from '../fixtures.js';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { SurgeonInputError } from '../../src/errors.js';
@@ -67,16 +67,16 @@ describe('idx', () => {
 });
 
 describe('idx against the fixtures', () => {
-  const fixtures = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
   const debian = process.env['SURGEON_DATA'] ?? '/usr/share/datasets/fashion-mnist';
   const pairs: Array<[string, string]> = [
-    [join(debian, 't10k-images-idx3-ubyte.gz'), join(fixtures, 'fmnist-test-images.npy')],
-    [join(debian, 't10k-labels-idx1-ubyte.gz'), join(fixtures, 'fmnist-test-labels.npy')],
+    [join(debian, 't10k-images-idx3-ubyte.gz'), fixture('fmnist-test-images.npy')],
+    [join(debian, 't10k-labels-idx1-ubyte.gz'), fixture('fmnist-test-labels.npy')],
   ];
   for (const [idxPath, npyPath] of pairs) {
-    const have = existsSync(idxPath) && existsSync(npyPath);
+    const have = existsSync(idxPath) && HAVE_FIXTURES;
     const name = `${idxPath} equals ${npyPath} element for element`;
-    it.skipIf(!have)(have ? name : `${name} (SKIPPED: ${existsSync(idxPath) ? npyPath : idxPath} absent; apt-get install dataset-fashion-mnist)`, () => {
+    const missing = [existsSync(idxPath) ? '' : `${idxPath} absent: apt-get install dataset-fashion-mnist`, HAVE_FIXTURES ? '' : NEEDS_FIXTURES].filter(Boolean).join('; ');
+    it.skipIf(!have)(have ? name : `${name} (skipped: ${missing})`, () => {
       const a = readIdx(idxPath);
       const b = readNpy(npyPath);
       expect(a.dtype).toBe('uint8');

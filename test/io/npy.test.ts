@@ -1,7 +1,7 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fixture, HAVE_FIXTURES, needsFixtures, tiny } from '../fixtures.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SurgeonInputError } from '../../src/errors.js';
 import { float16BitsToNumber, numberToFloat16Bits } from '../../src/io/floats.js';
@@ -172,15 +172,21 @@ describe('npy views', () => {
     expect(Array.from(b.data as Float64Array)).toEqual([1.25, -3]);
   });
 
-  const fixtures = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
-  const tokens = join(fixtures, 'lic-gpt.val-tokens.npy');
-  const labels = join(fixtures, 'fmnist-test-labels.npy');
-  const have = existsSync(tokens) && existsSync(labels);
-  it.skipIf(!have)(`reads the shared fixtures${have ? '' : ' (SKIPPED: ../shared/fixtures absent)'}`, () => {
-    const t = readNpy(tokens);
+  it('reads the repository fixtures (test/fixtures)', () => {
+    const t = readNpy(tiny('tiny-tokens.npy'));
+    expect(t.dtype).toBe('int64');
+    expect(t.shape).toEqual([1025]);
+    const x = readNpy(tiny('tiny-test-images.npy'));
+    expect([x.dtype, x.shape]).toEqual(['uint8', [256, 8, 8]]);
+    const e = readNpy(tiny('tiny-gpt.expected.npy'));
+    expect([e.dtype, e.shape]).toEqual(['float32', [4, 8, 16]]);
+  });
+
+  it.skipIf(!HAVE_FIXTURES)(needsFixtures('reads the shared fixtures'), () => {
+    const t = readNpy(fixture('lic-gpt.val-tokens.npy'));
     expect(t.dtype).toBe('int64');
     expect(t.shape).toEqual([23734]);
-    const l = readNpy(labels);
+    const l = readNpy(fixture('fmnist-test-labels.npy'));
     expect(l.dtype).toBe('uint8');
     expect(l.shape).toEqual([10000]);
   });

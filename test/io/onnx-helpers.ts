@@ -7,8 +7,6 @@ import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { elemTypeName, tensorDims, tensorToArray, type TensorData } from '../../src/io/onnx/tensor.js';
 import { float32ToFloat16 } from '../../src/io/floats.js';
 
-export const FIXTURES = join(import.meta.dirname, '../../../shared/fixtures');
-export const FIXTURE_NAMES = ['fmnist-mlp', 'fmnist-cnn', 'fmnist-vit', 'lic-gpt'] as const;
 export const TESTDATA = '/usr/share/libonnx-testdata/data';
 export const HAVE_TESTDATA = existsSync(TESTDATA);
 
@@ -66,9 +64,9 @@ export function maxViolation(actual: ArrayLike<unknown>, expected: ArrayLike<unk
 
 const entry = (key: string, value: string) => onnxType('StringStringEntryProto').create({ key, value }) as unknown as StringStringEntryProto;
 
-/** Writes fmnist-mlp with all initializers moved to `dir/weights.bin`; returns the model path. */
-export function writeExternalMlp(dir: string): string {
-  const model = readOnnxModel(join(FIXTURES, 'fmnist-mlp.onnx'));
+/** Writes the model at `source` with all initializers moved to `dir/weights.bin`; returns the model path (`dir/ext.onnx`). */
+export function writeExternalModel(source: string, dir: string): string {
+  const model = readOnnxModel(source);
   const chunks: Buffer[] = [];
   let offset = 0;
   for (const t of model.graph.initializer) {
@@ -81,7 +79,7 @@ export function writeExternalMlp(dir: string): string {
     offset += raw.byteLength;
   }
   writeFileSync(join(dir, 'weights.bin'), Buffer.concat(chunks));
-  const path = join(dir, 'mlp-ext.onnx');
+  const path = join(dir, 'ext.onnx');
   writeFileSync(path, model.toBytes());
   return path;
 }

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { OnnxModel, readOnnxModel } from '../../src/io/onnx/model.js';
 import { findPrunableLayers, scanLayers } from '../../src/io/onnx/operators.js';
 import { createMessage, decodeModelProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../../src/io/onnx/proto.js';
-import { FIXTURES } from './onnx-helpers.js';
+import { demoData, describeShared, FIXTURE_NAMES, fixture, tiny, TINY_NAMES } from '../fixtures.js';
 
 const OPTS: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 };
 
@@ -56,9 +55,18 @@ function createMessageBytes(p: ModelProto): Uint8Array {
   return new OnnxModel(p).toBytes();
 }
 
-describe('operator table on the fixtures', () => {
+/** read() then write() of every view leaves the file's bytes identical. */
+function checkViewRoundTrip(path: string): void {
+  const model = readOnnxModel(path);
+  const views = findPrunableLayers(model);
+  expect(views.length).toBeGreaterThan(0);
+  for (const v of views) v.write(v.read());
+  expect(Buffer.compare(Buffer.from(model.toBytes()), readFileSync(path))).toBe(0);
+}
+
+describeShared('operator table on the PyTorch fixtures', () => {
   it('fmnist-mlp: exactly its 3 Gemm weights', () => {
-    const views = findPrunableLayers(readOnnxModel(join(FIXTURES, 'fmnist-mlp.onnx')));
+    const views = findPrunableLayers(readOnnxModel(fixture('fmnist-mlp.onnx')));
     expect(views.map((v) => [v.name, v.op, v.rows, v.cols, v.transposeWeight])).toEqual([
       ['net.1.weight', 'Gemm', 256, 784, false],
       ['net.3.weight', 'Gemm', 128, 256, false],
@@ -68,7 +76,7 @@ describe('operator table on the fixtures', () => {
   });
 
   it('fmnist-cnn: 2 Conv + 2 Gemm', () => {
-    const views = findPrunableLayers(readOnnxModel(join(FIXTURES, 'fmnist-cnn.onnx')));
+    const views = findPrunableLayers(readOnnxModel(fixture('fmnist-cnn.onnx')));
     expect(views.map((v) => v.op)).toEqual(['Conv', 'Conv', 'Gemm', 'Gemm']);
     const c = views[0]!;
     expect(c.conv!.inChannelsPerGroup * c.conv!.kernelShape[0]! * c.conv!.kernelShape[1]!).toBe(c.cols);
@@ -76,11 +84,11 @@ describe('operator table on the fixtures', () => {
   });
 
   it('fmnist-vit and lic-gpt: their constant MatMul/Gemm weights, not the attention products', () => {
-    const vit = scanLayers(readOnnxModel(join(FIXTURES, 'fmnist-vit.onnx')));
+    const vit = scanLayers(readOnnxModel(fixture('fmnist-vit.onnx')));
     expect(vit.views.length).toBe(1 + 4 * 4 + 1);
     expect(vit.views.every((v) => v.op !== 'MatMul' || v.transposeWeight)).toBe(true);
     expect(vit.views.at(-1)!.op).toBe('Gemm');
-    const gpt = findPrunableLayers(readOnnxModel(join(FIXTURES, 'lic-gpt.onnx')));
+    const gpt = findPrunableLayers(readOnnxModel(fixture('lic-gpt.onnx')));
     expect(gpt.length).toBe(4 * 4 + 1);
     const qkv = gpt[0]!;
     expect([qkv.rows, qkv.cols]).toEqual([288, 96]);
@@ -88,12 +96,61 @@ describe('operator table on the fixtures', () => {
   });
 
   it('read() then write() of the same data leaves the bytes identical', () => {
-    for (const name of ['fmnist-mlp', 'fmnist-cnn', 'fmnist-vit', 'lic-gpt']) {
-      const path = join(FIXTURES, `${name}.onnx`);
-      const model = readOnnxModel(path);
-      for (const v of findPrunableLayers(model)) v.write(v.read());
-      expect(Buffer.compare(Buffer.from(model.toBytes()), readFileSync(path))).toBe(0);
-    }
+    for (const name of FIXTURE_NAMES) checkViewRoundTrip(fixture(`${name}.onnx`));
+  });
+});
+
+describe('operator table on the repository models (test/fixtures, data/)', () => {
+  it('tiny-mlp and the demo MLP: their Gemm weights (transB=1), in graph order', () => {
+    const views = findPrunableLayers(readOnnxModel(tiny('tiny-mlp.onnx')));
+    expect(views.map((v) => [v.name, v.op, v.rows, v.cols, v.transposeWeight, v.orientation])).toEqual([
+      ['fc1.weight', 'Gemm', 32, 64, false, 'right'],
+      ['fc2.weight', 'Gemm', 16, 32, false, 'right'],
+      ['fc3.weight', 'Gemm', 4, 16, false, 'right'],
+    ]);
+    expect(views.map((v) => [v.inputName, v.outputName])).toEqual([
+      ['/flatten/Flatten_output_0', '/fc1/Gemm_output_0'],
+      ['/relu1/Relu_output_0', '/fc2/Gemm_output_0'],
+      ['/relu2/Relu_output_0', 'logits'],
+    ]);
+    const demo = findPrunableLayers(readOnnxModel(demoData('fmnist-mlp.onnx')));
+    expect(demo.map((v) => [v.rows, v.cols])).toEqual([[128, 784], [64, 128], [10, 64]]);
+  });
+
+  it('tiny-cnn: one view per conv group, im2col geometry, Gemm transB=0 read transposed', () => {
+    const model = readOnnxModel(tiny('tiny-cnn.onnx'));
+    const views = findPrunableLayers(model);
+    expect(views.map((v) => [v.name, v.op, v.rows, v.cols, v.transposeWeight, v.groupIndex ?? null])).toEqual([
+      ['conv1.weight', 'Conv', 4, 9, false, null],
+      ['conv2.weight#g0', 'Conv', 2, 18, false, 0],
+      ['conv2.weight#g1', 'Conv', 2, 18, false, 1],
+      ['fc1.weight', 'Gemm', 16, 36, false, null],
+      ['fc2.weight', 'Gemm', 4, 16, true, null],
+    ]);
+    expect(views[1]!.conv).toMatchObject({ kernelShape: [3, 3], pads: [1, 1, 1, 1], group: 2, inChannelsPerGroup: 2, outChannels: 4 });
+    expect(views[1]!.inputName).toBe('/relu1/Relu_output_0');
+    // group 1 of conv2 is the second half of the stored [4, 2, 3, 3] kernel
+    expect(Array.from(views[2]!.read())).toEqual(Array.from(model.readInitializer('conv2.weight').slice(36)));
+    // fc2 is stored [16, 4] (in × out): the view is its transpose
+    const stored = model.readInitializer('fc2.weight');
+    const view = views[4]!.read();
+    for (let o = 0; o < 4; o++) for (let k = 0; k < 16; k++) expect(view[o * 16 + k]).toBe(stored[k * 4 + o]);
+  });
+
+  it('tiny-gpt: the constant MatMul weights ([in, out], transposed views), not the attention products', () => {
+    const { views, skipped } = scanLayers(readOnnxModel(tiny('tiny-gpt.onnx')));
+    const perBlock = (i: number) => [`blocks.${i}.attn.qkv.weight`, `blocks.${i}.attn.proj.weight`, `blocks.${i}.mlp.fc1.weight`, `blocks.${i}.mlp.fc2.weight`];
+    expect(views.map((v) => v.name)).toEqual([...perBlock(0), ...perBlock(1), 'head.weight']);
+    expect(views.every((v) => v.op === 'MatMul' && v.transposeWeight && v.orientation === 'right')).toBe(true);
+    expect(views.map((v) => [v.rows, v.cols]).slice(0, 4)).toEqual([[48, 16], [16, 16], [32, 16], [16, 32]]);
+    expect(views[0]!.inputName).toBe('/blocks.0.ln1/LayerNormalization_output_0');
+    expect(views.some((v) => /scores|mix/.test(v.nodeName))).toBe(false);
+    expect(skipped).toEqual([]);
+  });
+
+  it('read() then write() of the same data leaves the bytes identical', () => {
+    for (const name of TINY_NAMES) checkViewRoundTrip(tiny(`${name}.onnx`));
+    checkViewRoundTrip(demoData('fmnist-mlp.onnx'));
   });
 });
 

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { readOnnxModel } from '../../src/io/onnx/model.js';
 import { decodeModelProto, encodeModelProto, encodeTensorProto } from '../../src/io/onnx/proto.js';
 import { tensorSize, tensorToArray } from '../../src/io/onnx/tensor.js';
-import { conformanceDirs, FIXTURE_NAMES, FIXTURES, HAVE_TESTDATA, readDataSet } from './onnx-helpers.js';
+import { conformanceDirs, HAVE_TESTDATA, readDataSet } from './onnx-helpers.js';
+import { demoData, FIXTURE_NAMES, fixture, itShared, tiny, TINY_NAMES } from '../fixtures.js';
 
 const readDataSetBytes = (dir: string, kind: string, i: number): Uint8Array => readFileSync(join(dir, 'test_data_set_0', `${kind}_${i}.pb`));
 
@@ -12,20 +13,22 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 }
 
+/** Decode → encode gives the file's bytes back; the model reads as opset 17 with a dynamic batch. */
+function checkRoundTrip(path: string): void {
+  const bytes = readFileSync(path);
+  const model = readOnnxModel(path);
+  expect(sameBytes(model.toBytes(), bytes)).toBe(true);
+  expect(model.opset).toBe(17);
+  const input = model.inputs[0]!;
+  expect(input.dims[0]).toBe('batch');
+  expect(model.outputs[0]!.elemType).toBe('float32');
+  for (const t of model.graph.initializer) expect(tensorToArray(t).length).toBe(tensorSize(t));
+}
+
 describe('ONNX round trip: fixtures', () => {
-  for (const name of FIXTURE_NAMES) {
-    it(`${name}.onnx re-encodes byte-identically`, () => {
-      const path = join(FIXTURES, `${name}.onnx`);
-      const bytes = readFileSync(path);
-      const model = readOnnxModel(path);
-      expect(sameBytes(model.toBytes(), bytes)).toBe(true);
-      expect(model.opset).toBe(17);
-      const input = model.inputs[0]!;
-      expect(input.dims[0]).toBe('batch');
-      expect(model.outputs[0]!.elemType).toBe('float32');
-      for (const t of model.graph.initializer) expect(tensorToArray(t).length).toBe(tensorSize(t));
-    });
-  }
+  for (const name of FIXTURE_NAMES) itShared(`${name}.onnx (PyTorch export) re-encodes byte-identically`, () => checkRoundTrip(fixture(`${name}.onnx`)));
+  for (const name of TINY_NAMES) it(`test/fixtures/${name}.onnx re-encodes byte-identically`, () => checkRoundTrip(tiny(`${name}.onnx`)));
+  it('data/fmnist-mlp.onnx (the demo model) re-encodes byte-identically', () => checkRoundTrip(demoData('fmnist-mlp.onnx')));
 });
 
 const GROUPS = ['node', 'simple', 'pytorch-converted', 'pytorch-operator'];

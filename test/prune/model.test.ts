@@ -1,19 +1,40 @@
-import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { readOnnxModel } from '../../src/io/onnx/model.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readOnnxModel, type OnnxModel } from '../../src/io/onnx/model.js';
 import { findPrunableLayers } from '../../src/io/onnx/operators.js';
-import { loadDataset, type ClassificationDataset } from '../../src/io/dataset.js';
+import { loadDataset, type ClassificationDataset, type DatasetSpec } from '../../src/io/dataset.js';
 import { pruneModel } from '../../src/prune/model.js';
 import { pruningStages } from '../../src/prune/layers.js';
 import { evaluateModel } from '../../src/runtime/evaluate.js';
-import { HAVE_FIXTURES, FIXTURES } from '../cli/helpers.js';
+import { demoData, describeShared, fixture, itShared, tiny } from '../fixtures.js';
 
-const describeFixtures = HAVE_FIXTURES ? describe : describe.skip;
-if (!HAVE_FIXTURES) console.warn('SKIPPED: ../shared/fixtures absent — model-level pruning tests not run');
+const classification = (spec: DatasetSpec, model: OnnxModel) => loadDataset(spec, { inputs: model.inputs }) as ClassificationDataset;
 
-function calibration(model: ReturnType<typeof readOnnxModel>, limit: number): ClassificationDataset {
-  return loadDataset({ inputs: join(FIXTURES, 'fmnist-calib-images.npy'), labels: join(FIXTURES, 'fmnist-calib-labels.npy'), scale: 1 / 255, limit }, { inputs: model.inputs }) as ClassificationDataset;
+/** 2,048 Fashion-MNIST training images of ../shared/fixtures. */
+function calibration(model: OnnxModel, limit: number): ClassificationDataset {
+  return classification({ inputs: fixture('fmnist-calib-images.npy'), labels: fixture('fmnist-calib-labels.npy'), scale: 1 / 255, limit }, model);
 }
+
+/** The tiny-shapes training images of test/fixtures. */
+function tinyCalibration(model: OnnxModel, limit: number): ClassificationDataset {
+  return classification({ inputs: tiny('tiny-train-images.npy'), labels: tiny('tiny-train-labels.npy'), scale: 1 / 255, limit }, model);
+}
+
+/** A trained Fashion-MNIST MLP (Flatten → Gemm → Relu → Gemm → Relu → Gemm) with calibration and test images. */
+interface MlpCase {
+  path: () => string;
+  calib: (model: OnnxModel, limit: number) => ClassificationDataset;
+  test: (model: OnnxModel, limit: number) => ClassificationDataset;
+}
+const FMNIST_MLP: MlpCase = {
+  path: () => fixture('fmnist-mlp.onnx'),
+  calib: calibration,
+  test: (model, limit) => classification({ inputs: fixture('fmnist-test-images.npy'), labels: fixture('fmnist-test-labels.npy'), scale: 1 / 255, limit }, model),
+};
+const DEMO_MLP: MlpCase = {
+  path: () => demoData('fmnist-mlp.onnx'),
+  calib: (model, limit) => classification({ inputs: demoData('fmnist-train.npz.gz'), scale: 1 / 255, limit }, model),
+  test: (model, limit) => classification({ inputs: demoData('fmnist-test.npz.gz'), scale: 1 / 255, limit }, model),
+};
 
 function zeros(w: Float32Array): number {
   let z = 0;
@@ -21,9 +42,13 @@ function zeros(w: Float32Array): number {
   return z;
 }
 
-describeFixtures('pruneModel on the fixture MLP', () => {
-  const model = readOnnxModel(join(FIXTURES, 'fmnist-mlp.onnx'));
-  const calib = calibration(model, 96);
+function mlpSuite(c: MlpCase): void {
+  let model: OnnxModel;
+  let calib: ClassificationDataset;
+  beforeAll(() => {
+    model = readOnnxModel(c.path());
+    calib = c.calib(model, 96);
+  });
 
   it.each(['magnitude', 'wanda', 'sparsegpt', 'obc', 'iht', 'iobs'])('%s: exact sparsity in every layer, input untouched', async (method) => {
     const before = model.toBytes();
@@ -63,7 +88,7 @@ describeFixtures('pruneModel on the fixture MLP', () => {
   });
 
   it('OBS methods reconstruct better than magnitude and keep accuracy closer to dense', async () => {
-    const test = loadDataset({ inputs: join(FIXTURES, 'fmnist-test-images.npy'), labels: join(FIXTURES, 'fmnist-test-labels.npy'), scale: 1 / 255, limit: 2000 }, { inputs: model.inputs });
+    const test = c.test(model, 2000);
     const mag = await pruneModel(model, calib, { method: 'magnitude', sparsity: 0.7, calibSamples: 64 });
     const sgpt = await pruneModel(model, calib, { method: 'sparsegpt', sparsity: 0.7, calibSamples: 64 });
     for (let l = 0; l < 3; l++) expect(sgpt.report.layers[l]!.error!).toBeLessThan(mag.report.layers[l]!.error!);
@@ -108,19 +133,38 @@ describeFixtures('pruneModel on the fixture MLP', () => {
     expect(report.layers[0]!.sparsity).toBeCloseTo(0.9, 4);
     expect(report.layers[1]!.sparsity).toBeCloseTo(0.5, 4);
   });
-});
+}
 
-describeFixtures('sequential stages', () => {
-  it('MLP and ViT (fused qkv): one layer per stage, in graph order', () => {
-    for (const name of ['fmnist-mlp', 'fmnist-vit']) {
-      const model = readOnnxModel(join(FIXTURES, `${name}.onnx`));
-      const views = findPrunableLayers(model);
-      expect(pruningStages(model, views).map((s) => s.map((v) => v.name))).toEqual(views.map((v) => [v.name]));
-    }
+describeShared('pruneModel on the fixture MLP (PyTorch export)', () => mlpSuite(FMNIST_MLP));
+describe('pruneModel on the demo MLP (data/fmnist-mlp.onnx)', () => mlpSuite(DEMO_MLP));
+
+/** One layer per stage, in graph order. */
+function expectOneLayerPerStage(path: string): void {
+  const model = readOnnxModel(path);
+  const views = findPrunableLayers(model);
+  expect(views.length).toBeGreaterThan(2);
+  expect(pruningStages(model, views).map((s) => s.map((v) => v.name))).toEqual(views.map((v) => [v.name]));
+}
+
+describe('sequential stages', () => {
+  itShared('fmnist-mlp and fmnist-vit (PyTorch exports; fused qkv): one layer per stage, in graph order', () => {
+    for (const name of ['fmnist-mlp', 'fmnist-vit']) expectOneLayerPerStage(fixture(`${name}.onnx`));
+  });
+  it('tiny-mlp and tiny-gpt (fused qkv) of test/fixtures: one layer per stage, in graph order', () => {
+    for (const name of ['tiny-mlp', 'tiny-gpt']) expectOneLayerPerStage(tiny(`${name}.onnx`));
+  });
+  it('tiny-cnn: the groups of a grouped conv read the same activation and share a stage', () => {
+    const cnn = readOnnxModel(tiny('tiny-cnn.onnx'));
+    expect(pruningStages(cnn, findPrunableLayers(cnn)).map((s) => s.map((v) => v.name))).toEqual([
+      ['conv1.weight'],
+      ['conv2.weight#g0', 'conv2.weight#g1'],
+      ['fc1.weight'],
+      ['fc2.weight'],
+    ]);
   });
   it('layers reading the same activation share a stage', () => {
     // a graph x -> {Gemm A, Gemm B} -> Add -> Gemm C: A and B form stage 1, C stage 2
-    const mlp = readOnnxModel(join(FIXTURES, 'fmnist-mlp.onnx'));
+    const mlp = readOnnxModel(tiny('tiny-mlp.onnx'));
     const [first, second] = findPrunableLayers(mlp);
     const fake = { ...second!, name: 'twin', inputName: first!.inputName, outputName: 'twin_out' };
     mlp.graph.node.unshift({ ...mlp.graph.node.find((n) => n.output.includes(first!.outputName))!, output: ['twin_out'] });
@@ -129,9 +173,9 @@ describeFixtures('sequential stages', () => {
   });
 });
 
-describeFixtures('conv and token models', () => {
+describeShared('conv and token models (PyTorch exports)', () => {
   it('CNN: conv layers prune through im2col with exact sparsity; held-out error finite', async () => {
-    const cnn = readOnnxModel(join(FIXTURES, 'fmnist-cnn.onnx'));
+    const cnn = readOnnxModel(fixture('fmnist-cnn.onnx'));
     const { model: pruned, report } = await pruneModel(cnn, calibration(cnn, 48), { method: 'sparsegpt', sparsity: 0.5, calibSamples: 32 });
     for (const view of findPrunableLayers(pruned)) expect(zeros(view.read())).toBe(Math.round(0.5 * view.rows * view.cols));
     const conv = report.layers.filter((l) => l.op === 'Conv');
@@ -140,10 +184,41 @@ describeFixtures('conv and token models', () => {
     for (const l of report.layers) expect(l.error!).toBeLessThan(0.5);
   });
   it('GPT: token dimensions flatten into sample rows', async () => {
-    const gpt = readOnnxModel(join(FIXTURES, 'lic-gpt.onnx'));
-    const tokens = loadDataset({ tokens: join(FIXTURES, 'lic-gpt.val-tokens.npy'), limit: 24 }, { inputs: gpt.inputs });
+    const gpt = readOnnxModel(fixture('lic-gpt.onnx'));
+    const tokens = loadDataset({ tokens: fixture('lic-gpt.val-tokens.npy'), limit: 24 }, { inputs: gpt.inputs });
     const { report } = await pruneModel(gpt, tokens, { method: 'wanda', sparsity: 0.5, calibSamples: 16 });
     expect(report.layers.every((l) => l.skipped || l.samples === 16 * 128)).toBe(true);
     expect(report.heldOutSamples).toBe(4);
+  });
+});
+
+describe('conv and token models (test/fixtures)', () => {
+  it('tiny-cnn: plain and grouped conv layers prune through im2col with exact sparsity; held-out error finite', async () => {
+    const cnn = readOnnxModel(tiny('tiny-cnn.onnx'));
+    const { model: pruned, report } = await pruneModel(cnn, tinyCalibration(cnn, 48), { method: 'sparsegpt', sparsity: 0.5, calibSamples: 32 });
+    for (const view of findPrunableLayers(pruned)) expect(zeros(view.read())).toBe(Math.round(0.5 * view.rows * view.cols));
+    const conv = report.layers.filter((l) => l.op === 'Conv');
+    expect(conv.map((l) => l.name)).toEqual(['conv1.weight', 'conv2.weight#g0', 'conv2.weight#g1']);
+    expect(conv[0]!.samples).toBe(32 * 6 * 6); // 3×3 valid convolution of 8×8
+    expect(conv[1]!.samples).toBe(32 * 6 * 6); // 3×3, pad 1, of 6×6
+    for (const l of report.layers) {
+      expect(l.error!).toBeGreaterThan(0);
+      expect(l.error!).toBeLessThan(0.5);
+    }
+    // the first Gemm (transB=1) and the last (transB=0, stored transposed) are pruned too
+    expect(report.layers.filter((l) => l.op === 'Gemm').map((l) => l.sparsity)).toEqual([0.5, 0.5]);
+  });
+  it('tiny-gpt: token dimensions flatten into sample rows; MatMul weights stored [in, out] are pruned per output row', async () => {
+    const gpt = readOnnxModel(tiny('tiny-gpt.onnx'));
+    const tokens = loadDataset({ tokens: tiny('tiny-tokens.npy'), limit: 24 }, { inputs: gpt.inputs });
+    const { model: pruned, report } = await pruneModel(gpt, tokens, { method: 'wanda', sparsity: 0.5, calibSamples: 16 });
+    expect(report.layers).toHaveLength(9);
+    expect(report.layers.every((l) => !l.skipped && l.samples === 16 * 8)).toBe(true);
+    expect(report.heldOutSamples).toBe(4);
+    // wanda compares within each output row: exactly half of every row of every view is zero
+    for (const view of findPrunableLayers(pruned)) {
+      const w = view.read();
+      for (let r = 0; r < view.rows; r++) expect(zeros(w.subarray(r * view.cols, (r + 1) * view.cols))).toBe(view.cols / 2);
+    }
   });
 });
