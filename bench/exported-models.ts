@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../src/io/fs.js';
 import { writeNpy } from '../src/io/npy.js';
-import * as exported from '../test/fixtures/exported-models.js';
+import * as exported from '../test/exported-models.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');

@@ -449,7 +449,7 @@ export class TfjsGraphNetwork implements Network {
       if (picked.length === 0) throw new SurgeonInputError('--layers is empty; pass penultimate, all, or comma-separated node/weight names');
       tensors = sorted(picked);
     }
-    return { tensors, ...(classifier ? { classifier } : {}), balancedness: balance };
+    return { tensors, ...(classifier ? { classifier } : {}), balancedness: balance, batchFirst: true };
   }
 
   /** Nodes computed from the graph inputs, in GraphDef order. */

@@ -433,6 +433,7 @@ export class TfjsLayersNetwork implements Network {
       tensors,
       ...(classifier ? { classifier } : {}),
       balancedness: () => tfjsBalancedness(model).map((b) => ({ lower: weightOf(b.lower), upper: weightOf(b.upper), value: b.value })),
+      batchFirst: true,
     };
   }
 
