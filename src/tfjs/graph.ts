@@ -1,28 +1,18 @@
 /**
  * TensorFlow.js graph models (tfjs-converter's frozen-graph `model.json`, format "graph-model"):
- * loading through surgeon's file IO, finding prunable weights, one-shot layer-wise pruning with
- * the layer pruners of ../pruners (magnitude, wanda, sparsegpt, obc, iht, iobs), and saving
- * with model.json unchanged and only the pruned weights rewritten in the shards.
+ * loading through surgeon's file IO, finding prunable weights, reading and writing their views,
+ * and saving with model.json unchanged and only the pruned weights rewritten in the shards.
+ * ../network/tfjs-graph.ts wraps them as a Network, which the shared pipeline prunes.
  *
  * Prunable: MatMul / _FusedMatMul (weight on the right, no transpose_a), Conv2D / _FusedConv2D
  * and DepthwiseConv2dNative in NHWC, whose weight input is a float32 Const of the manifest.
  * Views (rows = outputs): MatMul [in, out] → out × in (transpose_b: the weight itself);
  * Conv2D HWIO [kh, kw, ci, co] → co × (kh·kw·ci); depthwise [kh, kw, C, M] → one M × (kh·kw)
  * problem per input channel (each channel sees only its own patches).
- *
- * Calibration is sequential, as in OBC/SparseGPT (Frantar & Alistarh 2022, 2023): layers are
- * pruned in graph order, each with H = X̂ᵀX̂/N of its inputs X̂ captured from the model pruned so
- * far by `execute(inputs, [activation node])` and streamed into {@link HessianAccumulator};
- * conv inputs become rows by {@link im2colNhwc}. The pruned weight replaces the executor's
- * constant before the next layer is measured.
+ * Conv inputs become rows by {@link im2colNhwc} (the shared im2col of ../network/conv.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { SurgeonInputError } from '../errors.js';
-import { createEngine } from '../linalg/create-engine.js';
-import { HessianAccumulator } from '../pruners/hessian.js';
-import { getPruner, PRUNER_NAMES } from '../pruners/registry.js';
-import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
-import { batchOf, range, type TfjsData } from './data.js';
 import { artifactsOf, readModelFile, replacedFiles, writeFolderAtomic, type TfjsModelFile } from './io.js';
 import { kernelToView, viewToKernel } from './model.js';
 import { im2col, type ConvGeometry } from '../network/conv.js';
@@ -144,30 +134,6 @@ export function graphGeometry(conv: GraphConv, channelsPerGroup: number, group =
   return { kernel: conv.kernel, strides: conv.strides, dilations: conv.dilations, padding: conv.padding, channelsPerGroup, group };
 }
 
-/** Options of {@link pruneGraphModel}. */
-export interface GraphPruneOptions {
-  method: string;
-  sparsity: number;
-  pattern?: SparsityPattern;
-  damp?: number;
-  iterations?: number;
-  step?: number;
-  /** Calibration samples per batch (default 64). */
-  batchSize?: number;
-  /** Weight or node names to leave dense. */
-  skip?: string[];
-  onLayer?: (done: number, total: number, layer: string) => void;
-}
-
-/** What {@link pruneGraphModel} did. */
-export interface GraphPruneReport {
-  method: string;
-  layers: Array<{ node: string; op: string; weight: string; rows: number; cols: number; zeros: number; sparsity: number; loss: number }>;
-  parameters: number;
-  zeros: number;
-  seconds: number;
-}
-
 /**
  * Replaces a constant of a loaded graph model. Through the executor's weightMap setter, which
  * also records the new tensor's id as a weight so that execution never disposes it.
@@ -201,90 +167,6 @@ export function writeGraphView(layer: GraphLayer, W: ArrayLike<number>, channel:
     if (!(channel >= 0 && channel < C)) throw new Error(`internal: depthwise weight ${layer.weight} has no channel ${channel}`);
     for (let p = 0; p < kh * kw; p++) for (let m = 0; m < M; m++) out[(p * C + channel) * M + m] = W[m * kh * kw + p]!;
   }
-}
-
-/** The problems of a layer: [W (rows × cols), channel] pairs; depthwise layers have one per channel. */
-function problemsOf(layer: GraphLayer, values: Float32Array): Array<{ W: Float32Array; rows: number; cols: number; channel: number }> {
-  if (layer.kind !== 'depthwise') return [{ W: readGraphView(layer, values), rows: layer.rows, cols: layer.cols, channel: -1 }];
-  const [kh, kw, C, M] = layer.shape as [number, number, number, number];
-  return Array.from({ length: C }, (_, c) => ({ W: readGraphView(layer, values, c), rows: M, cols: kh * kw, channel: c }));
-}
-
-/**
- * Prunes every prunable layer of `loaded` one shot, layer-wise and sequentially (see the module
- * comment), in place: the executor's weights change, {@link saveGraphModel} writes them.
- * @throws SurgeonInputError for an unknown method, missing calibration data, no prunable layer.
- */
-export async function pruneGraphModel(loaded: LoadedGraphModel, data: TfjsData | undefined, options: GraphPruneOptions): Promise<GraphPruneReport> {
-  const started = performance.now();
-  const entry = getPruner(options.method);
-  if (!entry) throw new SurgeonInputError(`--method ${options.method} is not available for tfjs graph models; use one of ${PRUNER_NAMES.join(', ')}`);
-  const needsData = options.method !== 'magnitude';
-  if (needsData && !data) throw new SurgeonInputError(`--method ${options.method} needs calibration data; pass --dataset fashion-mnist:train or --inputs FILE`);
-  const skip = new Set(options.skip ?? []);
-  const layers = loaded.layers.filter((l) => !skip.has(l.weight) && !skip.has(l.node));
-  if (layers.length === 0) throw new SurgeonInputError(`${loaded.file.path}: no prunable MatMul/Conv2D/DepthwiseConv2dNative weights (Const float32 inputs) found; nothing to prune`);
-  const { model } = loaded;
-  const inputName = model.inputs[0]!.name;
-  const batchSize = options.batchSize ?? 64;
-  const engine = createEngine({ threads: 2 });
-  const report: GraphPruneReport = { method: options.method, layers: [], parameters: 0, zeros: 0, seconds: 0 };
-  try {
-    for (const [index, layer] of layers.entries()) {
-      options.onLayer?.(index, layers.length, layer.weight);
-      const current = model.weights[layer.weight]![0]!;
-      const values = current.dataSync() as Float32Array;
-      const problems = problemsOf(layer, values);
-      const accs = needsData ? problems.map((p) => new HessianAccumulator(p.cols, { engine, cross: false })) : [];
-      for (let start = 0; needsData && start < data!.count; start += batchSize) {
-        const count = Math.min(batchSize, data!.count - start);
-        const act = tf.tidy(() => {
-          const { x } = batchOf(data!, range(start, count));
-          return model.execute({ [inputName]: x }, layer.activation) as tf.Tensor;
-        });
-        const a = act.dataSync() as Float32Array;
-        const dims = act.shape;
-        act.dispose();
-        for (const [p, problem] of problems.entries()) {
-          if (layer.kind === 'matmul') await accs[p]!.addBatch(a, a.length / problem.cols);
-          else {
-            const { X, n } = im2colNhwc(a, dims, layer.conv!, problem.channel < 0 ? 0 : problem.channel, problem.channel < 0 ? dims[3] : 1);
-            await accs[p]!.addBatch(X, n);
-          }
-        }
-      }
-      const pruned = new Float32Array(values.length);
-      let zeros = 0;
-      let loss = 0;
-      for (const [p, problem] of problems.entries()) {
-        const lp: LayerProblem = { W: problem.W, rows: problem.rows, cols: problem.cols };
-        if (needsData) {
-          await accs[p]!.flush();
-          lp.H = accs[p]!.result().H;
-          lp.columnNorms = accs[p]!.columnNorms();
-        }
-        const result = await entry.prune(lp, {
-          sparsity: options.sparsity,
-          ...(options.pattern ? { pattern: options.pattern } : {}),
-          ...(options.damp !== undefined ? { damp: options.damp } : {}),
-          ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
-          ...(options.step !== undefined ? { step: options.step } : {}),
-        }, engine);
-        writeGraphView(layer, result.W, problem.channel, pruned);
-        for (const v of result.W) if (v === 0) zeros++;
-        loss += result.loss;
-      }
-      setGraphWeight(model, layer.weight, tf.tensor(pruned, current.shape, 'float32'));
-      current.dispose();
-      report.layers.push({ node: layer.node, op: layer.op, weight: layer.weight, rows: layer.rows, cols: layer.cols, zeros, sparsity: zeros / values.length, loss });
-      report.parameters += values.length;
-      report.zeros += zeros;
-    }
-  } finally {
-    await engine.dispose();
-  }
-  report.seconds = (performance.now() - started) / 1000;
-  return report;
 }
 
 /**

@@ -3,7 +3,10 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf } from '../../src/tfjs/backend.js';
 import type { TfjsData } from '../../src/tfjs/data.js';
-import { im2colNhwc, loadTfjsGraphModel, pruneGraphModel, saveGraphModel, type GraphConv } from '../../src/tfjs/graph.js';
+import { im2colNhwc, loadTfjsGraphModel, type GraphConv } from '../../src/tfjs/graph.js';
+import { tfjsGraphNetwork, type TfjsGraphNetwork } from '../../src/network/tfjs-graph.js';
+import { pruneModel } from '../../src/prune/model.js';
+import { datasetOfTfjsData } from '../../src/tfjs/collapse.js';
 import { kernelToView } from '../../src/tfjs/model.js';
 import { writeNpy } from '../../src/io/npy.js';
 import { expectBadInput, surgeon } from '../cli/helpers.js';
@@ -88,13 +91,15 @@ describe('tfjs graph models', () => {
       const h = Array.from({ length: 8 }, (_, o) => Math.max(0, weights.b1![o]! + [0, 1, 2, 3, 4, 5].reduce((s, c) => s + calib.x[i * 6 + c]! * weights.w1![c * 8 + o]!, 0)));
       for (let k = 0; k < 3; k++) expect(before[i * 3 + k]).toBeCloseTo(weights.b2![k]! + h.reduce((s, v, o) => s + v * weights.w2![o * 3 + k]!, 0), 4);
     }
-    const report = await pruneGraphModel(loaded, calib, { method: 'sparsegpt', sparsity: 0.5, batchSize: 16 });
-    expect(report.layers.map((l) => l.zeros)).toEqual([24, 12]);
-    expect(report.zeros).toBe(36);
-    const after = run(loaded.model, calib.x, 4);
+    const network = tfjsGraphNetwork(loaded);
+    const dataset = datasetOfTfjsData(calib, network.inputs[0]!.name);
+    const { model: pruned, report } = await pruneModel(network, dataset, { method: 'sparsegpt', sparsity: 0.5, calibSamples: 48, heldOutSamples: 16, batchSize: 16 });
+    expect(report.layers.map((l) => Math.round(l.sparsity * l.rows * l.cols))).toEqual([24, 12]);
+    expect(report.totals.zeros).toBe(36);
+    const after = run((pruned as TfjsGraphNetwork).model, calib.x, 4);
     expect(Array.from(after)).not.toEqual(Array.from(before));
     const out = join(dir, 'pruned');
-    saveGraphModel(loaded, out);
+    await pruned.save(out);
     expect(readFileSync(join(out, 'model.json'), 'utf8')).toBe(readFileSync(join(src, 'model.json'), 'utf8'));
     const again = await loadTfjsGraphModel(out);
     expect(Array.from(run(again.model, calib.x, 4))).toEqual(Array.from(after));
@@ -102,13 +107,13 @@ describe('tfjs graph models', () => {
     expect(w1.filter((v) => v === 0).length).toBe(24);
     // biases are byte-identical; kept weights of the magnitude method are unchanged
     expect(Array.from(again.model.weights['b1']![0]!.dataSync())).toEqual(Array.from(weights.b1!));
-    const mag = await loadTfjsGraphModel(src);
-    await pruneGraphModel(mag, undefined, { method: 'magnitude', sparsity: 0.25 });
-    const w2 = mag.model.weights['w2']![0]!.dataSync();
+    const mag = await pruneModel(network, undefined, { method: 'magnitude', sparsity: 0.25 });
+    const w2 = (mag.model as TfjsGraphNetwork).model.weights['w2']![0]!.dataSync();
     w2.forEach((v, i) => expect(v === 0 || v === weights.w2![i]).toBe(true));
     expect(w2.filter((v) => v === 0).length).toBe(6);
-    await expect(pruneGraphModel(mag, undefined, { method: 'wanda', sparsity: 0.5 })).rejects.toThrow(/needs calibration data/);
-    for (const m of [loaded, again, mag]) m.model.dispose();
+    await expect(pruneModel(network, undefined, { method: 'wanda', sparsity: 0.5 })).rejects.toThrow(/needs calibration data/);
+    for (const n of [pruned, mag.model, network]) n.dispose();
+    again.model.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -22,7 +22,7 @@
 import type { OnnxModel } from './model.js';
 import { graphScopes, nodeLabel, nodeSubgraphs, type GraphScope } from './graphs.js';
 import { int64ToNumber, type AttributeProto, type GraphProto, type NodeProto, type TensorProto } from './proto.js';
-import { bigIntsToNumbers, elemTypeName, tensorDims, tensorToArray } from './tensor.js';
+import { bigIntsToNumbers, elemTypeName, tensorDims } from './tensor.js';
 
 /** Convolution geometry of a Conv view. */
 export interface ConvGeometry {
