@@ -66,3 +66,22 @@ export function refuseInputFolder(out: string, inputPath: string | undefined): v
     throw new SurgeonInputError(`--out ${out} is the input model's folder; choose another folder (the input is never overwritten)`);
   }
 }
+
+/** A TF.js network's life: `end` frees its model once; `check` refuses use afterwards. */
+export class Lifetime {
+  private ended = false;
+
+  constructor(private readonly free: () => void) {}
+
+  /** Frees once; later calls do nothing. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.free();
+  }
+
+  /** Throws when the network was disposed. */
+  check(): void {
+    if (this.ended) throw new Error('internal: the network was disposed');
+  }
+}

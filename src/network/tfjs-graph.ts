@@ -20,7 +20,7 @@ import { currentBackend, parseBackend, selectBackend } from '../tfjs/backend.js'
 import { graphGeometry, loadTfjsGraphModelFile, readGraphView, saveGraphModel, setGraphWeight, writeGraphView, type GraphLayer, type LoadedGraphModel } from '../tfjs/graph.js';
 import { readModelFile } from '../tfjs/io.js';
 import { im2col, im2colShape, type ConvGeometry } from './conv.js';
-import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder } from './tfjs-common.js';
+import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, Lifetime } from './tfjs-common.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, OpenNetworkOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
 
 interface NodeDef {
@@ -86,7 +86,7 @@ export class TfjsGraphNetwork implements Network {
   private readonly nodes: NodeDef[];
   private readonly byName: Map<string, NodeDef>;
   private cached: { entries: LayerEntry[]; skipped: SkippedNode[] } | undefined;
-  private disposed = false;
+  private readonly life = new Lifetime(() => this.model.dispose());
 
   /** Wraps a loaded graph model (the network owns it from now on). */
   constructor(readonly loaded: LoadedGraphModel) {
@@ -245,7 +245,7 @@ export class TfjsGraphNetwork implements Network {
   }
 
   async runner(fetch: readonly string[]): Promise<NetworkRunner> {
-    this.assertLive();
+    this.life.check();
     for (const name of fetch) {
       const node = this.byName.get(nodeOf(name));
       if (!node || node.op === 'Const') {
@@ -258,7 +258,7 @@ export class TfjsGraphNetwork implements Network {
     const allowed = new Set(fetch);
     return {
       run: async (feeds: Feeds, names: readonly string[] = fetch) => {
-        this.assertLive();
+        this.life.check();
         for (const n of names) if (!allowed.has(n)) throw new Error(`internal: runner was not created for tensor '${n}'`);
         const computed = [...new Set(names.filter((n) => !inputSet.has(n)))];
         const result: Record<string, NamedTensor> = {};
@@ -296,7 +296,7 @@ export class TfjsGraphNetwork implements Network {
   }
 
   async clone(): Promise<Network> {
-    this.assertLive();
+    this.life.check();
     const copy = await loadTfjsGraphModelFile(this.loaded.file);
     const network = new TfjsGraphNetwork(copy);
     for (const weight of new Set(this.loaded.layers.map((l) => l.weight))) {
@@ -307,7 +307,7 @@ export class TfjsGraphNetwork implements Network {
   }
 
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
-    this.assertLive();
+    this.life.check();
     refuseInputFolder(out, options.inputPath);
     const path = saveGraphModel(this.loaded, out);
     return { path, bytes: folderBytes(path) };
@@ -500,14 +500,8 @@ export class TfjsGraphNetwork implements Network {
   }
 
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
     this.cached = undefined;
-    this.model.dispose();
-  }
-
-  private assertLive(): void {
-    if (this.disposed) throw new Error('internal: the network was disposed');
+    this.life.end();
   }
 }
 

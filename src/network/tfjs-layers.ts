@@ -24,7 +24,7 @@ import { currentBackend, parseBackend, selectBackend } from '../tfjs/backend.js'
 import { findTfjsClassifier, selectTfjsCollapseTensors, tfjsBalancedness } from '../tfjs/collapse-plan.js';
 import { loadTfjsModel, loadTfjsModelFile, prunableViews, readView, saveTfjsModel, writeView, type LoadedTfjsModel, type TfjsLayerView } from '../tfjs/model.js';
 import { im2col, im2colShape, type ConvGeometry, type ConvLayout } from './conv.js';
-import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, symbolicDims } from './tfjs-common.js';
+import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, symbolicDims, Lifetime } from './tfjs-common.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, OpenNetworkOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
 
 /** A node of the Keras graph (one application of a layer); tfjs does not export the class. */
@@ -142,7 +142,7 @@ export class TfjsLayersNetwork implements Network {
   readonly gradients: { kind: 'tfjs-layers'; loaded: LoadedTfjsModel };
   private readonly graph: KerasGraph;
   private cached: LayerEntry[] | undefined;
-  private disposed = false;
+  private readonly life = new Lifetime(() => this.model.dispose());
 
   /** Wraps a loaded model (the network owns it from now on). */
   constructor(readonly loaded: LoadedTfjsModel) {
@@ -307,7 +307,7 @@ export class TfjsLayersNetwork implements Network {
   }
 
   async runner(fetch: readonly string[]): Promise<NetworkRunner> {
-    this.assertLive();
+    this.life.check();
     const inputNames = this.model.inputNames;
     const inputSet = new Set(inputNames);
     for (const name of fetch) {
@@ -330,7 +330,7 @@ export class TfjsLayersNetwork implements Network {
     };
     return {
       run: async (feeds: Feeds, names: readonly string[] = fetch) => {
-        this.assertLive();
+        this.life.check();
         for (const n of names) if (!allowed.has(n)) throw new Error(`internal: runner was not created for tensor '${n}'`);
         const computed = [...new Set(names.filter((n) => !inputSet.has(n)))];
         const result: Record<string, NamedTensor> = {};
@@ -362,7 +362,7 @@ export class TfjsLayersNetwork implements Network {
   }
 
   async clone(): Promise<Network> {
-    this.assertLive();
+    this.life.check();
     const copy = await loadTfjsModelFile(this.loaded.file);
     const src = this.model.weights;
     const dst = copy.model.weights;
@@ -377,7 +377,7 @@ export class TfjsLayersNetwork implements Network {
   }
 
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
-    this.assertLive();
+    this.life.check();
     refuseInputFolder(out, options.inputPath);
     const path = saveTfjsModel(this.loaded, out);
     return { path, bytes: folderBytes(path) };
@@ -438,14 +438,8 @@ export class TfjsLayersNetwork implements Network {
   }
 
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
     this.cached = undefined;
-    this.model.dispose();
-  }
-
-  private assertLive(): void {
-    if (this.disposed) throw new Error('internal: the network was disposed');
+    this.life.end();
   }
 }
 

@@ -50,7 +50,8 @@ export interface NamedTensor {
   storedType?: string;
 }
 
-function ortType(data: TensorData): ort.Tensor.Type {
+/** onnxruntime's element type name of a typed array (a Uint8Array is uint8; bool needs an explicit type). */
+export function ortType(data: TensorData): ort.Tensor.Type {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Float64Array) return 'float64';
   if (data instanceof Int32Array) return 'int32';
