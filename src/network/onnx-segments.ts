@@ -8,7 +8,7 @@
  */
 import { OnnxModel } from '../io/onnx/model.js';
 import { createMessage, DataType, onnxType, type GraphProto, type NodeProto, type TypeProto, type ValueInfoProto } from '../io/onnx/proto.js';
-import { nodeSubgraphs } from '../io/onnx/graphs.js';
+import { nodeLabel, nodeSubgraphs } from '../io/onnx/graphs.js';
 import { inferElemTypes } from '../io/onnx/types.js';
 
 /** Names a body graph reads from enclosing scopes (used in it, defined nowhere inside it), recursively. */
@@ -69,14 +69,18 @@ function ancestors(index: GraphIndex, targets: Iterable<string>, known: Readonly
  * stage still needs (its own inputs, and tensors such as residual streams carried past it);
  * graph inputs are never listed (they are fed). Returns undefined when the stages cannot be
  * cut cleanly: a stage's weight is used by a node that runs before the stage (a weight shared
- * across depths), so cached activations would hold its pre-pruning output.
+ * across depths), so cached activations would hold its pre-pruning output; or a boundary
+ * tensor is not a tensor of known element type (a sequence, or a type nothing declares).
  */
 export function onnxStageBoundaries(model: OnnxModel, stageInputs: readonly (readonly string[])[], stageNodes: readonly (readonly string[])[]): string[][] | undefined {
   const graph = model.graph;
   const index = indexGraph(graph);
   const graphInputs = new Set(graph.input.map((v) => v.name ?? ''));
   const byName = new Map<string, number>();
-  graph.node.forEach((n, i) => n.name && byName.set(n.name, i));
+  graph.node.forEach((n, i) => {
+    byName.set(nodeLabel(n, i), i);
+    if (n.name) byName.set(n.name, i);
+  });
   const S = stageInputs.length;
   // C_s: every node needed for the inputs of stages 0..s.
   const cumulative: Set<number>[] = [];
@@ -112,7 +116,21 @@ export function onnxStageBoundaries(model: OnnxModel, stageInputs: readonly (rea
     }
     boundaries.push(boundary);
   }
+  const known = knownTypes(model);
+  let types: Map<string, number> | undefined;
+  const inferred = () => (types ??= inferElemTypes(model));
+  for (const name of new Set(boundaries.flat())) {
+    if (!typeOf(model, name, known, inferred)?.tensorType?.elemType) return undefined;
+  }
   return boundaries;
+}
+
+/** Declared types of the graph's values, by name. */
+function knownTypes(model: OnnxModel): Map<string, ValueInfoProto> {
+  const graph = model.graph;
+  const known = new Map<string, ValueInfoProto>();
+  for (const v of [...graph.valueInfo, ...graph.output, ...graph.input]) if (v.name && v.type) known.set(v.name, v);
+  return known;
 }
 
 /** The tensor type of `name` as the graph declares it, or its inferred element type (no shape). */
@@ -165,8 +183,7 @@ export function onnxSegmentModel(model: OnnxModel, from: readonly string[], to: 
       // a name no node defines: an outer-scope name of a body that the body itself defines deeper, or a broken graph — leave it to onnxruntime
     } else throw new Error(`internal: segment needs '${name}', which is neither a boundary tensor nor a graph input`);
   }
-  const known = new Map<string, ValueInfoProto>();
-  for (const v of [...graph.valueInfo, ...graph.output, ...graph.input]) if (v.name && v.type) known.set(v.name, v);
+  const known = knownTypes(model);
   let types: Map<string, number> | undefined;
   const inferred = () => (types ??= inferElemTypes(model));
   const valueInfo = (name: string, dropShape: boolean): ValueInfoProto => {

@@ -121,6 +121,11 @@ describe('activations cached at stage boundaries', () => {
     expect(boundaries[1]).toEqual(['h0']);
     expect(new Set(boundaries[2])).toEqual(new Set(['h0', 'c']));
     expect(boundaries[3]).toEqual(['f2']);
+    // nodes without names (layers name them op#index): the same cut
+    const unnamed = residualModel();
+    for (const node of unnamed.graph.node) node.name = '';
+    const plain = new OnnxNetwork(unnamed);
+    expect(plain.stageBoundaries(plain.stages(plain.layers()))).toEqual(boundaries);
   });
 
   it('a weight used before its stage is pruned: no clean cut, the whole-model path runs (same result)', async () => {
