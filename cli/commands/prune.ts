@@ -101,6 +101,7 @@ const LAYERWISE_FLAGS = {
   '--global': 'global',
   '--include-tied': 'includeTied',
   '--batch': 'batch',
+  '--activation-memory': 'activationMemory',
 } as const;
 
 function refuse(o: Opts, flags: Record<string, string>, why: string): void {
@@ -129,6 +130,8 @@ export function pruneCommand(): Command {
     .option('--include-tied', 'also prune tied weights (an embedding shared with the lm_head; default: left dense)')
     .option('--layer-sparsity <file>', 'JSON file of per-layer sparsity overrides')
     .option('--batch <b>', 'samples per forward batch (default 64)')
+    .option('--no-stage-cache', 'sequential mode: run both models from their inputs for every stage instead of advancing cached stage activations (same result, slower)')
+    .option('--activation-memory <MiB>', 'cached stage activations held in memory; beyond it they go to a temporary file (default 2048)')
     .option('--threads <t>', 'onnxruntime threads for forward passes and the GEMM engine', '2')
     .option('--out <path>', 'output model: a .onnx file, or a folder for TensorFlow.js models (default: beside the input; never the input)')
     .option('--json', 'print the report as JSON')
@@ -172,7 +175,13 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
     includeTied: Boolean(o.includeTied),
     threads: parseNumber(String(o.threads), '--threads', true),
     batchSize: parseNumber(String(o.batch ?? '64'), '--batch', true),
+    stageCache: o.stageCache !== false,
   };
+  if (o.activationMemory !== undefined) {
+    const mib = parseNumber(String(o.activationMemory), '--activation-memory');
+    if (mib < 0) throw new SurgeonInputError(`--activation-memory ${o.activationMemory}: expected MiB ≥ 0, e.g. --activation-memory 512`);
+    options.activationMemory = mib * 1024 ** 2;
+  }
   if (o.heldOut !== undefined) options.heldOutSamples = parseNumber(String(o.heldOut), '--held-out', true);
   const skip = skipList(o);
   if (skip) options.skip = skip;

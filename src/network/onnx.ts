@@ -13,8 +13,9 @@ import { featureAxes, findClassifier, modelBalancedness, selectCollapseTensors, 
 import { layoutDims, sampleLayout } from '../prune/layers.js';
 import { sampleShape, toSamples } from '../prune/samples.js';
 import { captureSession } from '../runtime/capture.js';
-import type { ModelSession, NamedTensor } from '../runtime/session.js';
+import { ModelSession, type NamedTensor } from '../runtime/session.js';
 import { feedsAsTensors } from './feeds.js';
+import { onnxSegmentModel, onnxStageBoundaries } from './onnx-segments.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkFormatEntry, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, RunnerOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
 
 /** The per-use fields of a weight view (a view with several uses lists them in `uses`). */
@@ -146,6 +147,44 @@ export class OnnxNetwork implements Network {
           if (!inputNames.has(n)) continue;
           const t = fed[n];
           if (!t) throw new SurgeonInputError(`tensor '${n}' is a model input that this batch does not feed; feed it from the data`);
+          result[n] = t;
+        }
+        return result;
+      },
+      release: async () => {
+        await session?.release();
+      },
+    };
+  }
+
+  stageBoundaries(stages: readonly NetworkLayer[][]): string[][] | undefined {
+    const inputs = stages.map((stage) => [...new Set(stage.flatMap((l) => l.uses.map((u) => u.input)))]);
+    const nodes = stages.map((stage) => [...new Set(stage.flatMap((l) => l.uses.map((u) => u.node)))]);
+    return onnxStageBoundaries(this.model, inputs, nodes);
+  }
+
+  async segmentRunner(from: readonly string[], to: readonly string[], options: RunnerOptions = {}): Promise<NetworkRunner> {
+    const segment = onnxSegmentModel(this.model, from, to);
+    const outputs = segment.model.outputs.map((o) => o.name);
+    const session = outputs.length ? await ModelSession.create(segment.model, { threads: options.threads ?? 2 }) : undefined;
+    const fed = new Set([...segment.graphInputs, ...segment.fromInputs]);
+    const allowed = new Set(to);
+    return {
+      run: async (feeds: Feeds, names: readonly string[] = to) => {
+        for (const n of names) if (!allowed.has(n)) throw new Error(`internal: segment runner was not created for tensor '${n}'`);
+        const computed = names.filter((n) => outputs.includes(n));
+        const inputs: Feeds = {};
+        for (const n of fed) {
+          const feed = feeds[n];
+          if (!feed) throw new Error(`internal: segment input '${n}' was not fed`);
+          inputs[n] = feed;
+        }
+        const result: Record<string, NamedTensor> = computed.length ? await session!.run(inputs, computed) : {};
+        const given = feedsAsTensors(feeds);
+        for (const n of names) {
+          if (computed.includes(n)) continue;
+          const t = given[n];
+          if (!t) throw new Error(`internal: segment runner: '${n}' is neither computed nor fed`);
           result[n] = t;
         }
         return result;

@@ -192,6 +192,23 @@ export interface Network {
   stages(layers: readonly NetworkLayer[]): NetworkLayer[][];
   /** A runner that can return `fetch` (any tensor names: outputs, intermediates, inputs). */
   runner(fetch: readonly string[], options?: RunnerOptions): Promise<NetworkRunner>;
+  /**
+   * Optional (ONNX): the tensors entering each stage of `stages` (see {@link stages}) that
+   * stage-by-stage execution must keep: every tensor computed before the stage that it or a
+   * later stage still reads (its layers' inputs and tensors carried past it, such as residual
+   * streams), graph inputs excepted (they are fed). Undefined when the stages cannot be cut
+   * cleanly (a weight used by a node that runs before its stage is pruned). See
+   * {@link segmentRunner}.
+   */
+  stageBoundaries?(stages: readonly NetworkLayer[][]): string[][] | undefined;
+  /**
+   * Optional (ONNX): a runner over the sub-graph computing tensors `to` from the tensors
+   * `from` (fed like graph inputs, next to the graph inputs the sub-graph still needs). Names
+   * of `to` that are in `from` or are graph inputs come back from the feeds. The runner holds
+   * the weights as they are when it is created: create it after the layers it contains are
+   * final, and again after they change.
+   */
+  segmentRunner?(from: readonly string[], to: readonly string[], options?: RunnerOptions): Promise<NetworkRunner>;
   /** An independent copy (its weights can change without touching this one). */
   clone(): Promise<Network>;
   /** Writes the network (atomic; never over the input). */

@@ -29,7 +29,8 @@ import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
 import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
 import { batchFeeds } from '../runtime/capture.js';
 import { OnnxNetwork } from '../network/onnx.js';
-import type { Network, NetworkLayer } from '../network/types.js';
+import type { Network, NetworkLayer, NetworkRunner } from '../network/types.js';
+import { StageCache, type CachedBatch } from './stage-cache.js';
 import { relativeReconstructionError, type InputStatistics } from './error.js';
 
 /** Options of {@link pruneModel}; every field is optional except `method` and `sparsity`. */
@@ -74,6 +75,14 @@ export interface PruneModelOptions {
   onProgress?: (event: PruneProgress) => void;
   /** An engine to use (default: created and disposed by the call). */
   engine?: GemmEngine;
+  /**
+   * Sequential mode: keep the activations entering each stage and run only the sub-graph
+   * between two stages (default true where the network offers segment runners: ONNX); false
+   * runs both models from their inputs for every stage. Results are the same either way.
+   */
+  stageCache?: boolean;
+  /** Bytes of cached stage activations held in memory; beyond it they go to a temporary file (default 2 GiB). */
+  activationMemory?: number;
 }
 
 /** A progress event of {@link pruneModel}. */
@@ -144,6 +153,9 @@ export function validatePruneOptions(options: PruneModelOptions): PrunerEntry {
   }
   if (options.global && options.method !== 'magnitude') throw new SurgeonInputError('--global applies to --method magnitude only; drop it or use magnitude');
   if (options.rounds !== undefined && !(Number.isInteger(options.rounds) && options.rounds >= 1)) throw new SurgeonInputError(`--rounds ${options.rounds}: expected a positive integer`);
+  if (options.activationMemory !== undefined && !(Number.isFinite(options.activationMemory) && options.activationMemory >= 0)) {
+    throw new SurgeonInputError(`activation memory ${options.activationMemory} is not a byte count ≥ 0; pass e.g. 2147483648 (2 GiB)`);
+  }
   return entry;
 }
 
@@ -243,8 +255,19 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
     const reports = new Map<NetworkLayer, PrunedLayerReport>();
     const layersTotal = layers.length * rounds;
     let layersDone = 0;
+    const ranges: Array<[number, number]> = [[0, calibSamples]];
+    if (heldOutSamples > 0) ranges.push([calibSamples, calibSamples + heldOutSamples]);
+    const batchSize = options.batchSize ?? 64;
+    // Sequential mode with data: advance cached stage activations through segment runners where the network has them.
+    const cache =
+      sequential && calib && stages.length > 1 && options.stageCache !== false
+        ? StageCache.create(current, dense, calib, stages.map((stage) => stage.filter((l) => !l.uncapturable)), {
+            ranges, batchSize, threads: options.threads ?? 2, ...(options.activationMemory !== undefined ? { activationMemory: options.activationMemory } : {}),
+          })
+        : undefined;
     try {
       for (let round = 1; round <= rounds; round++) {
+        if (cache) await cache.start(round === 1);
         for (let s = 0; s < stages.length; s++) {
           const stage = stages[s]!;
           const progress = (phase: PruneProgress['phase'], layer?: string) =>
@@ -253,7 +276,17 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
           // X̂ = X when nothing upstream is pruned yet (first stage of the first round) or in parallel mode.
           const exact = !sequential || (round === 1 && s === 0);
           const measurable = stage.filter((l) => !l.uncapturable);
-          const stats = calib && measurable.length ? await collectStatistics(current, dense, calib, measurable, { exact, calibSamples, heldOutSamples, engine, threads: options.threads, batchSize: options.batchSize }) : undefined;
+          let stats: Map<string, KeyStatistics> | undefined;
+          if (calib && measurable.length) {
+            const batches = cache
+              ? ranges.map((_, r) => cache.batches(r, !exact))
+              : await runnerBatches(current, exact ? undefined : dense, calib, measurable, ranges, batchSize, options.threads ?? 2);
+            try {
+              stats = await accumulateStatistics(measurable, batches, exact, engine);
+            } finally {
+              if (!cache) await (batches as RunnerBatches).release();
+            }
+          }
           for (const layer of stage) {
             progress('prune', layer.name);
             const layerStarted = performance.now();
@@ -296,9 +329,11 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
             });
             layersDone++;
           }
+          if (cache && s + 1 < stages.length) await cache.advance(s);
         }
       }
     } finally {
+      cache?.release();
       if (ownEngine) await engine.dispose();
     }
     const reportLayers: PrunedLayerReport[] = plan.all.map(
@@ -371,46 +406,68 @@ interface KeyStatistics {
   rows: number;
 }
 
+/** Batches of every range from runners over the whole networks, and their release. */
+type RunnerBatches = Array<AsyncIterable<CachedBatch>> & { release(): Promise<void> };
+
 /**
- * Streams calibration (and held-out) batches through the current network (X̂) and, unless
- * `exact`, the dense one (X), accumulating H, C and Hd per sample key of `stage`, summed over
- * every use of each layer.
+ * The previous pipeline (`stageCache: false`, and networks without segment runners): each
+ * range's batches run through the current network (X̂) and, unless `dense` is undefined
+ * (X̂ = X), the dense one (X), from the graph inputs, fetching the stage's inputs.
  */
-async function collectStatistics(
-  current: Network,
-  dense: Network,
-  calib: Dataset,
-  stage: readonly NetworkLayer[],
-  options: { exact: boolean; calibSamples: number; heldOutSamples: number; engine: GemmEngine; threads?: number; batchSize?: number },
-): Promise<Map<string, KeyStatistics>> {
+async function runnerBatches(current: Network, dense: Network | undefined, calib: Dataset, stage: readonly NetworkLayer[], ranges: Array<[number, number]>, batchSize: number, threads: number): Promise<RunnerBatches> {
+  const names = [...new Set(stage.flatMap((l) => l.uses.map((u) => u.input)))];
+  const hatRunner = await current.runner(names, { threads });
+  let denseRunner: NetworkRunner | undefined;
+  try {
+    denseRunner = dense ? await dense.runner(names, { threads }) : undefined;
+  } catch (error) {
+    await hatRunner.release();
+    throw error;
+  }
+  async function* range(from: number, to: number): AsyncGenerator<CachedBatch> {
+    for (const { feeds } of batchFeeds(calib, batchSize, from, to)) {
+      const hat = await hatRunner.run(feeds, names);
+      yield denseRunner ? { hat, dense: await denseRunner.run(feeds, names) } : { hat };
+    }
+  }
+  return Object.assign(
+    ranges.map(([from, to]) => range(from, to)),
+    {
+      release: async () => {
+        await hatRunner.release();
+        await denseRunner?.release();
+      },
+    },
+  );
+}
+
+/**
+ * Accumulates H, C and Hd per sample key of `stage`, summed over every use of each layer,
+ * from the batches of each range (calibration, then held-out): X̂ from `hat` and, unless
+ * `exact`, X from `dense`.
+ */
+async function accumulateStatistics(stage: readonly NetworkLayer[], ranges: Array<AsyncIterable<CachedBatch>>, exact: boolean, engine: GemmEngine): Promise<Map<string, KeyStatistics>> {
   const byKey = new Map<string, NetworkLayer>();
   for (const layer of stage) if (!byKey.has(layer.sampleKey)) byKey.set(layer.sampleKey, layer);
-  const names = [...new Set(stage.flatMap((l) => l.uses.map((u) => u.input)))];
-  const runnerOptions = { threads: options.threads ?? 2 };
-  const hatRunner = await current.runner(names, runnerOptions);
-  const denseRunner = options.exact ? undefined : await dense.runner(names, runnerOptions);
   const result = new Map<string, KeyStatistics>();
+  const accumulated: Array<Map<string, RangeAccumulators>> = [];
   try {
-    const ranges: Array<[number, number]> = [[0, options.calibSamples]];
-    if (options.heldOutSamples > 0) ranges.push([options.calibSamples, options.calibSamples + options.heldOutSamples]);
-    const accumulated: Array<Map<string, RangeAccumulators>> = [];
-    for (const [from, to] of ranges) {
+    for (const batches of ranges) {
       const accs = new Map<string, RangeAccumulators>();
+      accumulated.push(accs);
       for (const [key, layer] of byKey) {
         accs.set(key, {
-          hat: new HessianAccumulator(layer.cols, { engine: options.engine, cross: !options.exact }),
-          dense: options.exact ? undefined : new HessianAccumulator(layer.cols, { engine: options.engine, cross: false }),
+          hat: new HessianAccumulator(layer.cols, { engine, cross: !exact }),
+          dense: exact ? undefined : new HessianAccumulator(layer.cols, { engine, cross: false }),
         });
       }
-      for (const { feeds } of batchFeeds(calib, options.batchSize ?? 64, from, to)) {
-        const hat = await hatRunner.run(feeds, names);
-        const den = denseRunner ? await denseRunner.run(feeds, names) : undefined;
+      for await (const { hat, dense: den } of batches) {
         for (const [key, layer] of byKey) {
           const acc = accs.get(key)!;
           for (const use of layer.uses) {
             const Xhat = use.samples(hat[use.input]!);
-            if (den) {
-              const X = use.samples(den[use.input]!);
+            if (!exact) {
+              const X = use.samples(den![use.input]!);
               await acc.hat.addBatch(Xhat.X, Xhat.n, X.X);
               await acc.dense!.addBatch(X.X, X.n);
             } else {
@@ -419,7 +476,6 @@ async function collectStatistics(
           }
         }
       }
-      accumulated.push(accs);
     }
     for (const [key] of byKey) {
       const calibAcc = accumulated[0]!.get(key)!;
@@ -442,8 +498,12 @@ async function collectStatistics(
       result.set(key, entry);
     }
   } finally {
-    await hatRunner.release();
-    await denseRunner?.release();
+    for (const accs of accumulated) {
+      for (const acc of accs.values()) {
+        acc.hat.free();
+        acc.dense?.free();
+      }
+    }
   }
   return result;
 }

@@ -143,10 +143,25 @@ describe('surgeon prune on the demo MLP (data/) and test/fixtures', () => {
     expect(sparse).toBeGreaterThan(dense);
     expect(Number.isFinite(sparse)).toBe(true);
   });
+
+  it('tiny-gpt: --no-stage-cache and a spilled stage cache (--activation-memory 0) give the same layers', () => {
+    const run = (extra: string[]) => {
+      const result = surgeon(['prune', tiny('tiny-gpt.onnx'), '--method', 'sparsegpt', '--sparsity', '0.5', '--tokens', tiny('tiny-tokens.npy'), '--calib-samples', '32', '--out', join(dir, 'gpt-cache.onnx'), '--json', ...extra]);
+      expect(result.status, result.stderr).toBe(0);
+      return (JSON.parse(result.stdout) as { layers: Array<{ sparsity: number; error: number }> }).layers;
+    };
+    const whole = run(['--no-stage-cache']);
+    const spilled = run(['--activation-memory', '0']);
+    spilled.forEach((l, i) => {
+      expect(l.sparsity).toBe(whole[i]!.sparsity);
+      expect(l.error).toBeCloseTo(whole[i]!.error, 6);
+    });
+  });
 });
 
 describe('surgeon prune: bad input is one line, exit 2, nothing written', () => {
   const dir = tempDir();
+  it('negative --activation-memory', () => expectBadInput(surgeon(['prune', DEMO, '--method', 'sparsegpt', '--sparsity', '0.5', '--activation-memory', '-1', ...demoCalib]), /--activation-memory -1: expected MiB ≥ 0/));
   it('sparsity outside [0, 1)', () => expectBadInput(surgeon(['prune', DEMO, '--method', 'sparsegpt', '--sparsity', '1.2', ...demoCalib]), /outside \[0, 1\)/));
   it('negative sparsity', () => expectBadInput(surgeon(['prune', DEMO, '--method', 'sparsegpt', '--sparsity=-0.1', ...demoCalib]), /outside \[0, 1\)/));
   it('an N:M that does not divide the input dimension', () =>
