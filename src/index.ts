@@ -52,7 +52,7 @@ export type { BatchAxisOptions } from './runtime/batch-axis.js';
 export { inspectModel } from './inspect.js';
 export type { InspectReport, InspectedLayer } from './inspect.js';
 export { pruneModel, validatePruneOptions } from './prune/model.js';
-export type { PruneModelOptions, PruneModelReport, PrunedLayerReport, PruneProgress } from './prune/model.js';
+export type { PruneModelOptions, PruneModelReport, PrunedLayerReport, PruneProgress, PruneProfile } from './prune/model.js';
 export * from './pruners/index.js';
 export * from './collapse/index.js';
 export { measureModelCollapse } from './collapse/model.js';

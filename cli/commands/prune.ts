@@ -10,7 +10,7 @@ import { SurgeonInputError } from '../../src/errors.js';
 import { loadDataset } from '../../src/io/dataset.js';
 import type { Network } from '../../src/network/types.js';
 import { FISHER_METHODS, isFisherMethod } from '../../src/tfjs/names.js';
-import { pruneModel, validatePruneOptions, type PruneModelOptions } from '../../src/prune/model.js';
+import { peakRssBytes, pruneModel, validatePruneOptions, type PruneModelOptions, type PruneProfile } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
@@ -102,6 +102,8 @@ const LAYERWISE_FLAGS = {
   '--include-tied': 'includeTied',
   '--batch': 'batch',
   '--activation-memory': 'activationMemory',
+  '--statistics': 'statistics',
+  '--profile': 'profile',
 } as const;
 
 function refuse(o: Opts, flags: Record<string, string>, why: string): void {
@@ -134,7 +136,9 @@ export function pruneCommand(): Command {
     .option('--activation-memory <MiB>', 'cached stage activations held in memory; beyond it they go to a temporary file (default 2048)')
     .option('--threads <t>', 'onnxruntime threads for forward passes and the GEMM engine', '2')
     .option('--out <path>', 'output model: a .onnx file, or a folder for TensorFlow.js models (default: beside the input; never the input)')
-    .option('--json', 'print the report as JSON')
+    .addOption(new Option('--statistics <p>', "precision of the statistics' Gram products: fp64, or fp32 (Float32 products summed into Float64; faster)").choices(['fp64', 'fp32']))
+    .option('--profile', 'print seconds per phase (read, capture, statistics, prune, error, save) and peak memory after the layer table')
+    .option('--json', 'print the report as JSON (always with the per-phase profile)')
     .option('--fisher-samples <m>', 'Fisher methods: per-sample gradients in the empirical Fisher (default 128)')
     .option('--block <B>', 'Fisher methods: Fisher block size (default 128)')
     .option('--finetune-epochs <E>', 'TF.js layers models: gradual pruning with fine-tuning over E epochs (cubic schedule; woodfisher, fisher-iobs or magnitude)')
@@ -148,12 +152,13 @@ export function pruneCommand(): Command {
       if (o.sparsity === undefined && pattern.kind === 'unstructured') throw new SurgeonInputError('--sparsity is required for unstructured pruning; pass e.g. --sparsity 0.5');
       const sparsity = o.sparsity !== undefined ? parseSparsity(String(o.sparsity)) : 1 - (pattern as { n: number; m: number }).n / (pattern as { n: number; m: number }).m;
       const method = String(o.method);
+      const readStarted = performance.now();
       const network = await openModel(modelPath, o);
       try {
         const fisher = isFisherMethod(method) || (method === 'magnitude' && o.finetuneEpochs !== undefined);
         if (fisher) return await fisherPrune(network, modelPath, method, sparsity, pattern.kind, o);
         refuse(o, FISHER_FLAGS, `applies to the Fisher methods (${FISHER_METHODS.join(', ')}) and fine-tuning, not to --method ${method}`);
-        await layerwisePrune(network, modelPath, method, sparsity, pattern, o);
+        await layerwisePrune(network, modelPath, method, sparsity, pattern, o, readStarted);
       } finally {
         network.dispose();
       }
@@ -162,7 +167,7 @@ export function pruneCommand(): Command {
 }
 
 /** The layer-wise methods on any format, through the shared pipeline. */
-async function layerwisePrune(network: Network, modelPath: string, method: string, sparsity: number, pattern: SparsityPattern, o: Opts): Promise<void> {
+async function layerwisePrune(network: Network, modelPath: string, method: string, sparsity: number, pattern: SparsityPattern, o: Opts, readStarted = performance.now()): Promise<void> {
   const options: PruneModelOptions = {
     method,
     sparsity,
@@ -186,6 +191,7 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   const skip = skipList(o);
   if (skip) options.skip = skip;
   if (o.layerSparsity) options.layerSparsity = readOverrides(String(o.layerSparsity));
+  if (o.statistics !== undefined) options.statistics = String(o.statistics) as 'fp64' | 'fp32';
   validatePruneOptions(options);
 
   const folder = network.format !== 'onnx';
@@ -195,6 +201,7 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   }
   const spec = dataSpec(o);
   const calib = hasData(spec) ? loadDataset(spec, { inputs: network.inputs }) : undefined;
+  const readSeconds = (performance.now() - readStarted) / 1000;
 
   const bar = progressBar('prune', 1);
   const { model: pruned, report } = await pruneModel(network, calib, {
@@ -203,8 +210,13 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   });
   bar.finish();
   try {
+    const saveStarted = performance.now();
     const saved = await pruned.save(out, network.path ? { inputPath: network.path } : {});
-    const result = { ...formatFields(network), ...report, output: saved.path };
+    report.profile.read = readSeconds;
+    report.profile.save = (performance.now() - saveStarted) / 1000;
+    report.peakRssBytes = peakRssBytes();
+    const totalSeconds = (performance.now() - readStarted) / 1000;
+    const result = { ...formatFields(network), ...report, totalSeconds, output: saved.path };
     if (o.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       return;
@@ -219,11 +231,20 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
           `${report.totals.meanError !== null ? `, mean held-out error ${formatNumber(report.totals.meanError)}` : ''}, ${report.seconds.toFixed(1)} s`,
         `calibration: ${report.calibSamples} samples + ${report.heldOutSamples} held out; engine ${report.engine}`,
         `wrote ${saved.path}`,
+        ...(o.profile ? ['', profileTable(report.profile, totalSeconds, report.peakRssBytes)] : []),
       ].join('\n') + '\n',
     );
   } finally {
     pruned.dispose();
   }
+}
+
+/** The per-phase profile as a table: seconds and share of the command's wall time, then peak RSS. */
+export function profileTable(profile: PruneProfile, totalSeconds: number, peakRss: number): string {
+  const phases = ['read', 'capture', 'statistics', 'prune', 'error', 'save', 'other'] as const;
+  const rows = phases.map((p) => [p, profile[p].toFixed(3), totalSeconds > 0 ? percent(profile[p] / totalSeconds) : '–']);
+  rows.push(['total', totalSeconds.toFixed(3), '100%']);
+  return [table(['phase', 'seconds', 'share'], rows), `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`].join('\n');
 }
 
 /** The Fisher methods (and gradual pruning) on TF.js layers models. */
@@ -235,6 +256,7 @@ async function fisherPrune(network: Network, modelPath: string, method: string, 
   }
   if (pattern !== 'unstructured') throw new SurgeonInputError(`--pattern N:M applies to the layer-wise methods; the Fisher methods prune unstructured — use sparsegpt/obc/iobs for N:M`);
   refuse(o, LAYERWISE_FLAGS, `applies to the layer-wise methods, not to the Fisher flow (--method ${method}${o.finetuneEpochs !== undefined ? ' --finetune-epochs' : ''})`);
+  if (o.stageCache === false) throw new SurgeonInputError(`--no-stage-cache applies to the layer-wise methods, not to the Fisher flow (--method ${method}); drop it`);
   if (o.projection !== undefined) throw new SurgeonInputError('--projection applies to the layer-wise iobs; drop it');
   const allocation = String(o.allocation ?? 'global');
   if (allocation !== 'global' && allocation !== 'uniform') throw new SurgeonInputError(`--allocation ${allocation}: expected global or uniform`);

@@ -127,6 +127,29 @@ describe('surgeon prune on the demo MLP (data/) and test/fixtures', () => {
     expect(Array.from(views[0]!.read())).toEqual(Array.from(findPrunableLayers(readOnnxModel(tiny('tiny-cnn.onnx')))[0]!.read()));
   });
 
+  it('--json always carries the per-phase profile; --profile prints it after the layer table; --statistics fp32', () => {
+    const phases = ['read', 'capture', 'statistics', 'prune', 'error', 'save', 'other'] as const;
+    const json = surgeon(['prune', DEMO, '--method', 'sparsegpt', '--sparsity', '0.5', ...demoCalib, '--statistics', 'fp32', '--out', join(dir, 'demo-profile.onnx'), '--json']);
+    expect(json.status, json.stderr).toBe(0);
+    const report = JSON.parse(json.stdout);
+    expect(report.statistics).toBe('fp32');
+    let sum = 0;
+    for (const phase of phases) {
+      expect(report.profile[phase], phase).toBeGreaterThanOrEqual(0);
+      sum += report.profile[phase];
+    }
+    expect(report.profile.read).toBeGreaterThan(0);
+    expect(report.profile.save).toBeGreaterThan(0);
+    expect(sum).toBeLessThanOrEqual(report.totalSeconds + 0.01);
+    expect(report.peakRssBytes).toBeGreaterThan(10 * 2 ** 20);
+    const text = surgeon(['prune', DEMO, '--method', 'sparsegpt', '--sparsity', '0.5', ...demoCalib, '--out', join(dir, 'demo-profile-2.onnx'), '--profile']);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout.indexOf('rel. error')).toBeLessThan(text.stdout.indexOf('phase'));
+    for (const phase of [...phases, 'total']) expect(text.stdout).toMatch(new RegExp(`^\\s*${phase}\\s+\\d+\\.\\d{3}`, 'm'));
+    expect(text.stdout).toMatch(/peak RSS \d+ MiB/);
+    expectBadInput(surgeon(['prune', DEMO, '--method', 'sparsegpt', '--sparsity', '0.5', ...demoCalib, '--statistics', 'fp16']), /fp16/);
+  });
+
   it('tiny-gpt: --tokens calibration prunes every MatMul weight', () => {
     const out = join(dir, 'gpt.onnx');
     const result = surgeon(['prune', tiny('tiny-gpt.onnx'), '--method', 'sparsegpt', '--sparsity', '0.5', '--tokens', tiny('tiny-tokens.npy'), '--calib-samples', '32', '--out', out, '--json']);
