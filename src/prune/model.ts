@@ -23,7 +23,7 @@ import type { OnnxModel } from '../io/onnx/model.js';
 import type { Dataset } from '../io/dataset.js';
 import { createEngine } from '../linalg/create-engine.js';
 import type { GemmEngine } from '../linalg/engine.js';
-import { HessianAccumulator } from '../pruners/hessian.js';
+import { defaultMergeRows, HessianAccumulator } from '../pruners/hessian.js';
 import { getPruner, PRUNER_NAMES, type PrunerEntry } from '../pruners/registry.js';
 import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
 import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
@@ -527,8 +527,8 @@ async function accumulateStatistics(stage: readonly NetworkLayer[], ranges: Arra
       accumulated.push(accs);
       for (const [key, layer] of byKey) {
         accs.set(key, {
-          hat: new HessianAccumulator(layer.cols, { engine, cross: !exact }),
-          dense: exact ? undefined : new HessianAccumulator(layer.cols, { engine, cross: false }),
+          hat: new HessianAccumulator(layer.cols, { engine, cross: !exact, mergeRows: defaultMergeRows(layer.cols) }),
+          dense: exact ? undefined : new HessianAccumulator(layer.cols, { engine, cross: false, mergeRows: defaultMergeRows(layer.cols) }),
         });
       }
       lap('statistics');
@@ -549,6 +549,11 @@ async function accumulateStatistics(stage: readonly NetworkLayer[], ranges: Arra
         }
         lap('statistics');
       }
+      for (const acc of accs.values()) {
+        await acc.hat.flush();
+        await acc.dense?.flush();
+      }
+      lap('statistics');
     }
     for (const [key] of byKey) {
       const calibAcc = accumulated[0]!.get(key)!;

@@ -26,6 +26,21 @@ export interface HessianAccumulatorOptions {
    * default: report C when at least one batch came with X.
    */
   cross?: boolean;
+  /**
+   * Merge small batches: rows are staged (as Float32) until at least this many are waiting and
+   * then go through one Gram product, which costs far less than many small ones (a 64-row product
+   * on a 3072² result is dominated by fixed costs). Default 0: every batch is multiplied as it
+   * comes. With merging, call {@link HessianAccumulator.flush} before reading the results.
+   */
+  mergeRows?: number;
+}
+
+/**
+ * Rows worth merging for inputs of width d: about 32 MiB of Float32 staging per matrix, at least
+ * 256 rows and at most 4,096 (a 3072-wide layer merges 2,730 rows).
+ */
+export function defaultMergeRows(d: number): number {
+  return Math.max(256, Math.min(4096, Math.floor((32 << 20) / (4 * d))));
 }
 
 /** What {@link HessianAccumulator.result} returns. */
@@ -55,6 +70,12 @@ export class HessianAccumulator {
   private bufX = new Float64Array(0);
   private bufGram = new Float64Array(0);
   private queue: Promise<void> = Promise.resolve();
+  private readonly mergeRows: number;
+  /** Staged rows (merging): X̂ and, when the staged batches came with X, X. */
+  private stagedXhat = new Float32Array(0);
+  private stagedX = new Float32Array(0);
+  private staged = 0;
+  private stagedWithX = false;
 
   constructor(d: number, options: HessianAccumulatorOptions) {
     if (!Number.isInteger(d) || d <= 0) throw new RangeError(`HessianAccumulator: invalid input dimension d=${d}`);
@@ -62,6 +83,9 @@ export class HessianAccumulator {
     this.engine = options.engine;
     this.cross = options.cross;
     this.Hsum = new Float64Array(d * d);
+    const merge = options.mergeRows ?? 0;
+    if (!(Number.isInteger(merge) && merge >= 0)) throw new RangeError(`HessianAccumulator: mergeRows must be a non-negative integer, got ${merge}`);
+    this.mergeRows = merge;
   }
 
   /**
@@ -74,13 +98,15 @@ export class HessianAccumulator {
     return run;
   }
 
-  /** Resolves when every pending {@link addBatch} has finished. */
+  /** Resolves when every pending {@link addBatch} has finished and every staged row is multiplied. */
   async flush(): Promise<void> {
-    await this.queue;
+    const run = this.queue.then(() => this.drain());
+    this.queue = run.catch(() => undefined);
+    await run;
   }
 
   private async add(Xhat: Float32Array, n: number, X?: Float32Array): Promise<void> {
-    const Hsum = this.live();
+    this.live();
     const d = this.d;
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`addBatch: invalid sample count n=${n}`);
     if (Xhat.length < n * d) {
@@ -90,12 +116,58 @@ export class HessianAccumulator {
     if (dense && dense.length < n * d) {
       throw new SurgeonInputError(`dense-input batch has ${dense.length} values, expected n × d = ${n} × ${d} = ${n * d}`);
     }
+    if (n === 0) {
+      // A batch with X, even an empty one, starts the cross term.
+      if (dense && this.Csum === undefined) {
+        await this.drain();
+        await this.multiply(Xhat, 0, dense);
+      }
+      return;
+    }
+    if (this.mergeRows === 0) return this.multiply(Xhat, n, dense);
+    const withX = dense !== undefined;
+    if (this.staged > 0 && (this.stagedWithX !== withX || this.staged + n > this.capacity())) await this.drain();
+    if (this.staged === 0 && n >= this.mergeRows) return this.multiply(Xhat, n, dense);
+    this.stage(Xhat, n, dense);
+    if (this.staged >= this.mergeRows) await this.drain();
+  }
+
+  /** Staging capacity in rows. */
+  private capacity(): number {
+    return 2 * this.mergeRows;
+  }
+
+  /** Copies n rows into the staging buffers. */
+  private stage(Xhat: Float32Array, n: number, dense: Float32Array | undefined): void {
+    const d = this.d;
+    const size = this.capacity() * d;
+    if (this.stagedXhat.length !== size) this.stagedXhat = new Float32Array(size);
+    this.stagedXhat.set(Xhat.subarray(0, n * d), this.staged * d);
+    if (dense) {
+      if (this.stagedX.length !== size) this.stagedX = new Float32Array(size);
+      this.stagedX.set(dense.subarray(0, n * d), this.staged * d);
+    }
+    this.stagedWithX = dense !== undefined;
+    this.staged += n;
+  }
+
+  /** Multiplies the staged rows. */
+  private async drain(): Promise<void> {
+    if (this.staged === 0) return;
+    const n = this.staged;
+    this.staged = 0;
+    await this.multiply(this.stagedXhat, n, this.stagedWithX ? this.stagedX : undefined);
+  }
+
+  /** The Gram (and cross) products of n rows, added to the running sums. */
+  private async multiply(Xhat: Float32Array, n: number, dense: Float32Array | undefined): Promise<void> {
+    const Hsum = this.live();
+    const d = this.d;
     // Earlier batches had X = X̂, so their cross term equals their Gram term.
     if (dense && this.Csum === undefined) {
       mirrorLower(Hsum, d);
       this.Csum = Float64Array.from(Hsum);
     }
-    if (n === 0) return;
     const fp32 = enginePrecision(this.engine) === 'float32';
     // The Gram products take the Float32 batch as it is (the engine converts it while packing);
     // only the cross product needs Float64 copies.
@@ -123,14 +195,15 @@ export class HessianAccumulator {
     this.N += n;
   }
 
-  /** N, the number of samples added so far. */
+  /** N, the number of samples added so far (staged ones included). */
   get samples(): number {
-    return this.N;
+    return this.N + this.staged;
   }
 
   /** H = X̂ᵀX̂/N and C = XᵀX̂/N (fresh arrays; the accumulator keeps going). */
   result(): HessianStatistics {
     const Hsum = this.live();
+    if (this.staged > 0) throw new Error('HessianAccumulator: staged rows are not multiplied yet; await flush() before result()');
     if (this.N === 0) throw new SurgeonInputError('no calibration samples were added; pass a calibration set with at least one sample');
     const N = this.N;
     mirrorLower(Hsum, this.d);
@@ -151,6 +224,7 @@ export class HessianAccumulator {
    */
   columnNorms(): Float64Array {
     const Hsum = this.live();
+    if (this.staged > 0) throw new Error('HessianAccumulator: staged rows are not multiplied yet; await flush() before columnNorms()');
     const d = this.d;
     const norms = new Float64Array(d);
     for (let j = 0; j < d; j++) norms[j] = Math.sqrt(Hsum[j * d + j]!);
@@ -164,6 +238,9 @@ export class HessianAccumulator {
     this.bufXhat = new Float64Array(0);
     this.bufX = new Float64Array(0);
     this.bufGram = new Float64Array(0);
+    this.stagedXhat = new Float32Array(0);
+    this.stagedX = new Float32Array(0);
+    this.staged = 0;
   }
 
   private live(): Float64Array {

@@ -151,3 +151,42 @@ describe('HessianAccumulator', () => {
     expect(() => new HessianAccumulator(0, { engine: new TypeScriptEngine() })).toThrow(RangeError);
   });
 });
+
+describe('HessianAccumulator merging small batches (mergeRows)', () => {
+  it('gives the unmerged statistics for any batch split, with and without X, empty batches, large batches', async () => {
+    const n = 300;
+    const d = 7;
+    const Xhat = samples(n, d, 41);
+    const X = samples(n, d, 42);
+    // batches: some with X, some without (X = X̂), an empty one with X, one larger than mergeRows
+    const plan: Array<[number, boolean]> = [[5, false], [0, true], [17, true], [64, true], [3, false], [120, true], [91, false]];
+    const run = async (mergeRows: number) => {
+      const acc = new HessianAccumulator(d, { engine: ort, mergeRows });
+      let r0 = 0;
+      for (const [count, withX] of plan) {
+        const r1 = r0 + count;
+        await acc.addBatch(Xhat.subarray(r0 * d, r1 * d), count, withX ? X.subarray(r0 * d, r1 * d) : undefined);
+        r0 = r1;
+      }
+      expect(r0).toBe(n);
+      expect(acc.samples).toBe(n);
+      await acc.flush();
+      return { ...acc.result(), norms: acc.columnNorms() };
+    };
+    const plain = await run(0);
+    for (const mergeRows of [1, 16, 50, 100, 1000]) {
+      const merged = await run(mergeRows);
+      expect(relErr(merged.H, plain.H)).toBeLessThan(1e-13);
+      expect(relErr(merged.C!, plain.C!)).toBeLessThan(1e-13);
+      expect(relErr(merged.norms, plain.norms)).toBeLessThan(1e-13);
+    }
+  });
+
+  it('refuses to report before staged rows are multiplied', async () => {
+    const acc = new HessianAccumulator(3, { engine: ort, mergeRows: 100 });
+    await acc.addBatch(samples(4, 3, 1), 4);
+    expect(() => acc.result()).toThrow(/await flush\(\)/);
+    await acc.flush();
+    expect(acc.result().samples).toBe(4);
+  });
+});
