@@ -3,7 +3,8 @@
  *   ‖Ŵ X̂ᵀ − W Xᵀ‖² / ‖W Xᵀ‖²
  *   = (tr(Ŵ Ĥ Ŵᵀ) − 2 tr(W C Ŵᵀ) + tr(W Hd Wᵀ)) / tr(W Hd Wᵀ)
  * with Ĥ = X̂ᵀX̂/N, C = XᵀX̂/N and Hd = XᵀX/N (parallel mode: X̂ = X, all three equal).
- * The N cancels, so statistics of held-out samples give the held-out error exactly.
+ * The N cancels, so statistics of held-out samples give the held-out error exactly. Where
+ * X̂ = X the numerator is computed directly as tr(Δ H Δᵀ), Δ = Ŵ − W.
  */
 import type { GemmEngine } from '../linalg/engine.js';
 
@@ -24,6 +25,16 @@ async function traceProduct(engine: GemmEngine, A: Float32Array, M: Float64Array
 
 /** ‖Ŵ X̂ᵀ − W Xᵀ‖² / ‖W Xᵀ‖² (0 when W X is identically 0 and so is the error). */
 export async function relativeReconstructionError(engine: GemmEngine, W: Float32Array, What: Float32Array, rows: number, d: number, stats: InputStatistics): Promise<number> {
+  if (!stats.C && !stats.Hdense) {
+    // X̂ = X: the error is tr(Δ H Δᵀ) with Δ = Ŵ − W — two products instead of three, and no
+    // cancellation between large terms when the error is small.
+    const delta = new Float32Array(W.length);
+    for (let i = 0; i < W.length; i++) delta[i] = What[i]! - W[i]!;
+    const numerator = Math.max(0, await traceProduct(engine, delta, stats.H, delta, rows, d));
+    const dense = await traceProduct(engine, W, stats.H, W, rows, d);
+    if (dense <= 0) return numerator === 0 ? 0 : Infinity;
+    return numerator / dense;
+  }
   const Hd = stats.Hdense ?? stats.H;
   const C = stats.C ?? stats.H;
   const prunedTerm = await traceProduct(engine, What, stats.H, What, rows, d);
