@@ -21,10 +21,16 @@ export async function openModel(path: string, o: Record<string, unknown>): Promi
  */
 export function refuseFlags(network: Network, o: Record<string, unknown>, flags: Record<string, { key: string; formats: readonly string[]; why: string }>): void {
   for (const [flag, { key, formats, why }] of Object.entries(flags)) {
-    if (o[key] !== undefined && o[key] !== false && !formats.includes(network.format)) {
-      throw new SurgeonInputError(`${flag} does not apply to ${network.format} models (${why}); drop it`);
-    }
+    if (!formats.includes(network.format)) refuseGiven(o, { [flag]: key }, `does not apply to ${network.format} models (${why})`);
   }
+}
+
+/**
+ * Refuses any of `flags` (flag as typed → commander option key) that was given: one line,
+ * `<flag> <why>; drop it`.
+ */
+export function refuseGiven(o: Record<string, unknown>, flags: Record<string, string>, why: string): void {
+  for (const [flag, key] of Object.entries(flags)) if (o[key] !== undefined && o[key] !== false) throw new SurgeonInputError(`${flag} ${why}; drop it`);
 }
 
 /** The model's format in words, for tables. */

@@ -5,7 +5,8 @@
  */
 import type { ModelInputInfo } from './io/dataset.js';
 import type { OnnxModel } from './io/onnx/model.js';
-import { OnnxNetwork } from './network/onnx.js';
+import { asNetwork } from './network/onnx.js';
+import { countPruned } from './pruners/masks.js';
 import type { Network, NetworkFormat, NetworkOutput } from './network/types.js';
 
 /** One prunable layer. */
@@ -55,15 +56,14 @@ export interface InspectReport {
 
 /** Builds the {@link InspectReport} of a network (or of a decoded ONNX model). */
 export function inspectModel(model: Network | OnnxModel): InspectReport {
-  const network: Network = 'runner' in model ? model : new OnnxNetwork(model);
+  const network = asNetwork(model);
   const summary = network.summary();
   const layers: InspectedLayer[] = [];
   let zeros = 0;
   let prunable = 0;
   for (const layer of network.layers()) {
     const w = layer.read();
-    let z = 0;
-    for (let i = 0; i < w.length; i++) if (w[i] === 0) z++;
+    const z = countPruned(w);
     zeros += z;
     prunable += w.length;
     layers.push({

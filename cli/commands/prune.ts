@@ -10,11 +10,12 @@ import { SurgeonInputError } from '../../src/errors.js';
 import { loadDataset } from '../../src/io/dataset.js';
 import type { Network } from '../../src/network/types.js';
 import { FISHER_METHODS, isFisherMethod } from '../../src/tfjs/names.js';
+import { modelJsonPath } from '../../src/tfjs/path.js';
 import { peakRssBytes, pruneModel, validatePruneOptions, type PruneModelOptions, type PruneProfile } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
-import { addBackendOption, formatFields, formatName, openModel } from '../network-options.js';
+import { addBackendOption, formatFields, formatName, openModel, refuseGiven } from '../network-options.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { progressBar } from '../progress.js';
@@ -43,8 +44,7 @@ export function parseSparsity(text: string, flag = '--sparsity'): number {
  * folder NAME.METHOD-S beside a TF.js model's folder (then -2, -3 ...).
  */
 export function defaultOutput(input: string, suffix: string, folder = false): string {
-  let base = resolve(input.startsWith('file://') ? new URL(input).pathname : input);
-  if (folder && /model\.json$/i.test(base)) base = dirname(base);
+  const base = folder ? dirname(modelJsonPath(input)) : resolve(input);
   const dir = dirname(base);
   const stem = folder ? basename(base) : basename(base, extname(base));
   const ext = folder ? '' : '.onnx';
@@ -106,10 +106,6 @@ const LAYERWISE_FLAGS = {
   '--profile': 'profile',
 } as const;
 
-function refuse(o: Opts, flags: Record<string, string>, why: string): void {
-  for (const [flag, key] of Object.entries(flags)) if (o[key] !== undefined && o[key] !== false) throw new SurgeonInputError(`${flag} ${why}; drop it`);
-}
-
 function skipList(o: Opts): string[] | undefined {
   return o.skip ? String(o.skip).split(',').map((s) => s.trim()).filter(Boolean) : undefined;
 }
@@ -157,7 +153,7 @@ export function pruneCommand(): Command {
       try {
         const fisher = isFisherMethod(method) || (method === 'magnitude' && o.finetuneEpochs !== undefined);
         if (fisher) return await fisherPrune(network, modelPath, method, sparsity, pattern.kind, o);
-        refuse(o, FISHER_FLAGS, `applies to the Fisher methods (${FISHER_METHODS.join(', ')}) and fine-tuning, not to --method ${method}`);
+        refuseGiven(o, FISHER_FLAGS, `applies to the Fisher methods (${FISHER_METHODS.join(', ')}) and fine-tuning, not to --method ${method}`);
         await layerwisePrune(network, modelPath, method, sparsity, pattern, o, readStarted);
       } finally {
         network.dispose();
@@ -255,9 +251,8 @@ async function fisherPrune(network: Network, modelPath: string, method: string, 
     );
   }
   if (pattern !== 'unstructured') throw new SurgeonInputError(`--pattern N:M applies to the layer-wise methods; the Fisher methods prune unstructured — use sparsegpt/obc/iobs for N:M`);
-  refuse(o, LAYERWISE_FLAGS, `applies to the layer-wise methods, not to the Fisher flow (--method ${method}${o.finetuneEpochs !== undefined ? ' --finetune-epochs' : ''})`);
+  refuseGiven(o, LAYERWISE_FLAGS, `applies to the layer-wise methods, not to the Fisher flow (--method ${method}${o.finetuneEpochs !== undefined ? ' --finetune-epochs' : ''})`);
   if (o.stageCache === false) throw new SurgeonInputError(`--no-stage-cache applies to the layer-wise methods, not to the Fisher flow (--method ${method}); drop it`);
-  if (o.projection !== undefined) throw new SurgeonInputError('--projection applies to the layer-wise iobs; drop it');
   const allocation = String(o.allocation ?? 'global');
   if (allocation !== 'global' && allocation !== 'uniform') throw new SurgeonInputError(`--allocation ${allocation}: expected global or uniform`);
   const out = o.out ? resolve(String(o.out)) : defaultOutput(modelPath, `${method}-${sparsity}`, true);

@@ -20,7 +20,7 @@
 import { SurgeonInputError } from '../errors.js';
 import type { ClassificationDataset } from '../io/dataset.js';
 import type { OnnxModel } from '../io/onnx/model.js';
-import { OnnxNetwork } from '../network/onnx.js';
+import { asNetwork } from '../network/onnx.js';
 import type { Network } from '../network/types.js';
 import { scoredOutput } from '../runtime/evaluate.js';
 import { argmax } from '../eval/metrics.js';
@@ -220,7 +220,7 @@ function sameShape(state: LayerState, shape: number[], split: string): void {
  *   ../runtime/batch-axis.ts).
  */
 export async function measureModelCollapse(model: Network | OnnxModel, dataset: ClassificationDataset, options: ModelCollapseOptions = {}): Promise<ModelCollapse> {
-  const network: Network = 'runner' in model ? model : new OnnxNetwork(model);
+  const network = asNetwork(model);
   const started = performance.now();
   const labels = requireLabels(dataset, 'evaluated');
   if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0)) {

@@ -15,7 +15,8 @@
 import { SurgeonInputError } from '../errors.js';
 import type { ClassificationDataset, Dataset } from '../io/dataset.js';
 import type { OnnxModel } from '../io/onnx/model.js';
-import { OnnxNetwork } from '../network/onnx.js';
+import { asNetwork } from '../network/onnx.js';
+import { countPruned } from '../pruners/masks.js';
 import type { Network } from '../network/types.js';
 import { measureModelCollapse, type LayerCollapse, type ModelCollapseOptions } from '../collapse/model.js';
 import type { LayerSelection } from '../collapse/select.js';
@@ -116,7 +117,7 @@ function zeroFraction(network: Network): number {
   let total = 0;
   for (const layer of network.layers()) {
     const w = layer.read();
-    for (let i = 0; i < w.length; i++) if (w[i] === 0) zeros++;
+    zeros += countPruned(w);
     total += w.length;
   }
   return total ? zeros / total : 0;
@@ -157,7 +158,7 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
     const progress = (phase: CurveProgress['phase'], fraction: number, detail?: string) =>
       options.onProgress?.({ index, total, method: g.method, sparsity: g.sparsity, phase, fraction, ...(detail !== undefined ? { detail } : {}) });
     const started = performance.now();
-    const dense: Network = 'runner' in options.model ? options.model : new OnnxNetwork(options.model);
+    const dense = asNetwork(options.model);
     let model = dense;
     let pruned: Network | undefined;
     let meanError: number | null = null;

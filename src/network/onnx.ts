@@ -10,7 +10,7 @@ import { scanLayers, type WeightView } from '../io/onnx/operators.js';
 import { saveOnnxModel } from '../io/onnx/save.js';
 import { elemTypeName, tensorDims, tensorSize } from '../io/onnx/tensor.js';
 import { featureAxes, findClassifier, modelBalancedness, selectCollapseTensors, type LayerSelection } from '../collapse/select.js';
-import { layoutDims, sampleLayout } from '../prune/layers.js';
+import { layoutDims, pruningStages, sampleKey, sampleLayout } from '../prune/layers.js';
 import { sampleShape, toSamples } from '../prune/samples.js';
 import { captureSession } from '../runtime/capture.js';
 import { ModelSession, type NamedTensor } from '../runtime/session.js';
@@ -43,7 +43,7 @@ function samplesOf(use: ViewUse, tensor: NamedTensor): LayerSamples {
 function layerOf(view: WeightView): NetworkLayer {
   const uses = usesOf(view);
   const layerUses: LayerUse[] = uses.map((u) => ({ node: u.nodeName, input: u.inputName, samples: (t) => samplesOf(u, t) }));
-  const key = uses.map((u) => `${u.inputName}|${JSON.stringify(sampleLayout(u as WeightView))}`).join('+');
+  const key = uses.map((u) => sampleKey(u as WeightView)).join('+');
   const detail: Record<string, string | number | boolean | number[] | string[]> = {};
   if (view.via?.length) detail.via = [...view.via];
   if (view.subgraph) detail.subgraph = view.subgraph;
@@ -104,32 +104,10 @@ export class OnnxNetwork implements Network {
 
   stages(layers: readonly NetworkLayer[]): NetworkLayer[][] {
     // A layer's stage is the prunable depth of its deepest use's input.
-    const byOutput = new Map<string, NetworkLayer[]>();
     const { views } = this.scan();
-    const wanted = new Set(layers);
     const all = this.layers();
-    views.forEach((view, i) => {
-      const layer = all[i]!;
-      if (!wanted.has(layer)) return;
-      for (const use of usesOf(view)) {
-        const list = byOutput.get(use.outputName) ?? [];
-        list.push(layer);
-        byOutput.set(use.outputName, list);
-      }
-    });
-    const depth = new Map<string, number>();
-    const stageOf = new Map<NetworkLayer, number>();
-    for (const node of this.model.graph.node) {
-      let d = 0;
-      for (const input of node.input) d = Math.max(d, depth.get(input) ?? 0);
-      const prunable = node.output.flatMap((o) => byOutput.get(o) ?? []);
-      for (const layer of prunable) stageOf.set(layer, Math.max(stageOf.get(layer) ?? 0, d));
-      const out = prunable.length ? d + 1 : d;
-      for (const output of node.output) depth.set(output, out);
-    }
-    const stages: NetworkLayer[][] = [];
-    for (const layer of layers) (stages[stageOf.get(layer) ?? 0] ??= []).push(layer);
-    return stages.filter((s) => s && s.length > 0);
+    const viewOf = new Map(all.map((layer, i) => [layer, views[i]!]));
+    return pruningStages(this.model, layers, (layer) => usesOf(viewOf.get(layer)!).map((u) => u.outputName));
   }
 
   async runner(fetch: readonly string[], options: RunnerOptions = {}): Promise<NetworkRunner> {
@@ -250,6 +228,16 @@ export class OnnxNetwork implements Network {
 /** Wraps an already decoded ONNX model. */
 export function onnxNetwork(model: OnnxModel): OnnxNetwork {
   return new OnnxNetwork(model);
+}
+
+/** Whether `model` is a {@link Network} (not a bare decoded ONNX model). */
+export function isNetwork(model: Network | OnnxModel): model is Network {
+  return typeof (model as Network).layers === 'function' && typeof (model as Network).runner === 'function';
+}
+
+/** `model` as a Network: a Network as it is, a decoded ONNX model wrapped (library entry points take both). */
+export function asNetwork(model: Network | OnnxModel): Network {
+  return isNetwork(model) ? model : new OnnxNetwork(model);
 }
 
 /** The ONNX entry of the format registry. */

@@ -5,22 +5,24 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { SurgeonInputError } from '../errors.js';
-import { isTfjsModelPath } from '../tfjs/path.js';
+import { isTfjsModelPath, modelJsonFormat, modelJsonPath } from '../tfjs/path.js';
 import { onnxFormat } from './onnx.js';
 import type { Network, NetworkFormat, NetworkFormatEntry, OpenNetworkOptions } from './types.js';
 
-/** The `format` field of a tfjs model.json ('layers-model' when absent, as tfjs assumes). */
+/**
+ * The format of the tfjs model at `path` (see {@link modelJsonFormat}); undefined when its
+ * model.json is missing or not JSON — the loader then reports that in one line.
+ */
 function tfjsFormatOf(path: string): string | undefined {
-  let file = path.startsWith('file://') ? new URL(path).pathname : path;
-  if (!/\.json$/i.test(file)) file = `${file.replace(/\/$/, '')}/model.json`;
+  const file = modelJsonPath(path);
   if (!existsSync(file)) return undefined;
+  let json: unknown;
   try {
-    const json = JSON.parse(readFileSync(file, 'utf8')) as { format?: string; modelTopology?: { node?: unknown } };
-    if (json.format) return json.format;
-    return json.modelTopology && Array.isArray(json.modelTopology.node) ? 'graph-model' : 'layers-model';
+    json = JSON.parse(readFileSync(file, 'utf8'));
   } catch {
     return undefined;
   }
+  return json && typeof json === 'object' ? modelJsonFormat(json) : undefined;
 }
 
 const tfjsLayersFormat: NetworkFormatEntry = {

@@ -57,32 +57,32 @@ export function sampleKey(view: WeightView): string {
 }
 
 /**
- * Groups views into stages for sequential pruning: a view's stage is the number of prunable
- * layers on the longest path from the graph inputs to its activation, so every stage's inputs
- * depend only on layers of earlier stages (layers of the same depth share forward passes).
- * Views are visited in the graph's node order (ONNX requires topological order).
+ * Groups prunable items into stages for sequential pruning: an item's stage is the number of
+ * prunable items on the longest path from the graph inputs to its activation (the deepest of
+ * its nodes' outputs, `outputsOf`; a view by default), so every stage's inputs depend only on
+ * items of earlier stages (items of the same depth share forward passes). Nodes are visited in
+ * the graph's order (ONNX requires topological order); items keep their given order.
  */
-export function pruningStages(model: OnnxModel, views: readonly WeightView[]): WeightView[][] {
-  const byNode = new Map<string, WeightView[]>();
-  for (const view of views) {
-    const list = byNode.get(view.outputName) ?? [];
-    list.push(view);
-    byNode.set(view.outputName, list);
+export function pruningStages<T = WeightView>(model: OnnxModel, items: readonly T[], outputsOf: (item: T) => readonly string[] = (item) => [(item as WeightView).outputName]): T[][] {
+  const byOutput = new Map<string, T[]>();
+  for (const item of items) {
+    for (const output of outputsOf(item)) {
+      const list = byOutput.get(output) ?? [];
+      list.push(item);
+      byOutput.set(output, list);
+    }
   }
   const depth = new Map<string, number>();
-  const stageOf = new Map<WeightView, number>();
+  const stageOf = new Map<T, number>();
   for (const node of model.graph.node) {
     let d = 0;
     for (const input of node.input) d = Math.max(d, depth.get(input) ?? 0);
-    const prunable = node.output.flatMap((o) => byNode.get(o) ?? []);
-    for (const view of prunable) stageOf.set(view, d);
+    const prunable = node.output.flatMap((o) => byOutput.get(o) ?? []);
+    for (const item of prunable) stageOf.set(item, Math.max(stageOf.get(item) ?? 0, d));
     const out = prunable.length ? d + 1 : d;
     for (const output of node.output) depth.set(output, out);
   }
-  const stages: WeightView[][] = [];
-  for (const view of views) {
-    const s = stageOf.get(view) ?? 0;
-    (stages[s] ??= []).push(view);
-  }
+  const stages: T[][] = [];
+  for (const item of items) (stages[stageOf.get(item) ?? 0] ??= []).push(item);
   return stages.filter((s) => s && s.length > 0);
 }

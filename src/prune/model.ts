@@ -26,9 +26,10 @@ import type { GemmEngine } from '../linalg/engine.js';
 import { defaultMergeRows, HessianAccumulator } from '../pruners/hessian.js';
 import { getPruner, PRUNER_NAMES, type PrunerEntry } from '../pruners/registry.js';
 import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
+import { countPruned } from '../pruners/masks.js';
 import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
 import { batchFeeds } from '../runtime/capture.js';
-import { OnnxNetwork } from '../network/onnx.js';
+import { asNetwork, isNetwork, type OnnxNetwork } from '../network/onnx.js';
 import type { Network, NetworkLayer, NetworkRunner } from '../network/types.js';
 import { StageCache, type CachedBatch } from './stage-cache.js';
 import { relativeReconstructionError, type InputStatistics } from './error.js';
@@ -266,7 +267,7 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
   const started = performance.now();
   const profile = emptyProfile();
   const entry = validatePruneOptions(options);
-  const network: Network = isNetwork(model) ? model : new OnnxNetwork(model);
+  const network = asNetwork(model);
   const pattern = options.pattern ?? { kind: 'unstructured' as const };
   const damp = options.damp ?? 0.01;
   const rounds = options.rounds ?? 1;
@@ -433,14 +434,9 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
   }
 }
 
-function isNetwork(model: Network | OnnxModel): model is Network {
-  return typeof (model as Network).layers === 'function' && typeof (model as Network).runner === 'function';
-}
 
 function zeroFraction(w: Float32Array): number {
-  let z = 0;
-  for (let i = 0; i < w.length; i++) if (w[i] === 0) z++;
-  return w.length ? z / w.length : 0;
+  return w.length ? countPruned(w) / w.length : 0;
 }
 
 /** Target sparsity of every layer: uniform, per-layer overrides, or global magnitude thresholds. */

@@ -157,10 +157,10 @@ export function applyMask<T extends Float32Array | Float64Array>(W: T, mask: Uin
   return W;
 }
 
-/** Number of zeros of `mask`. */
-export function countPruned(mask: Uint8Array): number {
+/** Number of zeros of `values` (a mask, or weights: their pruned entries). */
+export function countPruned(values: ArrayLike<number>): number {
   let z = 0;
-  for (let i = 0; i < mask.length; i++) if (mask[i] === 0) z++;
+  for (let i = 0; i < values.length; i++) if (values[i] === 0) z++;
   return z;
 }
 

@@ -36,6 +36,9 @@ export interface CaptureOptions extends SessionOptions {
  * model's folder; float16/bfloat16 captures come back as Float32Array (see {@link ModelSession}).
  */
 export async function captureSession(model: OnnxModel, names: readonly string[], options: SessionOptions = {}): Promise<ModelSession> {
+  const outputs = new Set(model.outputs.map((o) => o.name));
+  // Only graph outputs asked for (evaluation): no copy needed.
+  if (names.every((n) => outputs.has(n))) return ModelSession.create(model, options, model.path ?? 'model');
   const copy = readOnnxModel(model.toBytes(), { baseDir: model.baseDir });
   copy.addGraphOutputs(names);
   return ModelSession.create(copy, options, model.path ?? 'model');

@@ -7,7 +7,7 @@
  */
 import { SurgeonInputError } from '../errors.js';
 import type { OnnxModel } from '../io/onnx/model.js';
-import { OnnxNetwork } from '../network/onnx.js';
+import { asNetwork } from '../network/onnx.js';
 import type { Network, NetworkRunner } from '../network/types.js';
 import type { ClassificationBatch, Dataset, TokenBatch } from '../io/dataset.js';
 import { batchFeeds } from './capture.js';
@@ -58,7 +58,7 @@ export async function evaluateModel(model: Network | OnnxModel | ModelSession, d
     output = options.outputName ?? scoredOutput(model.outputNames.map((name) => ({ name })))!;
     session = { run: (feeds, fetch) => model.run(feeds, fetch) };
   } else {
-    const network: Network = 'runner' in model ? model : new OnnxNetwork(model);
+    const network = asNetwork(model);
     const chosen = options.outputName ?? scoredOutput(network.outputs);
     if (!chosen) throw new SurgeonInputError('the model has no output; pass a classifier or a language model');
     output = chosen;

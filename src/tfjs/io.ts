@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameS
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SurgeonInputError } from '../errors.js';
+import { modelJsonFormat, modelJsonPath } from './path.js';
 
 /** One weight of the manifest with its place in the concatenated weight data. */
 export interface WeightEntry {
@@ -44,15 +45,7 @@ export interface TfjsModelFile {
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, int8: 1, int16: 2, complex64: 8 };
 
-/** Turns `file://…`, a folder or a model.json path into the absolute path of model.json. */
-export function modelJsonPath(path: string): string {
-  let p = path.startsWith('file://') ? fileURLToPath(path) : path;
-  p = resolve(p);
-  if (existsSync(p) && statSync(p).isDirectory()) p = join(p, 'model.json');
-  return p;
-}
-
-export { isTfjsModelPath } from './path.js';
+export { isTfjsModelPath, modelJsonPath } from './path.js';
 
 /** Reads model.json and every shard. @throws SurgeonInputError for missing files or shards. */
 export function readModelFile(path: string): TfjsModelFile {
@@ -68,7 +61,7 @@ export function readModelFile(path: string): TfjsModelFile {
   if (!json || typeof json !== 'object' || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
     throw new SurgeonInputError(`${file}: not a TensorFlow.js model (no modelTopology/weightsManifest); pass a model.json saved by tfjs or tensorflowjs_converter`);
   }
-  const isGraph = json.format === 'graph-model' || (typeof json.modelTopology === 'object' && 'node' in (json.modelTopology as object));
+  const isGraph = modelJsonFormat(json) === 'graph-model';
   const dir = dirname(file);
   const weights: WeightEntry[] = [];
   const shards: TfjsModelFile['shards'] = [];

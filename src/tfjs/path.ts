@@ -1,6 +1,7 @@
 /** Recognising TensorFlow.js model paths without loading tfjs (the CLI's dispatch uses it). */
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Whether `path` names a tfjs model: a `file://` URL, a `.json` file, or a folder holding model.json. */
 export function isTfjsModelPath(path: string): boolean {
@@ -11,4 +12,20 @@ export function isTfjsModelPath(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Turns `file://…`, a folder or a model.json path into the absolute path of model.json. */
+export function modelJsonPath(path: string): string {
+  let p = path.startsWith('file://') ? fileURLToPath(path) : path;
+  p = resolve(p);
+  if (existsSync(p) && statSync(p).isDirectory()) p = join(p, 'model.json');
+  return p;
+}
+
+/** The format of a parsed model.json: its `format`, else a GraphDef topology (`node`) means a graph model. */
+export function modelJsonFormat(json: { format?: unknown; modelTopology?: unknown }): 'layers-model' | 'graph-model' {
+  if (json.format === 'graph-model') return 'graph-model';
+  if (json.format === 'layers-model') return 'layers-model';
+  const topology = json.modelTopology;
+  return typeof topology === 'object' && topology !== null && 'node' in topology ? 'graph-model' : 'layers-model';
 }

@@ -53,13 +53,19 @@ export interface WeightUse {
   inputName: string;
   /** The node's output tensor. */
   outputName: string;
-  /** See {@link WeightView.orientation}. */
+  /**
+   * 'right': y = x · Wᵀ (features on the activation's last axis; Conv: channels axis 1).
+   * 'left':  y = W · x (constant first operand; features on the activation's second-to-last axis).
+   */
   orientation: 'right' | 'left';
-  /** See {@link WeightView.activationTransposed}. */
+  /** Gemm transA=1 with an activation A (or transB=1 with an activation B): the activation is stored transposed. */
   activationTransposed: boolean;
-  /** Gemm alpha (1 for MatMul/Conv). */
+  /** Gemm alpha (1 for MatMul/Conv); the view holds the stored weight, unscaled. */
   alpha: number;
-  /** Whether the node's operand (after the chain) is the transpose of the view. */
+  /**
+   * Whether the node's operand is the transpose of the view. The operand is the stored tensor
+   * when `via` is empty; otherwise the chain (e.g. a Transpose) lies between them.
+   */
   transposeWeight: boolean;
   conv?: ConvGeometry;
   /** The chain from the source tensor to the node's operand, in data-flow order (source first); [] when used directly. */
@@ -76,13 +82,13 @@ export interface WeightUse {
   captureNote?: string;
 }
 
-/** A prunable weight matrix of one source tensor (or one group of a grouped Conv weight). */
-export interface WeightView {
+/**
+ * A prunable weight matrix of one source tensor (or one group of a grouped Conv weight). The
+ * fields it shares with {@link WeightUse} describe `uses[0]`.
+ */
+export interface WeightView extends WeightUse {
   /** Unique name: the source tensor's name, `#g<i>` appended per group of a grouped Conv, `@<node>` when the name is taken. */
   name: string;
-  op: 'Gemm' | 'MatMul' | 'Conv';
-  /** The node's name (may be empty in the file; then `op_type#index`). */
-  nodeName: string;
   /** The source tensor: an initializer's name, or the output name of the Constant node holding the weight. */
   weightName: string;
   /** Output features. */
@@ -92,35 +98,12 @@ export interface WeightView {
   /** Group index and count (Conv only). */
   groupIndex?: number;
   groups?: number;
-  /** The activation tensor feeding the layer. */
-  inputName: string;
-  /** The node's output tensor. */
-  outputName: string;
-  /**
-   * 'right': y = x · Wᵀ (features on the activation's last axis; Conv: channels axis 1).
-   * 'left':  y = W · x (constant first operand; features on the activation's second-to-last axis).
-   */
-  orientation: 'right' | 'left';
-  /** Gemm transA=1 with an activation A (or transB=1 with an activation B): the activation is stored transposed. */
-  activationTransposed: boolean;
-  /** Gemm alpha (1 for MatMul/Conv); the view holds the stored weight, unscaled. */
-  alpha: number;
-  /**
-   * Whether the node's operand is the transpose of the view. The operand is the stored tensor
-   * when `via` is empty; otherwise the chain (e.g. a Transpose) lies between them.
-   */
-  transposeWeight: boolean;
-  conv?: ConvGeometry;
-  /** The chain from the source tensor to the node's operand of uses[0], source first (e.g. `['Identity', 'Transpose']`); [] when direct. */
-  via: ChainOp[];
   /** Whether the source is an initializer or the value of a Constant node. */
   sourceKind: 'initializer' | 'constant';
   /** Element type of the source tensor ('float32', 'float16', 'bfloat16', 'float64'); writes keep it. */
   sourceDType: string;
   /** The subgraph holding the source (undefined: the main graph). */
   sourceSubgraph?: string;
-  /** The subgraph holding the node of uses[0] (undefined: the main graph), e.g. `'If_0/then_branch'`. */
-  subgraph?: string;
   /** True when the input activation of every use can be captured from the main graph (see {@link WeightUse.capturable}). */
   capturable: boolean;
   /** Why not (the first use that cannot be captured), when `capturable` is false. */
