@@ -316,13 +316,26 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
     const ranges: Array<[number, number]> = [[0, calibSamples]];
     if (heldOutSamples > 0) ranges.push([calibSamples, calibSamples + heldOutSamples]);
     const batchSize = options.batchSize ?? 64;
+    // Methods without the cross term (sparsegpt, obc, wanda) need only H = X̂ᵀX̂ on the
+    // calibration range, and with held-out samples their error is measured directly from the
+    // held-out activations after the stage is pruned: neither the dense model's calibration
+    // activations nor any held-out Gram product are needed. Methods with C (iht, iobs) get
+    // H, C and Hd on both ranges (the held-out ones pick their iterate).
+    const direct = !entry.needsCross && heldOutSamples > 0;
+    const statisticRanges = direct ? [0] : ranges.map((_, r) => r);
     // Sequential mode with data: advance cached stage activations through segment runners where the network has them.
     const cache =
       sequential && calib && stages.length > 1 && options.stageCache !== false
         ? StageCache.create(current, dense, calib, stages.map((stage) => stage.filter((l) => !l.uncapturable)), {
-            ranges, batchSize, threads: options.threads ?? 2, ...(options.activationMemory !== undefined ? { activationMemory: options.activationMemory } : {}),
+            ranges, batchSize, threads: options.threads ?? 2, denseRanges: ranges.map((_, r) => r > 0 || !direct),
+            ...(options.activationMemory !== undefined ? { activationMemory: options.activationMemory } : {}),
           })
         : undefined;
+    /** The batches of the ranges `which` at the current stage (with the dense model's activations when `withDense`). */
+    const stageBatches = async (stage: readonly NetworkLayer[], which: number[], withDense: boolean): Promise<RunnerBatches> =>
+      cache
+        ? Object.assign(which.map((r) => cache.batches(r, withDense)), { release: async () => {} })
+        : timed('capture', () => runnerBatches(current, withDense ? dense : undefined, calib!, stage, which.map((r) => ranges[r]!), batchSize, options.threads ?? 2));
     try {
       for (let round = 1; round <= rounds; round++) {
         if (cache) await timed('capture', () => cache.start(round === 1));
@@ -336,15 +349,14 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
           const measurable = stage.filter((l) => !l.uncapturable);
           let stats: Map<string, KeyStatistics> | undefined;
           if (calib && measurable.length) {
-            const batches = cache
-              ? ranges.map((_, r) => cache.batches(r, !exact))
-              : await timed('capture', () => runnerBatches(current, exact ? undefined : dense, calib, measurable, ranges, batchSize, options.threads ?? 2));
+            const batches = await stageBatches(measurable, statisticRanges, !exact && !direct);
             try {
-              stats = await accumulateStatistics(measurable, batches, exact, statsEngine, profile);
+              stats = await accumulateStatistics(measurable, batches, !exact && !direct, statsEngine, profile);
             } finally {
-              if (!cache) await (batches as RunnerBatches).release();
+              await batches.release();
             }
           }
+          const pruned: Array<{ layer: NetworkLayer; W: Float32Array; What: Float32Array }> = [];
           for (const layer of stage) {
             progress('prune', layer.name);
             const layerStarted = performance.now();
@@ -372,8 +384,9 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
               engine,
             ));
             layer.write(result.W);
-            const errorStats = layerStats ? (layerStats.heldOut ?? layerStats.calib) : undefined;
+            const errorStats = layerStats && !direct ? (layerStats.heldOut ?? layerStats.calib) : undefined;
             const error = errorStats ? await timed('error', () => relativeReconstructionError(engine, W, result.W, layer.rows, layer.cols, errorStats)) : null;
+            if (direct && layerStats) pruned.push({ layer, W, What: result.W });
             reports.set(layer, {
               name: layer.name,
               op: layer.op,
@@ -387,6 +400,16 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
               seconds: (performance.now() - layerStarted) / 1000,
             });
             layersDone++;
+          }
+          if (pruned.length) {
+            // The held-out error of the stage's layers, measured on their held-out activations.
+            const batches = await stageBatches(pruned.map((p) => p.layer), [1], !exact);
+            try {
+              const errors = await timed('error', () => heldOutErrors(pruned, batches[0]!, statsEngine));
+              for (const [layer, error] of errors) reports.get(layer)!.error = error;
+            } finally {
+              await batches.release();
+            }
           }
           if (cache && s + 1 < stages.length) await timed('capture', () => cache.advance(s));
         }
@@ -501,11 +524,12 @@ async function runnerBatches(current: Network, dense: Network | undefined, calib
 }
 
 /**
- * Accumulates H, C and Hd per sample key of `stage`, summed over every use of each layer,
- * from the batches of each range (calibration, then held-out): X̂ from `hat` and, unless
- * `exact`, X from `dense`.
+ * Accumulates H per sample key of `stage` — and, `withDense`, C and Hd from the dense model's X
+ * in `dense` — summed over every use of each layer, from the batches of each range
+ * (calibration, then optionally held-out).
  */
-async function accumulateStatistics(stage: readonly NetworkLayer[], ranges: Array<AsyncIterable<CachedBatch>>, exact: boolean, engine: GemmEngine, profile: PruneProfile): Promise<Map<string, KeyStatistics>> {
+async function accumulateStatistics(stage: readonly NetworkLayer[], ranges: Array<AsyncIterable<CachedBatch>>, withDense: boolean, engine: GemmEngine, profile: PruneProfile): Promise<Map<string, KeyStatistics>> {
+  const exact = !withDense;
   let mark = performance.now();
   /** Adds the seconds since the last lap to `phase` (waiting for a batch is capture, the rest statistics). */
   const lap = (phase: 'capture' | 'statistics') => {
@@ -581,4 +605,54 @@ async function accumulateStatistics(stage: readonly NetworkLayer[], ranges: Arra
     }
   }
   return result;
+}
+
+/**
+ * Held-out relative reconstruction error ‖Ŵ X̂ᵀ − W Xᵀ‖² / ‖W Xᵀ‖² of each pruned layer,
+ * measured directly: the layer outputs of the held-out batches (X̂ from `hat`, X from `dense`,
+ * or X̂ where the batch has no dense activations, X̂ = X) through the pruned and the dense
+ * weights, squared differences summed in Float64. Two products of n × cols × rows per use,
+ * instead of three cols × cols Gram products over the held-out rows.
+ */
+async function heldOutErrors(layers: ReadonlyArray<{ layer: NetworkLayer; W: Float32Array; What: Float32Array }>, batches: AsyncIterable<CachedBatch>, engine: GemmEngine): Promise<Map<NetworkLayer, number>> {
+  const sums = layers.map(() => ({ error: 0, dense: 0 }));
+  // Where X̂ = X, the difference is one product with Δ = Ŵ − W (no cancellation between two outputs).
+  const deltas = new Map<NetworkLayer, Float32Array>();
+  const deltaOf = (layer: NetworkLayer, W: Float32Array, What: Float32Array): Float32Array => {
+    let delta = deltas.get(layer);
+    if (!delta) {
+      delta = new Float32Array(W.length);
+      for (let t = 0; t < W.length; t++) delta[t] = What[t]! - W[t]!;
+      deltas.set(layer, delta);
+    }
+    return delta;
+  };
+  for await (const { hat, dense } of batches) {
+    for (let i = 0; i < layers.length; i++) {
+      const { layer, W, What } = layers[i]!;
+      const sum = sums[i]!;
+      for (const use of layer.uses) {
+        const Xhat = use.samples(hat[use.input]!);
+        const X = dense ? use.samples(dense[use.input]!) : Xhat;
+        const Y = await engine.gemm(X.X, W, X.n, layer.cols, layer.rows, { transB: true });
+        const D = dense
+          ? await engine.gemm(Xhat.X, What, Xhat.n, layer.cols, layer.rows, { transB: true })
+          : await engine.gemm(Xhat.X, deltaOf(layer, W, What), Xhat.n, layer.cols, layer.rows, { transB: true });
+        let error = 0;
+        let norm = 0;
+        for (let t = 0; t < Y.length; t++) {
+          const y = Y[t]!;
+          const e = dense ? D[t]! - y : D[t]!;
+          error += e * e;
+          norm += y * y;
+        }
+        sum.error += error;
+        sum.dense += norm;
+      }
+    }
+  }
+  return new Map(layers.map(({ layer }, i) => {
+    const { error, dense } = sums[i]!;
+    return [layer, dense > 0 ? error / dense : error === 0 ? 0 : Infinity];
+  }));
 }

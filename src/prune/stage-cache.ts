@@ -137,6 +137,12 @@ export interface StageCacheOptions {
   threads: number;
   /** Bytes of cached activations held in memory (default {@link DEFAULT_ACTIVATION_MEMORY}). */
   activationMemory?: number;
+  /**
+   * Per range: whether the dense model's activations X are kept too (default all). A method
+   * that needs no cross term C only needs X where the reconstruction error is measured (the
+   * held-out range), which spares the dense model's forward passes over the calibration range.
+   */
+  denseRanges?: boolean[];
 }
 
 /** Statistics of a {@link StageCache} run, for reports and tests. */
@@ -194,13 +200,22 @@ export class StageCache {
     for (const { feeds } of batchFeeds(this.data, this.options.batchSize, from, to)) yield [r * 1_000_000 + i++, feeds];
   }
 
-  /** Runs `network`'s segment `from` → `to` over every batch, from `source` (undefined: graph inputs only) into a new store. */
-  private async runSegment(network: Network, source: ActivationStore | undefined, from: readonly string[], to: readonly string[]): Promise<ActivationStore> {
+  /** Whether the dense activations of range `r` are kept. */
+  private keepsDense(r: number): boolean {
+    return this.options.denseRanges?.[r] ?? true;
+  }
+
+  /**
+   * Runs `network`'s segment `from` → `to` over every batch of the ranges `only` selects (all by
+   * default), from `source` (undefined: graph inputs only) into a new store.
+   */
+  private async runSegment(network: Network, source: ActivationStore | undefined, from: readonly string[], to: readonly string[], only: (r: number) => boolean = () => true): Promise<ActivationStore> {
     const runner: NetworkRunner = await network.segmentRunner!(from, to, { threads: this.options.threads });
     this.stats.segments++;
     const target = new ActivationStore(this.budget);
     try {
       for (let r = 0; r < this.options.ranges.length; r++) {
+        if (!only(r)) continue;
         for (const [index, feeds] of this.feeds(r)) {
           const inputs: Feeds = { ...feeds };
           if (source) for (const [name, t] of Object.entries(source.get(index))) inputs[name] = asFeed(t);
@@ -226,7 +241,7 @@ export class StageCache {
     this.releaseStores();
     const to = this.boundaries[0]!;
     this.hat = await this.runSegment(this.current, undefined, [], to);
-    this.dense = exact ? this.hat : await this.runSegment(this.denseNet, undefined, [], to);
+    this.dense = exact ? this.hat : await this.runSegment(this.denseNet, undefined, [], to, (r) => this.keepsDense(r));
     this.stage = 0;
   }
 
@@ -242,7 +257,7 @@ export class StageCache {
     const hat = await this.runSegment(this.current, this.hat, from, to);
     let dense: ActivationStore;
     try {
-      dense = await this.runSegment(this.denseNet, this.dense, from, to);
+      dense = await this.runSegment(this.denseNet, this.dense, from, to, (r) => this.keepsDense(r));
     } catch (error) {
       hat.release();
       throw error;
@@ -259,6 +274,7 @@ export class StageCache {
    */
   async *batches(r: number, withDense: boolean): AsyncGenerator<CachedBatch> {
     if (!this.hat || !this.dense) throw new Error('internal: stage cache used before start()');
+    if (withDense && this.dense !== this.hat && !this.keepsDense(r)) throw new Error(`internal: the stage cache keeps no dense activations for range ${r}`);
     for (const [index, feeds] of this.feeds(r)) {
       const fed = feedsAsTensors(feeds);
       const batch: CachedBatch = { hat: { ...fed, ...this.hat.get(index) } };

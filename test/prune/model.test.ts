@@ -5,6 +5,8 @@ import { loadDataset, type ClassificationDataset, type DatasetSpec } from '../..
 import { pruneModel } from '../../src/prune/model.js';
 import { pruningStages } from '../../src/prune/layers.js';
 import { evaluateModel } from '../../src/runtime/evaluate.js';
+import { batchFeeds } from '../../src/runtime/capture.js';
+import { asNetwork } from '../../src/network/onnx.js';
 import { demoData, describeShared, fixture, itShared, tiny } from '../fixtures.js';
 
 const classification = (spec: DatasetSpec, model: OnnxModel) => loadDataset(spec, { inputs: model.inputs }) as ClassificationDataset;
@@ -219,6 +221,55 @@ describe('conv and token models (test/fixtures)', () => {
     for (const view of findPrunableLayers(pruned)) {
       const w = view.read();
       for (let r = 0; r < view.rows; r++) expect(zeros(w.subarray(r * view.cols, (r + 1) * view.cols))).toBe(view.cols / 2);
+    }
+  });
+});
+
+describe('held-out reconstruction error', () => {
+  it('sparsegpt (no cross term): the reported error is ‖ŴX̂ − WX‖²/‖WX‖² over the held-out samples, X̂ and X captured from the pruned and dense models', async () => {
+    const model = readOnnxModel(demoData('fmnist-mlp.onnx'));
+    const calib = classification({ inputs: demoData('fmnist-train.npz.gz'), scale: 1 / 255, limit: 96 }, model);
+    const { model: prunedModel, report } = await pruneModel(model, calib, { method: 'sparsegpt', sparsity: 0.6, calibSamples: 64, heldOutSamples: 32 });
+    const dense = asNetwork(model);
+    const pruned = asNetwork(prunedModel);
+    const denseLayers = dense.layers();
+    const prunedLayers = pruned.layers();
+    const names = denseLayers.map((l) => l.uses[0]!.input);
+    const denseRunner = await dense.runner(names);
+    const prunedRunner = await pruned.runner(names);
+    try {
+      const sums = denseLayers.map(() => ({ error: 0, norm: 0 }));
+      for (const { feeds } of batchFeeds(calib, 13, 64, 96)) {
+        const X = await denseRunner.run(feeds, names);
+        const Xhat = await prunedRunner.run(feeds, names);
+        denseLayers.forEach((layer, i) => {
+          const W = layer.read();
+          const What = prunedLayers[i]!.read();
+          const x = layer.uses[0]!.samples(X[names[i]!]!);
+          const xh = layer.uses[0]!.samples(Xhat[names[i]!]!);
+          for (let s = 0; s < x.n; s++) {
+            for (let r = 0; r < layer.rows; r++) {
+              let y = 0;
+              let yh = 0;
+              for (let c = 0; c < layer.cols; c++) {
+                y += W[r * layer.cols + c]! * x.X[s * layer.cols + c]!;
+                yh += What[r * layer.cols + c]! * xh.X[s * layer.cols + c]!;
+              }
+              sums[i]!.error += (yh - y) ** 2;
+              sums[i]!.norm += y * y;
+            }
+          }
+        });
+      }
+      expect(report.heldOutSamples).toBe(32);
+      report.layers.forEach((l, i) => {
+        const expected = sums[i]!.error / sums[i]!.norm;
+        expect(expected).toBeGreaterThan(1e-4);
+        expect(Math.abs(l.error! - expected) / expected).toBeLessThan(1e-6);
+      });
+    } finally {
+      await denseRunner.release();
+      await prunedRunner.release();
     }
   });
 });
