@@ -132,7 +132,7 @@ export function pruneCommand(): Command {
     .option('--activation-memory <MiB>', 'cached stage activations held in memory; beyond it they go to a temporary file (default 2048)')
     .option('--threads <t>', 'onnxruntime threads for forward passes and the GEMM engine', '2')
     .option('--out <path>', 'output model: a .onnx file, or a folder for TensorFlow.js models (default: beside the input; never the input)')
-    .addOption(new Option('--statistics <p>', "precision of the statistics' Gram products: fp64, or fp32 (Float32 products summed into Float64; faster)").choices(['fp64', 'fp32']))
+    .addOption(new Option('--statistics <p>', "precision of the statistics' products: fp32 (default; Float32 products summed into Float64, as PyTorch) or fp64 (slower, exact to 1e-15)").choices(['fp64', 'fp32']))
     .option('--profile', 'print seconds per phase (read, capture, statistics, prune, error, save) and peak memory after the layer table')
     .option('--json', 'print the report as JSON (always with the per-phase profile)')
     .option('--fisher-samples <m>', 'Fisher methods: per-sample gradients in the empirical Fisher (default 128)')

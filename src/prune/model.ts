@@ -85,9 +85,10 @@ export interface PruneModelOptions {
   /** Bytes of cached stage activations held in memory; beyond it they go to a temporary file (default 2 GiB). */
   activationMemory?: number;
   /**
-   * Precision of the statistics' Gram products (H, C, Hd): 'fp64' (default) or 'fp32' —
-   * Float32 GEMM products summed into Float64 across batches (≈1.5–2× faster accumulation;
-   * relative error of H ~1e-7, see test/prune/statistics-precision.test.ts).
+   * Precision of the statistics' products (H, C, Hd, and the held-out error's layer outputs):
+   * 'fp32' (default; as PyTorch's SparseGPT) — Float32 GEMM products summed into Float64 across
+   * batches, ≈1.5–2× faster, relative error of H ~1e-7 against the fp64 path, see
+   * test/prune/statistics-precision.test.ts — or 'fp64' (Float64 products throughout).
    */
   statistics?: 'fp64' | 'fp32';
 }
@@ -298,7 +299,7 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
     const ownEngine = !options.engine;
     const engine = options.engine ?? createEngine({ threads: options.threads ?? 2 });
     // fp32 statistics: Float32 Gram products summed into Float64 (HessianAccumulator reads the engine's precision).
-    const statsEngine = options.statistics === 'fp32' ? createEngine({ threads: options.threads ?? 2, precision: 'float32' }) : engine;
+    const statsEngine = (options.statistics ?? 'fp32') === 'fp32' ? createEngine({ threads: options.threads ?? 2, precision: 'float32' }) : engine;
     /** Adds the seconds `work` takes to `phase`. */
     const timed = async <T>(phase: 'capture' | 'prune' | 'error', work: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
@@ -316,18 +317,20 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
     const ranges: Array<[number, number]> = [[0, calibSamples]];
     if (heldOutSamples > 0) ranges.push([calibSamples, calibSamples + heldOutSamples]);
     const batchSize = options.batchSize ?? 64;
-    // Methods without the cross term (sparsegpt, obc, wanda) need only H = X̂ᵀX̂ on the
-    // calibration range, and with held-out samples their error is measured directly from the
-    // held-out activations after the stage is pruned: neither the dense model's calibration
-    // activations nor any held-out Gram product are needed. Methods with C (iht, iobs) get
-    // H, C and Hd on both ranges (the held-out ones pick their iterate).
-    const direct = !entry.needsCross && heldOutSamples > 0;
+    // Methods without the cross term (sparsegpt, obc, wanda) need only H = X̂ᵀX̂ of the
+    // calibration range; their error is measured directly from the activations of the error
+    // range (held-out, or calibration when nothing is held out) after the stage is pruned, so
+    // neither the dense model's calibration activations (when samples are held out) nor any
+    // further Gram product is needed. Methods with C (iht, iobs) get H, C and Hd on every range
+    // (the held-out ones pick their iterate) and the error from them.
+    const direct = !entry.needsCross;
+    const errorRange = heldOutSamples > 0 ? 1 : 0;
     const statisticRanges = direct ? [0] : ranges.map((_, r) => r);
     // Sequential mode with data: advance cached stage activations through segment runners where the network has them.
     const cache =
       sequential && calib && stages.length > 1 && options.stageCache !== false
         ? StageCache.create(current, dense, calib, stages.map((stage) => stage.filter((l) => !l.uncapturable)), {
-            ranges, batchSize, threads: options.threads ?? 2, denseRanges: ranges.map((_, r) => r > 0 || !direct),
+            ranges, batchSize, threads: options.threads ?? 2, denseRanges: ranges.map((_, r) => !direct || r === errorRange),
             ...(options.activationMemory !== undefined ? { activationMemory: options.activationMemory } : {}),
           })
         : undefined;
@@ -402,10 +405,10 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
             layersDone++;
           }
           if (pruned.length) {
-            // The held-out error of the stage's layers, measured on their held-out activations.
-            const batches = await stageBatches(pruned.map((p) => p.layer), [1], !exact);
+            // The error of the stage's layers, measured on the activations of the error range.
+            const batches = await stageBatches(pruned.map((p) => p.layer), [errorRange], !exact);
             try {
-              const errors = await timed('error', () => heldOutErrors(pruned, batches[0]!, statsEngine));
+              const errors = await timed('error', () => measuredErrors(pruned, batches[0]!, statsEngine));
               for (const [layer, error] of errors) reports.get(layer)!.error = error;
             } finally {
               await batches.release();
@@ -443,7 +446,7 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
       layers: reportLayers,
       totals: { parameters, zeros, sparsity: parameters ? zeros / parameters : 0, meanError: errors.length ? errors.reduce((a, b) => a + b, 0) / errors.length : null },
       seconds: (performance.now() - started) / 1000,
-      statistics: options.statistics ?? 'fp64',
+      statistics: options.statistics ?? 'fp32',
       profile,
       peakRssBytes: peakRssBytes(),
     };
@@ -608,13 +611,13 @@ async function accumulateStatistics(stage: readonly NetworkLayer[], ranges: Arra
 }
 
 /**
- * Held-out relative reconstruction error ‖Ŵ X̂ᵀ − W Xᵀ‖² / ‖W Xᵀ‖² of each pruned layer,
- * measured directly: the layer outputs of the held-out batches (X̂ from `hat`, X from `dense`,
- * or X̂ where the batch has no dense activations, X̂ = X) through the pruned and the dense
- * weights, squared differences summed in Float64. Two products of n × cols × rows per use,
- * instead of three cols × cols Gram products over the held-out rows.
+ * Relative reconstruction error ‖Ŵ X̂ᵀ − W Xᵀ‖² / ‖W Xᵀ‖² of each pruned layer, measured
+ * directly on `batches` (held-out, or calibration when nothing is held out): the layer outputs
+ * (X̂ from `hat`, X from `dense`, or X̂ where the batches have no dense activations, X̂ = X)
+ * through the pruned and the dense weights, squared differences summed in Float64. Two
+ * products of n × cols × rows per use, instead of cols × cols Gram products (C, XᵀX) over the rows.
  */
-async function heldOutErrors(layers: ReadonlyArray<{ layer: NetworkLayer; W: Float32Array; What: Float32Array }>, batches: AsyncIterable<CachedBatch>, engine: GemmEngine): Promise<Map<NetworkLayer, number>> {
+async function measuredErrors(layers: ReadonlyArray<{ layer: NetworkLayer; W: Float32Array; What: Float32Array }>, batches: AsyncIterable<CachedBatch>, engine: GemmEngine): Promise<Map<NetworkLayer, number>> {
   const sums = layers.map(() => ({ error: 0, dense: 0 }));
   // Where X̂ = X, the difference is one product with Δ = Ŵ − W (no cancellation between two outputs).
   const deltas = new Map<NetworkLayer, Float32Array>();

@@ -225,11 +225,14 @@ describe('conv and token models (test/fixtures)', () => {
   });
 });
 
-describe('held-out reconstruction error', () => {
-  it('sparsegpt (no cross term): the reported error is ‖ŴX̂ − WX‖²/‖WX‖² over the held-out samples, X̂ and X captured from the pruned and dense models', async () => {
+describe('reconstruction error', () => {
+  it.each([
+    ['held-out samples', 32, 64, 96],
+    ['the calibration samples when none are held out', 0, 0, 64],
+  ])('sparsegpt (no cross term): the reported error is ‖ŴX̂ − WX‖²/‖WX‖² over %s, X̂ and X captured from the pruned and dense models', async (_, heldOutSamples, from, to) => {
     const model = readOnnxModel(demoData('fmnist-mlp.onnx'));
     const calib = classification({ inputs: demoData('fmnist-train.npz.gz'), scale: 1 / 255, limit: 96 }, model);
-    const { model: prunedModel, report } = await pruneModel(model, calib, { method: 'sparsegpt', sparsity: 0.6, calibSamples: 64, heldOutSamples: 32 });
+    const { model: prunedModel, report } = await pruneModel(model, calib, { method: 'sparsegpt', sparsity: 0.6, calibSamples: 64, heldOutSamples });
     const dense = asNetwork(model);
     const pruned = asNetwork(prunedModel);
     const denseLayers = dense.layers();
@@ -239,7 +242,7 @@ describe('held-out reconstruction error', () => {
     const prunedRunner = await pruned.runner(names);
     try {
       const sums = denseLayers.map(() => ({ error: 0, norm: 0 }));
-      for (const { feeds } of batchFeeds(calib, 13, 64, 96)) {
+      for (const { feeds } of batchFeeds(calib, 13, from, to)) {
         const X = await denseRunner.run(feeds, names);
         const Xhat = await prunedRunner.run(feeds, names);
         denseLayers.forEach((layer, i) => {
@@ -261,7 +264,7 @@ describe('held-out reconstruction error', () => {
           }
         });
       }
-      expect(report.heldOutSamples).toBe(32);
+      expect(report.heldOutSamples).toBe(heldOutSamples);
       report.layers.forEach((l, i) => {
         const expected = sums[i]!.error / sums[i]!.norm;
         expect(expected).toBeGreaterThan(1e-4);

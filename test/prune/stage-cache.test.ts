@@ -92,7 +92,8 @@ describe('activations cached at stage boundaries', () => {
     it.each(['sparsegpt', 'iobs'])(`${c.name}, %s: same masks and weights (1e-5 relative) as whole-model runs per stage`, async (method) => {
       const model = c.model();
       const data = c.data(model);
-      const options: PruneModelOptions = { method, sparsity: 0.5, calibSamples: 96, heldOutSamples: 32, batchSize: 32, ...c.options };
+      // fp64 statistics: the previous pipeline's precision, so the comparison is to 1e-5.
+      const options: PruneModelOptions = { method, sparsity: 0.5, calibSamples: 96, heldOutSamples: 32, batchSize: 32, statistics: 'fp64', ...c.options };
       const net = new OnnxNetwork(model);
       expect(net.stageBoundaries(net.stages(net.layers())), 'the cached path applies').toBeDefined();
       const old = await pruneModel(model, data, { ...options, stageCache: false });
@@ -106,7 +107,7 @@ describe('activations cached at stage boundaries', () => {
   }
 
   it('residual, iobs, 2 rounds: later rounds restart the cache from the pruned model and the dense one', async () => {
-    const options: PruneModelOptions = { method: 'iobs', sparsity: 0.5, calibSamples: 96, heldOutSamples: 32, batchSize: 32, rounds: 2, iterations: 2 };
+    const options: PruneModelOptions = { method: 'iobs', sparsity: 0.5, calibSamples: 96, heldOutSamples: 32, batchSize: 32, rounds: 2, iterations: 2, statistics: 'fp64' };
     const old = await pruneModel(residualModel(), randomData(150), { ...options, stageCache: false });
     const cached = await pruneModel(residualModel(), randomData(150), options);
     expectSameWeights(old.model, cached.model);
