@@ -12,14 +12,21 @@
  * (b) a GPT-2-small-shaped decoder (test/exported-models.ts gpt2Like: 12 blocks, width 768,
  *     MLP 3072, context 256, vocab 512, single-head attention, ReLU MLP, no LayerNorm, residual
  *     projections scaled by 1/√24) with windows × 256 calibration tokens of a seeded Markov
- *     stream (and windows/4 held out); surgeon only (the PyTorch side of (b) is not built yet).
+ *     stream (and the windows/4 held-out windows after them). surgeon runs as a CLI process with
+ *     --batch 8; `surgeon eval` then scores the dense and the pruned model on the held-out
+ *     windows. The PyTorch reference (bench/reference/sparsegpt_gpt2_torch.py) rebuilds the same
+ *     network from the model's initializers (written as .npz), checks its dense logits against
+ *     onnxruntime's on window 0, runs SparseGPT's sequential procedure (true-sequential groups
+ *     [q,k,v], [out], [fc], [proj], batches of 8 windows) on the same calibration windows and
+ *     scores the same held-out windows; it also reports the mask agreement with surgeon per layer.
  *
  * The PyTorch side runs with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset, OMP_NUM_THREADS=2 and
  * torch.set_num_threads(2) (Debian python3-torch + libopenblas0-pthread; skipped when
  * /usr/bin/python3 cannot import torch). It is a benchmark reference only, never a test.
  *
- *   npm run bench:prune-speed [-- --part a|b|all] [--windows 64] [--blocks 12] [--no-torch]
- * writes bench/results/prune-speed.json and bench/results/prune-speed.md.
+ *   npm run bench:prune-speed [-- --part a|b|all] [--windows 64] [--blocks 12] [--no-torch] [--results DIR]
+ * writes bench/results/prune-speed.json and bench/results/prune-speed.md (or DIR/…; a run of one
+ * part keeps the other part's results of the existing JSON).
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -29,6 +36,9 @@ import { fileURLToPath } from 'node:url';
 import { OnnxGraphBuilder } from '../src/io/onnx/graph-builder.js';
 import { readOnnxModel } from '../src/io/onnx/model.js';
 import { writeNpy } from '../src/io/npy.js';
+import { writeNpz } from '../src/io/npz.js';
+import type { NdArray } from '../src/io/tensor.js';
+import { ModelSession } from '../src/runtime/session.js';
 import { createEngine } from '../src/linalg/create-engine.js';
 import { gaussian, mulberry32 } from '../src/random.js';
 import { gpt2Like, markovTokens } from '../test/exported-models.js';
@@ -38,6 +48,7 @@ const root = resolve(here, '../..');
 const CLI = join(root, 'dist/cli/main.js');
 const RESULTS = join(root, 'bench/results');
 const TORCH_SCRIPT = join(root, 'bench/reference/sparsegpt_torch.py');
+const TORCH_GPT2_SCRIPT = join(root, 'bench/reference/sparsegpt_gpt2_torch.py');
 const PYTHON = '/usr/bin/python3';
 
 function arg(name: string, fallback: string): string {
@@ -97,15 +108,20 @@ function surgeonPrune(args: string[]): CliRun {
   return run;
 }
 
-function torchReference(x: string, w: string, compare: string | undefined): Record<string, unknown> | { error: string } {
-  const env = { ...process.env, OMP_NUM_THREADS: '2' } as Record<string, string | undefined>;
+/** Runs a PyTorch reference script with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset and OMP_NUM_THREADS=2; its stdout is one JSON object. */
+function runTorch(script: string, args: string[]): Record<string, unknown> | { error: string } {
+  const env = { ...process.env, OMP_NUM_THREADS: '2', PYTHONDONTWRITEBYTECODE: '1' } as Record<string, string | undefined>;
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   const t0 = performance.now();
-  const r = spawnSync(PYTHON, [TORCH_SCRIPT, '--x', x, '--w', w, '--threads', '2', ...(compare ? ['--compare', compare] : [])], { encoding: 'utf8', env: env as NodeJS.ProcessEnv, maxBuffer: 64 << 20 });
+  const r = spawnSync(PYTHON, [script, ...args, '--threads', '2'], { encoding: 'utf8', env: env as NodeJS.ProcessEnv, maxBuffer: 64 << 20 });
   const wallSeconds = round3((performance.now() - t0) / 1000);
   if (r.status !== 0) return { error: (r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-2).join(' | ') };
   return { ...JSON.parse(r.stdout), wallSeconds };
+}
+
+function torchReference(x: string, w: string, compare: string | undefined): Record<string, unknown> | { error: string } {
+  return runTorch(TORCH_SCRIPT, ['--x', x, '--w', w, ...(compare ? ['--compare', compare] : [])]);
 }
 
 function haveTorch(): boolean {
@@ -184,23 +200,141 @@ async function partA(dir: string, torch: boolean) {
   return out;
 }
 
-async function partB(dir: string) {
+/** The float initializers of an ONNX model as an .npz keyed by initializer name (how the PyTorch reference gets the weights). */
+function floatInitializersNpz(modelPath: string, npzPath: string): void {
+  const model = readOnnxModel(modelPath);
+  const arrays = new Map<string, NdArray>();
+  for (const t of model.graph.initializer) {
+    const data = model.tensorToArray(t);
+    if (data instanceof Float32Array && t.name) arrays.set(t.name, { dtype: 'float32', shape: t.dims.map(Number), data });
+  }
+  writeNpz(npzPath, arrays);
+}
+
+/** onnxruntime's logits [T, vocab] of the decoder on the first window of `stream` (mask ones, positions 0..T−1). */
+async function firstWindowLogits(modelPath: string, stream: BigInt64Array, T: number): Promise<Float32Array> {
+  const session = await ModelSession.create(modelPath, { threads: 2 });
+  try {
+    const out = await session.run(
+      {
+        input_ids: { data: stream.slice(0, T), dims: [1, T] },
+        attention_mask: { data: new BigInt64Array(T).fill(1n), dims: [1, T] },
+        position_ids: { data: BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), dims: [1, T] },
+      },
+      ['logits'],
+    );
+    return out.logits!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+interface Perplexity {
+  perplexity?: number;
+  /** Mean negative log-likelihood per position (perplexity = exp(nll)). */
+  nll?: number;
+  positions?: number;
+  windows?: number;
+  seconds?: number;
+  error?: string;
+}
+
+/** `surgeon eval MODEL --tokens TOKENS` (--batch 8, --threads 2): perplexity over every window of `tokens`. */
+function surgeonEval(model: string, tokens: string, seqLen: number): Perplexity {
+  const r = spawnSync(process.execPath, [CLI, 'eval', model, '--tokens', tokens, '--seq-len', String(seqLen), '--batch', '8', '--threads', '2', '--json'], {
+    encoding: 'utf8',
+    env: { ...process.env, SURGEON_NO_PROGRESS: '1' },
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) return { error: (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ') };
+  const j = JSON.parse(r.stdout) as { perplexity: number; nll: number; positions: number; samples: number; seconds: number };
+  return { perplexity: j.perplexity, nll: j.nll, positions: j.positions, windows: j.samples, seconds: round3(j.seconds) };
+}
+
+/** What sparsegpt_gpt2_torch.py reports (see its docstring). */
+interface TorchGpt2 {
+  seconds: Record<'import' | 'read' | 'forward' | 'statistics' | 'factor' | 'sweep' | 'prune' | 'untilPruned' | 'evaluation' | 'process', number>;
+  peakRssBytes: number;
+  perplexity: { dense: number; pruned: number; positions: number };
+  nll: { dense: number; pruned: number };
+  denseLogitsVsOnnxruntime?: { maxAbsDiff: number; maxAbsLogit: number };
+  compare?: { maskAgreement: number; layers: Array<{ name: string; maskAgreement: number; surgeonSparsity: number }> };
+  sparsity: number;
+  wallSeconds: number;
+}
+
+async function partB(dir: string, torch: boolean) {
   const blocks = Number(arg('blocks', '12'));
   const windows = Number(arg('windows', '64'));
   const heldOut = Math.max(1, Math.floor(windows / 4));
   const shape = { vocab: 512, seqLen: 256, width: 768, hidden: 3072, blocks, residualScale: 1 / Math.sqrt(2 * blocks) };
+  const T = shape.seqLen;
+  // (b) may run alone, after (a) was recorded elsewhere: its own machine line.
+  const machine = { cpu: cpus()[0]?.model, cores: cpus().length, loadAverage: loadavg().map((v) => Math.round(v * 100) / 100) };
   const t0 = performance.now();
   const model = join(dir, `gpt2-small-${blocks}.onnx`);
   writeFileSync(model, gpt2Like(shape));
   const buildSeconds = round3((performance.now() - t0) / 1000);
+  // windows + heldOut windows of T tokens, plus the target of the last held-out window's last position.
+  const length = (windows + heldOut) * T + 1;
+  const stream = markovTokens(length, shape.vocab, 7);
   const tokens = join(dir, 'gpt2-tokens.npy');
-  const length = (windows + heldOut) * shape.seqLen;
-  writeNpy(tokens, { data: markovTokens(length, shape.vocab, 7), shape: [length], dtype: 'int64' });
-  const run = surgeonPrune([model, '--tokens', tokens, '--seq-len', String(shape.seqLen), '--calib-samples', String(windows), '--held-out', String(heldOut), '--batch', '8', '--out', join(dir, `gpt2-small-${blocks}.pruned.onnx`)]);
+  writeNpy(tokens, { data: stream, shape: [length], dtype: 'int64' });
+  // The held-out windows alone (windows..windows+heldOut−1 of the stream, same tokens and targets) for `surgeon eval`.
+  const heldTokens = join(dir, 'gpt2-heldout-tokens.npy');
+  writeNpy(heldTokens, { data: stream.slice(windows * T), shape: [length - windows * T], dtype: 'int64' });
+  const pruned = join(dir, `gpt2-small-${blocks}.pruned.onnx`);
+  const run = surgeonPrune([model, '--tokens', tokens, '--seq-len', String(T), '--calib-samples', String(windows), '--held-out', String(heldOut), '--batch', '8', '--out', pruned]);
   const s = summary(run);
   console.error(`gpt2-small surgeon: ${JSON.stringify(s)}`);
+  if (run.report && run.report.heldOutSamples !== heldOut) throw new Error(`surgeon held out ${String(run.report.heldOutSamples)} windows, expected ${heldOut}`);
   const layers = run.report ? (run.report.layers as Array<{ skipped?: boolean }>).filter((l) => !l.skipped).length : undefined;
-  return { model: { ...shape, heads: 1, layerNorm: false, activation: 'relu', tiedLmHead: true, buildSeconds }, windows, heldOutWindows: heldOut, tokensPerWindow: shape.seqLen, prunedLayers: layers, surgeon: s };
+  const perplexity = { dense: surgeonEval(model, heldTokens, T), surgeon: run.status === 0 ? surgeonEval(pruned, heldTokens, T) : { error: 'surgeon prune failed' } };
+  for (const p of [perplexity.dense, perplexity.surgeon]) {
+    if (p.windows !== undefined && p.windows !== heldOut) throw new Error(`surgeon eval scored ${p.windows} windows, expected the ${heldOut} held-out ones`);
+  }
+  console.error(`gpt2-small perplexity (surgeon eval, held-out windows): ${JSON.stringify(perplexity)}`);
+
+  let pytorch: TorchGpt2 | { error: string } = { error: 'skipped (no torch in /usr/bin/python3 or --no-torch)' };
+  if (torch) {
+    const weights = join(dir, `gpt2-small-${blocks}.weights.npz`);
+    floatInitializersNpz(model, weights);
+    const logits = join(dir, `gpt2-small-${blocks}.ort-logits.npy`);
+    writeNpy(logits, { data: await firstWindowLogits(model, stream, T), shape: [T, shape.vocab], dtype: 'float32' });
+    const args = ['--weights', weights, '--tokens', tokens, '--seq-len', String(T), '--calib-windows', String(windows), '--held-out', String(heldOut), '--batch', '8', '--ort-logits', logits];
+    if (run.status === 0) {
+      const surgeonWeights = join(dir, `gpt2-small-${blocks}.pruned.weights.npz`);
+      floatInitializersNpz(pruned, surgeonWeights);
+      args.push('--compare', surgeonWeights);
+    }
+    pytorch = runTorch(TORCH_GPT2_SCRIPT, args) as TorchGpt2 | { error: string };
+    console.error(`gpt2-small torch: ${JSON.stringify('seconds' in pytorch ? { seconds: pytorch.seconds, peakRssBytes: pytorch.peakRssBytes, perplexity: pytorch.perplexity, denseLogitsVsOnnxruntime: pytorch.denseLogitsVsOnnxruntime, maskAgreement: pytorch.compare?.maskAgreement } : pytorch)}`);
+  }
+  const t = 'seconds' in pytorch ? pytorch : undefined;
+  const comparison = t && run.status === 0 && perplexity.surgeon.perplexity !== undefined
+    ? {
+        /** PyTorch process start → pruned weights, over surgeon's whole prune command (wall). */
+        pytorchOverSurgeonSeconds: round3(t.seconds.untilPruned / s.wallSeconds),
+        /** Held-out perplexity of surgeon's pruned model over PyTorch's. */
+        surgeonOverPytorchPerplexity: perplexity.surgeon.perplexity / t.perplexity.pruned,
+        /** Dense held-out perplexity, onnxruntime (surgeon eval) over PyTorch's rebuilt network. */
+        denseOnnxOverPytorchPerplexity: perplexity.dense.perplexity! / t.perplexity.dense,
+        maskAgreement: t.compare?.maskAgreement,
+      }
+    : undefined;
+  return {
+    model: { ...shape, heads: 1, layerNorm: false, activation: 'relu', tiedLmHead: true, buildSeconds },
+    machine,
+    windows,
+    heldOutWindows: heldOut,
+    tokensPerWindow: T,
+    prunedLayers: layers,
+    surgeon: s,
+    perplexity,
+    pytorch,
+    pytorchRun: `bench/reference/sparsegpt_gpt2_torch.py: the same network rebuilt in PyTorch from the model's initializers; IST-DASLab/sparsegpt's sequential procedure with true-sequential groups [q,k,v], [out], [fc], [proj] (the whole block runs per group, hooks accumulate H = 2XXᵀ/n in Float32), fasterprune 50 %, blocksize 128, percdamp 0.01, forwards in batches of 8 windows; same environment as (a); one run`,
+    comparison,
+  };
 }
 
 function markdown(result: Record<string, unknown>): string {
@@ -246,22 +380,40 @@ function markdown(result: Record<string, unknown>): string {
   const b = result.gpt2 as Awaited<ReturnType<typeof partB>> | undefined;
   if (b) {
     lines.push(`## (b) GPT-2-small-shaped decoder: ${b.model.blocks} blocks, width ${b.model.width}, MLP ${b.model.hidden}, context ${b.model.seqLen}, vocab ${b.model.vocab}, single-head attention; ${b.windows} calibration windows + ${(b.surgeon as { heldOutSamples?: number }).heldOutSamples ?? b.heldOutWindows} held out`, '');
+    if (b.machine) lines.push(`Machine at the start of (b): ${JSON.stringify(b.machine)}. Perplexity: every position of the ${b.heldOutWindows} held-out windows (the windows after the calibration windows) against the next token; surgeon's models scored by \`surgeon eval --batch 8\` (onnxruntime), PyTorch's by its rebuilt network.`, '');
     const s = b.surgeon as { profile?: Record<string, number>; wallSeconds: number; peakRssMiB?: number; meanError?: number | null; error?: string };
+    const t = (b.pytorch ?? { error: 'not run' }) as TorchGpt2 | { error: string };
+    const num = (v: number) => (v < 1e4 ? v.toFixed(3) : v.toExponential(4));
+    const ppl = (p: Perplexity | undefined) => (p?.perplexity !== undefined ? `${num(p.perplexity)} (NLL ${p.nll!.toFixed(4)})` : `– ${p?.error ?? ''}`);
+    const tppl = (which: 'dense' | 'pruned') => ('seconds' in t ? `${num(t.perplexity[which])} (NLL ${t.nll[which].toFixed(4)})` : '–');
+    lines.push('| run | read | capture / forward | statistics | prune | error | save | other | whole command | peak RSS MiB | mean held-out error | held-out perplexity, pruned |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
     if (s.profile) {
-      lines.push('| run | read | capture | statistics | prune | error | save | other | whole command | peak RSS MiB | mean held-out error |', '|---|---|---|---|---|---|---|---|---|---|---|');
-      lines.push(`| surgeon (sequential, fp64 statistics) | ${phases.map((ph) => s.profile![ph]!.toFixed(1)).join(' | ')} | ${s.wallSeconds.toFixed(1)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} |`);
-    } else lines.push(`surgeon failed: ${s.error}`);
+      lines.push(`| surgeon (sequential, fp64 statistics, --batch 8) | ${phases.map((ph) => s.profile![ph]!.toFixed(1)).join(' | ')} | ${s.wallSeconds.toFixed(1)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} | ${ppl(b.perplexity?.surgeon)} |`);
+    } else lines.push(`| surgeon | failed: ${s.error} |`);
+    if ('seconds' in t) {
+      const sec = t.seconds;
+      lines.push(`| PyTorch SparseGPT sequential (import ${sec.import.toFixed(1)}) | ${sec.read.toFixed(1)} | ${sec.forward.toFixed(1)} | ${sec.statistics.toFixed(1)} | ${sec.prune.toFixed(1)} (factor ${sec.factor.toFixed(1)}, sweep ${sec.sweep.toFixed(1)}) | – | – | – | ${sec.untilPruned.toFixed(1)} | ${mib(t.peakRssBytes)} | – | ${tppl('pruned')} |`);
+    } else lines.push(`| PyTorch | ${t.error} |`);
     lines.push('');
+    if ('seconds' in t && b.perplexity) {
+      const c = b.comparison;
+      const logits = t.denseLogitsVsOnnxruntime;
+      lines.push('| held-out perplexity: dense (surgeon eval) | dense (PyTorch) | surgeon-pruned | PyTorch-pruned | surgeon / PyTorch perplexity | PyTorch / surgeon whole-command time | mask agreement surgeon vs PyTorch |', '|---|---|---|---|---|---|---|');
+      lines.push(`| ${ppl(b.perplexity.dense)} | ${tppl('dense')} | ${ppl(b.perplexity.surgeon)} | ${tppl('pruned')} | ${c ? c.surgeonOverPytorchPerplexity.toFixed(4) : '–'} | ${c ? `${c.pytorchOverSurgeonSeconds.toFixed(2)}×` : '–'} | ${c?.maskAgreement !== undefined ? (100 * c.maskAgreement).toFixed(1) + ' %' : '–'} |`);
+      lines.push('');
+      if (logits) lines.push(`PyTorch's rebuilt dense network against onnxruntime on window 0: max |Δlogit| ${logits.maxAbsDiff.toExponential(2)} (max |logit| ${logits.maxAbsLogit.toFixed(2)}).`, '');
+    }
   }
   return lines.join('\n');
 }
 
 async function main(): Promise<void> {
   const part = arg('part', 'all');
+  const results = resolve(arg('results', RESULTS));
   const dir = join(tmpdir(), 'surgeon-prune-speed');
   mkdirSync(dir, { recursive: true });
-  mkdirSync(RESULTS, { recursive: true });
-  const jsonPath = join(RESULTS, 'prune-speed.json');
+  mkdirSync(results, { recursive: true });
+  const jsonPath = join(results, 'prune-speed.json');
   const previous = existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, unknown>) : {};
   const result: Record<string, unknown> = {
     ...previous,
@@ -271,9 +423,9 @@ async function main(): Promise<void> {
     pytorchRun: 'Debian python3-torch 1.13.1 + libopenblas0-pthread 0.3.21 (/usr/bin/python3), env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=2, torch.set_num_threads(2); H in Float32 over batches of 2,048 rows, blocksize 128, damp 0.01',
   };
   if (part === 'a' || part === 'all') result.layers = await partA(dir, haveTorch());
-  if (part === 'b' || part === 'all') result.gpt2 = await partB(dir);
+  if (part === 'b' || part === 'all') result.gpt2 = await partB(dir, haveTorch());
   writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n');
-  writeFileSync(join(RESULTS, 'prune-speed.md'), markdown(result) + '\n');
+  writeFileSync(join(results, 'prune-speed.md'), markdown(result) + '\n');
   console.log(JSON.stringify(result, null, 2));
 }
 
