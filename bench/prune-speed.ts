@@ -6,8 +6,8 @@
  *     transB) with 16,384 correlated calibration rows x = z·A + 0.1·noise (z: 16,384 × 256
  *     standard normal, A: 256 × d fixed), saved as .npy. surgeon runs as a CLI process with
  *     --calib-samples 16384 and exactly 16,384 rows (so no held-out rows: the error is measured
- *     on the calibration statistics), --threads 2, once with the default fp64 statistics and once
- *     with --statistics fp32. The PyTorch reference reads the same rows and weights and also
+ *     on the calibration statistics), --threads 2, with the defaults (fp32 statistics), with
+ *     --statistics fp64 and with --batch 2048. The PyTorch reference reads the same rows and weights and also
  *     reports the mask agreement and both relative reconstruction errors (Float64, same rows).
  * (b) a GPT-2-small-shaped decoder (test/exported-models.ts gpt2Like: 12 blocks, width 768,
  *     MLP 3072, context 256, vocab 512, single-head attention, ReLU MLP, no LayerNorm, residual
@@ -168,19 +168,19 @@ async function partA(dir: string, torch: boolean) {
     writeNpy(wPath, { data: W, shape: [c.dout, c.din], dtype: 'float32' });
     const runs: Record<string, ReturnType<typeof summary>> = {};
     let pruned: string | undefined;
-    // Default flags (fp64 statistics, --batch 64: 64 rows per forward batch and Gram product),
-    // then fp32 statistics, then fp32 with --batch 2048 (2,048 rows per Gram product).
+    // Default flags (fp32 statistics, --batch 64: 64 rows per forward batch, merged into
+    // ~32 MiB Gram products), then fp64 statistics, then --batch 2048 (2,048 rows per forward batch).
     const configs = [
+      { key: 'defaults', flags: [] as string[] },
       { key: 'fp64', flags: ['--statistics', 'fp64'] },
-      { key: 'fp32', flags: ['--statistics', 'fp32'] },
-      { key: 'fp32-batch2048', flags: ['--statistics', 'fp32', '--batch', '2048'] },
+      { key: 'batch2048', flags: ['--batch', '2048'] },
     ];
     for (const { key, flags } of configs) {
       const outModel = join(dir, `${c.name}.${key}.pruned.onnx`);
       const run = surgeonPrune([model, '--inputs', xPath, '--calib-samples', String(N), ...flags, '--out', outModel]);
       runs[key] = summary(run);
       console.error(`${c.name} surgeon ${key}: ${JSON.stringify(runs[key])}`);
-      if (key === 'fp64' && run.status === 0) {
+      if (key === 'defaults' && run.status === 0) {
         pruned = join(dir, `${c.name}-surgeon-w.npy`);
         writeNpy(pruned, { data: readOnnxModel(outModel).readInitializer('fc.weight'), shape: [c.dout, c.din], dtype: 'float32' });
       }
@@ -337,6 +337,13 @@ async function partB(dir: string, torch: boolean) {
   };
 }
 
+/** Row labels of part (a)'s surgeon configurations. */
+const CONFIG_LABELS: Record<string, string> = {
+  defaults: 'defaults (fp32 statistics, --batch 64)',
+  fp64: '--statistics fp64',
+  batch2048: '--batch 2048',
+};
+
 function markdown(result: Record<string, unknown>): string {
   const lines: string[] = ['# `surgeon prune --method sparsegpt --sparsity 0.5`, per phase (bench/prune-speed.ts)', ''];
   lines.push(`Machine: ${result.machine && JSON.stringify(result.machine)}; node ${process.version}. Seconds; surgeon runs as a CLI process with --threads 2.`, '');
@@ -352,7 +359,7 @@ function markdown(result: Record<string, unknown>): string {
           continue;
         }
         const p = s.profile as Record<string, number>;
-        lines.push(`| ${l.layer} | surgeon ${k === 'fp64' ? 'defaults (fp64, --batch 64)' : k === 'fp32' ? '--statistics fp32' : '--statistics fp32 --batch 2048'} | ${phases.map((ph) => p[ph]!.toFixed(2)).join(' | ')} | ${s.wallSeconds.toFixed(2)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} |`);
+        lines.push(`| ${l.layer} | surgeon ${CONFIG_LABELS[k] ?? k} | ${phases.map((ph) => p[ph]!.toFixed(2)).join(' | ')} | ${s.wallSeconds.toFixed(2)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} |`);
       }
       const t = l.pytorch as { seconds?: Record<string, number>; wallSeconds?: number; peakRssBytes?: number; relativeError?: number; error?: string };
       if (t.seconds) {
@@ -362,17 +369,18 @@ function markdown(result: Record<string, unknown>): string {
     }
     lines.push('');
     lines.push('surgeon vs PyTorch: the whole command (surgeon: process wall time; PyTorch: process start to pruned weights, incl. `import torch`) and H + sweep (surgeon: statistics + prune; PyTorch: H accumulation + factor + sweep):', '');
-    lines.push('| layer | surgeon defaults whole | surgeon fp32 whole | surgeon fp32 --batch 2048 whole | PyTorch whole | surgeon defaults H+sweep | surgeon fp32 H+sweep | surgeon fp32 --batch 2048 H+sweep | PyTorch H+sweep | PyTorch / surgeon (defaults; fp32 --batch 2048), whole | mask agreement (defaults vs PyTorch) | rel. error surgeon / PyTorch |');
+    lines.push('| layer | surgeon defaults whole | surgeon --statistics fp64 whole | surgeon --batch 2048 whole | PyTorch whole | surgeon defaults H+sweep | surgeon fp64 H+sweep | surgeon --batch 2048 H+sweep | PyTorch H+sweep | PyTorch / surgeon (defaults), whole | mask agreement (defaults vs PyTorch) | rel. error surgeon / PyTorch |');
     lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const l of a) {
-      const f64 = l.surgeon.fp64 as { wallSeconds: number; profile?: Record<string, number> };
-      const f32 = l.surgeon.fp32 as { wallSeconds: number; profile?: Record<string, number> };
-      const fb = (l.surgeon['fp32-batch2048'] ?? { wallSeconds: NaN }) as { wallSeconds: number; profile?: Record<string, number> };
+      const none = { wallSeconds: NaN };
+      const def = (l.surgeon.defaults ?? none) as { wallSeconds: number; profile?: Record<string, number> };
+      const f64 = (l.surgeon.fp64 ?? none) as { wallSeconds: number; profile?: Record<string, number> };
+      const fb = (l.surgeon.batch2048 ?? none) as { wallSeconds: number; profile?: Record<string, number> };
       const t = l.pytorch as { seconds?: Record<string, number>; compare?: { maskAgreement: number; relativeError: number }; relativeError?: number };
       const hs = (s: { profile?: Record<string, number> }) => (s.profile ? (s.profile.statistics! + s.profile.prune!).toFixed(2) : '–');
       const whole = t.seconds?.untilPruned;
       lines.push(
-        `| ${l.layer} | ${f64.wallSeconds.toFixed(2)} | ${f32.wallSeconds.toFixed(2)} | ${fb.wallSeconds.toFixed(2)} | ${whole?.toFixed(2) ?? '–'} | ${hs(f64)} | ${hs(f32)} | ${hs(fb)} | ${t.seconds?.hPlusSweep?.toFixed(2) ?? '–'} | ${whole ? `${(whole / f64.wallSeconds).toFixed(2)}×; ${(whole / fb.wallSeconds).toFixed(2)}×` : '–'} | ${t.compare ? (100 * t.compare.maskAgreement).toFixed(1) + ' %' : '–'} | ${t.compare ? `${t.compare.relativeError.toExponential(3)} / ${t.relativeError!.toExponential(3)}` : '–'} |`,
+        `| ${l.layer} | ${def.wallSeconds.toFixed(2)} | ${f64.wallSeconds.toFixed(2)} | ${fb.wallSeconds.toFixed(2)} | ${whole?.toFixed(2) ?? '–'} | ${hs(def)} | ${hs(f64)} | ${hs(fb)} | ${t.seconds?.hPlusSweep?.toFixed(2) ?? '–'} | ${whole ? `${(whole / def.wallSeconds).toFixed(2)}×` : '–'} | ${t.compare ? (100 * t.compare.maskAgreement).toFixed(1) + ' %' : '–'} | ${t.compare ? `${t.compare.relativeError.toExponential(3)} / ${t.relativeError!.toExponential(3)}` : '–'} |`,
       );
     }
     lines.push('');
@@ -388,7 +396,7 @@ function markdown(result: Record<string, unknown>): string {
     const tppl = (which: 'dense' | 'pruned') => ('seconds' in t ? `${num(t.perplexity[which])} (NLL ${t.nll[which].toFixed(4)})` : '–');
     lines.push('| run | read | capture / forward | statistics | prune | error | save | other | whole command | peak RSS MiB | mean held-out error | held-out perplexity, pruned |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
     if (s.profile) {
-      lines.push(`| surgeon (sequential, fp64 statistics, --batch 8) | ${phases.map((ph) => s.profile![ph]!.toFixed(1)).join(' | ')} | ${s.wallSeconds.toFixed(1)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} | ${ppl(b.perplexity?.surgeon)} |`);
+      lines.push(`| surgeon (sequential, defaults: fp32 statistics; --batch 8) | ${phases.map((ph) => s.profile![ph]!.toFixed(1)).join(' | ')} | ${s.wallSeconds.toFixed(1)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} | ${ppl(b.perplexity?.surgeon)} |`);
     } else lines.push(`| surgeon | failed: ${s.error} |`);
     if ('seconds' in t) {
       const sec = t.seconds;

@@ -387,9 +387,13 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
               engine,
             ));
             layer.write(result.W);
-            const errorStats = layerStats && !direct ? (layerStats.heldOut ?? layerStats.calib) : undefined;
+            // Where X̂ = X and the error range is the calibration range, H alone gives the error
+            // (tr(ΔHΔᵀ)/tr(WHWᵀ), 2·rows·cols² flops); that is cheaper than measuring the outputs
+            // (2·rows·cols·n) when cols ≤ n.
+            const fromH = direct && exact && errorRange === 0 && layerStats !== undefined && layer.cols <= layerStats.rows;
+            const errorStats = layerStats && (!direct || fromH) ? (fromH ? { H: layerStats.calib.H } : (layerStats.heldOut ?? layerStats.calib)) : undefined;
             const error = errorStats ? await timed('error', () => relativeReconstructionError(engine, W, result.W, layer.rows, layer.cols, errorStats)) : null;
-            if (direct && layerStats) pruned.push({ layer, W, What: result.W });
+            if (direct && !fromH && layerStats) pruned.push({ layer, W, What: result.W });
             reports.set(layer, {
               name: layer.name,
               op: layer.op,
