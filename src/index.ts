@@ -9,6 +9,7 @@
  * - layer-wise pruners on typed arrays (W, H): `sparsegptPrune`, `iobsPrune`, … and their classes
  *   (`SparseGPT`, `IOBS`, …: `addBatch` → `prune` → `free`);
  * - neural-collapse accumulators and metric functions;
+ * - structured pruning of ONNX graphs ({@link pruneStructured}: whole neurons/channels removed, a smaller model written);
  * - dense linear algebra and the GEMM engine.
  */
 export { SurgeonInputError } from './errors.js';
@@ -60,3 +61,14 @@ export type { ModelCollapse, ModelCollapseOptions, LayerCollapse } from './colla
 export { featureAxes, findClassifier, selectCollapseTensors } from './collapse/select.js';
 export type { LayerSelection } from './collapse/select.js';
 export * from './linalg/index.js';
+export { analyzeStructure, unitColumns } from './structure/graph.js';
+export type { StructureKind, StructurePlan, UnitGroup, UnitProducer, UnitConsumer, UnitSlice, ReshapeUpdate, BlockedGroup, NonProducer } from './structure/graph.js';
+export { pruneStructured, structurePlan, modelCost, validateStructuredOptions, STRUCTURES } from './structure/prune.js';
+export type { StructuredPruneOptions, StructuredPruneReport, StructuredGroupReport, ModelCost } from './structure/prune.js';
+export { selectUnits, STRUCTURED_METHODS } from './structure/select.js';
+export type { ConsumerProblem, SelectOptions, Selection, StructuredMethod } from './structure/select.js';
+export { shrinkModel, sliceAxis, removalEdits } from './structure/shrink.js';
+export type { GroupRemoval } from './structure/shrink.js';
+export { measureShapes, probeFeeds } from './structure/shapes.js';
+export { measureLatency, repeatFeeds } from './structure/latency.js';
+export type { Latency, LatencyOptions } from './structure/latency.js';

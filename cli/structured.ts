@@ -1,0 +1,114 @@
+/**
+ * `surgeon prune MODEL --structure neurons|channels --method magnitude|wanda|obs|iobs --sparsity S`:
+ * structured pruning (src/structure) — removes whole units and writes a smaller ONNX model;
+ * reports parameters, multiply-adds, file size and measured onnxruntime latency before and after.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { SurgeonInputError } from '../src/errors.js';
+import { loadDataset } from '../src/io/dataset.js';
+import type { Network } from '../src/network/types.js';
+import { OnnxNetwork } from '../src/network/onnx.js';
+import { measureLatency, type Latency } from '../src/structure/latency.js';
+import { pruneStructured, STRUCTURES, type StructuredPruneReport } from '../src/structure/prune.js';
+import { STRUCTURED_METHODS, type StructuredMethod } from '../src/structure/select.js';
+import { probeFeeds } from '../src/structure/shapes.js';
+import type { StructureKind } from '../src/structure/graph.js';
+import { dataSpec, hasData, parseNumber } from './data-options.js';
+import { formatFields, refuseGiven } from './network-options.js';
+import { prunerOptions } from './prune-options.js';
+import { progressBar } from './progress.js';
+import { formatNumber, percent, table } from './format.js';
+
+type Opts = Record<string, string | boolean | undefined>;
+
+/** Flags of unstructured pruning that have no meaning with --structure. */
+const UNSTRUCTURED_FLAGS = {
+  '--global': 'global',
+  '--layer-sparsity': 'layerSparsity',
+  '--projection': 'projection',
+  '--blocksize': 'blocksize',
+  '--rounds': 'rounds',
+  '--parallel': 'parallel',
+  '--include-tied': 'includeTied',
+  '--activation-memory': 'activationMemory',
+  '--statistics': 'statistics',
+  '--held-out': 'heldOut',
+  '--fisher-samples': 'fisherSamples',
+  '--block': 'block',
+  '--finetune-epochs': 'finetuneEpochs',
+  '--lr': 'lr',
+  '--distill': 'distill',
+  '--allocation': 'allocation',
+} as const;
+
+/** Runs structured pruning for the prune command (refuses what cannot apply, in one line). */
+export async function structuredPrune(network: Network, modelPath: string, o: Opts, defaultOutput: (suffix: string) => string): Promise<void> {
+  const structure = String(o.structure);
+  if (structure === 'heads') throw new SurgeonInputError('--structure heads is not implemented yet; use --structure neurons (the MLP neurons of transformer blocks) or channels');
+  if (!(STRUCTURES as readonly string[]).includes(structure)) throw new SurgeonInputError(`--structure ${structure}: expected ${STRUCTURES.join(' or ')}`);
+  if (network.format !== 'onnx' || !(network instanceof OnnxNetwork)) {
+    throw new SurgeonInputError(`--structure applies to ONNX models only; structured pruning of ${network.format} models is not implemented yet (drop --structure, or convert the model to ONNX)`);
+  }
+  const method = String(o.method);
+  if (!(STRUCTURED_METHODS as readonly string[]).includes(method)) throw new SurgeonInputError(`--method ${method} has no structured form; with --structure use ${STRUCTURED_METHODS.join(', ')}`);
+  if (o.pattern !== undefined && o.pattern !== 'unstructured') throw new SurgeonInputError(`--pattern ${o.pattern} applies to unstructured pruning; --structure removes whole units, drop one of them`);
+  refuseGiven(o, UNSTRUCTURED_FLAGS, 'applies to unstructured pruning, not to --structure');
+  if (o.stageCache === false) throw new SurgeonInputError('--no-stage-cache applies to unstructured pruning, not to --structure; drop it');
+  if (o.sparsity === undefined) throw new SurgeonInputError('--structure needs --sparsity (the fraction of units to remove), e.g. --sparsity 0.3');
+  const sparsity = Number(o.sparsity);
+  if (String(o.sparsity).trim() === '' || Number.isNaN(sparsity)) throw new SurgeonInputError(`--sparsity ${o.sparsity} is not a number; pass a fraction such as 0.3`);
+  const threads = parseNumber(String(o.threads ?? '2'), '--threads', true);
+  const out = o.out ? resolve(String(o.out)) : defaultOutput(`${structure}-${method}-${sparsity}`);
+  if (network.path && resolve(out) === network.path) throw new SurgeonInputError(`--out ${o.out} is the input model; choose another file (the input is never overwritten)`);
+  const spec = dataSpec(o);
+  const calib = hasData(spec) ? loadDataset(spec, { inputs: network.inputs }) : undefined;
+  const bar = progressBar('prune', 1);
+  const { model, report } = await pruneStructured(network, calib, {
+    structure: structure as StructureKind,
+    method: method as StructuredMethod,
+    sparsity,
+    calibSamples: parseNumber(String(o.calibSamples ?? '512'), '--calib-samples', true),
+    damp: prunerOptions(o).damp!,
+    ...(o.iterations !== undefined ? { iterations: parseNumber(String(o.iterations), '--iterations', true) } : {}),
+    ...(o.step !== undefined ? { step: parseNumber(String(o.step), '--step') } : {}),
+    ...(o.skip ? { skip: String(o.skip).split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+    ...(o.roundTo !== undefined ? { roundTo: parseNumber(String(o.roundTo), '--round-to', true) } : {}),
+    threads,
+    batchSize: parseNumber(String(o.batch ?? '64'), '--batch', true),
+    onProgress: (done, total, group) => bar.update(total ? done / total : 1, group),
+  });
+  bar.finish();
+  try {
+    const saved = await model.save(out, network.path ? { inputPath: network.path } : {});
+    const probe = probeFeeds(network.model, calib);
+    const dense = await measureLatency(network.model, probe, [1, 64], { threads });
+    const pruned = await measureLatency(model.model, probe, [1, 64], { threads });
+    const bytesBefore = network.path ? statSync(network.path).size : network.model.toBytes().length;
+    const result = { ...formatFields(network), ...report, bytes: { before: bytesBefore, after: saved.bytes }, latency: { threads, dense, pruned }, output: saved.path };
+    if (o.json) {
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      return;
+    }
+    process.stdout.write(formatReport(report, bytesBefore, saved.bytes, dense, pruned, threads, saved.path) + '\n');
+  } finally {
+    model.dispose();
+  }
+}
+
+function formatReport(report: StructuredPruneReport, before: number, after: number, dense: Latency[], pruned: Latency[], threads: number, path: string): string {
+  const rows = report.groups.map((g) => [g.name, g.kind, `${g.units - g.removed}/${g.units}`, g.consumers.join(', '), g.error === null ? '–' : formatNumber(g.error), `${g.seconds.toFixed(2)}s`]);
+  const blocked = report.blocked.map((b) => [b.name, b.kind, b.reason]);
+  const ratio = (a: number, b: number) => `${a.toLocaleString('en-US')} → ${b.toLocaleString('en-US')} (${percent(b / a)})`;
+  const lat = dense.map((d, i) => `batch ${d.batch}: ${d.medianMs.toFixed(3)} → ${pruned[i]!.medianMs.toFixed(3)} ms (${(d.medianMs / pruned[i]!.medianMs).toFixed(2)}×)`);
+  return [
+    table(['group', 'kind', 'units kept', 'consumers', 'rel. error', 'time'], rows),
+    ...(blocked.length ? ['', 'left alone:', table(['group', 'kind', 'reason'], blocked)] : []),
+    ...(report.otherKind.length ? [`other structure (not selected): ${report.otherKind.join(', ')}`] : []),
+    '',
+    `${report.method} ${percent(report.sparsity)} of the ${report.structure}${report.roundTo > 1 ? `, kept counts rounded to multiples of ${report.roundTo}` : ''} (damp λ=${report.damp}, ${report.calibSamples} calibration samples) in ${report.seconds.toFixed(1)} s`,
+    `parameters ${ratio(report.before.parameters, report.after.parameters)}; multiply-adds per sample ${ratio(report.before.macs, report.after.macs)}; file ${ratio(before, after)} bytes`,
+    `onnxruntime latency (median of 20 runs, ${threads} threads) ${lat.join('; ')}`,
+    `wrote ${path}`,
+  ].join('\n');
+}

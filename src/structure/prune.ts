@@ -1,0 +1,387 @@
+/**
+ * Structured pruning of an ONNX model: removes a fraction of the units (neurons or channels) of
+ * every group the dependency analysis (./graph.ts) finds, chooses them with magnitude, Wanda,
+ * group OBS or I-OBS (./select.ts) on the consumers' input statistics, and writes a model whose
+ * tensors are physically smaller (./shrink.ts).
+ *
+ * Groups are visited in graph order. Each group's consumer inputs are captured from the model
+ * pruned so far (X̂, with the earlier groups' units zeroed and their consumers corrected) and,
+ * once something upstream changed, from the dense model (X) for the cross term C = XᵀX̂/N; the
+ * statistics stream in Float64 through the pipeline's {@link HessianAccumulator}. A consumer
+ * with a bias gets a constant-1 input column, so the OBS correction moves the removed units'
+ * mean contribution into the bias. The chosen units are zeroed in the working model (the
+ * masked model), and at the end removed for real.
+ */
+import { SurgeonInputError } from '../errors.js';
+import type { Dataset } from '../io/dataset.js';
+import type { OnnxModel } from '../io/onnx/model.js';
+import { tensorDims, tensorSize } from '../io/onnx/tensor.js';
+import { createEngine } from '../linalg/create-engine.js';
+import type { GemmEngine } from '../linalg/engine.js';
+import { asNetwork, OnnxNetwork } from '../network/onnx.js';
+import type { Network, NetworkLayer } from '../network/types.js';
+import { relativeReconstructionError } from '../prune/error.js';
+import { defaultMergeRows, HessianAccumulator } from '../pruners/hessian.js';
+import { batchFeeds } from '../runtime/capture.js';
+import { analyzeStructure, type BlockedGroup, type NonProducer, type StructureKind, type StructurePlan, type UnitConsumer, type UnitGroup } from './graph.js';
+import { STRUCTURED_METHODS, selectUnits, type ConsumerProblem, type StructuredMethod } from './select.js';
+import { measureShapes, probeFeeds } from './shapes.js';
+import { shrinkModel, type GroupRemoval } from './shrink.js';
+
+/** The structures `--structure` accepts. */
+export const STRUCTURES = ['neurons', 'channels'] as const;
+
+/** Options of {@link pruneStructured}. */
+export interface StructuredPruneOptions {
+  /** Which groups shrink: Gemm/MatMul neurons or Conv channels. */
+  structure: StructureKind;
+  method: StructuredMethod;
+  /** Fraction of the units of every eligible group to remove, in [0, 1). */
+  sparsity: number;
+  /** Calibration samples for the statistics (default 512). */
+  calibSamples?: number;
+  /** Relative dampening λ (default 0.01). */
+  damp?: number;
+  /** iobs iterations (default 3) and step (default 0.5). */
+  iterations?: number;
+  step?: number;
+  /**
+   * Keep a multiple of this many units per group (nearest, at least one multiple; default 1).
+   * onnxruntime's blocked (NCHWc) convolutions need channel counts that are multiples of the
+   * CPU's block (16 with AVX-512, 8 with AVX2); other counts fall back to slower kernels.
+   */
+  roundTo?: number;
+  /** Groups to leave alone, by producer weight or node name. */
+  skip?: string[];
+  /** onnxruntime threads (default 2). */
+  threads?: number;
+  /** Samples per forward batch (default 64). */
+  batchSize?: number;
+  /** An engine to use (default: created and disposed by the call). */
+  engine?: GemmEngine;
+  /** Progress: groups done of total, the group's name. */
+  onProgress?: (done: number, total: number, group: string) => void;
+}
+
+/** One pruned group. */
+export interface StructuredGroupReport {
+  name: string;
+  kind: StructureKind;
+  producers: string[];
+  consumers: string[];
+  units: number;
+  removed: number;
+  /** Calibration relative reconstruction error ‖ŴX̂ᵀ − WXᵀ‖²/‖WXᵀ‖² of the consumers' outputs, summed over consumers (null without data). */
+  error: number | null;
+  /** Absolute damping per consumer (obs, iobs). */
+  dampingUsed: number[];
+  /** iobs: objective of every iterate (0: the obs start) and the one kept. */
+  history?: number[];
+  bestIteration?: number;
+  seconds: number;
+}
+
+/** Parameters (float initializer entries) and multiply-adds per sample of a model. */
+export interface ModelCost {
+  parameters: number;
+  /** Multiply-adds of the Gemm, MatMul and Conv nodes for one sample. */
+  macs: number;
+}
+
+/** What {@link pruneStructured} returns besides the model. */
+export interface StructuredPruneReport {
+  structure: StructureKind;
+  method: StructuredMethod;
+  sparsity: number;
+  roundTo: number;
+  damp: number;
+  calibSamples: number;
+  groups: StructuredGroupReport[];
+  /** Groups that cannot shrink (any kind), with the reason. */
+  blocked: BlockedGroup[];
+  /** Groups of the other kind (not selected by `structure`). */
+  otherKind: string[];
+  /** Weighted nodes that produce no units, with the reason. */
+  nonProducers: NonProducer[];
+  before: ModelCost;
+  after: ModelCost;
+  seconds: number;
+}
+
+/** Parameters and per-sample multiply-adds of `model` from measured `shapes` (batch 1). */
+export function modelCost(model: OnnxModel, shapes: ReadonlyMap<string, readonly number[]>): ModelCost {
+  let parameters = 0;
+  for (const t of model.graph.initializer) if ([1, 10, 11, 16].includes(t.dataType ?? 0)) parameters += tensorSize(t);
+  let macs = 0;
+  const size = (d: readonly number[] | undefined) => (d ? d.reduce((a, b) => a * b, 1) : 0);
+  for (const node of model.graph.node) {
+    const out = shapes.get(node.output[0] ?? '');
+    if (!out) continue;
+    if (node.opType === 'Gemm' || node.opType === 'MatMul') {
+      const a = shapes.get(node.input[0]!) ?? (model.initializer(node.input[0]!) ? tensorDims(model.initializer(node.input[0]!)!) : undefined);
+      if (!a) continue;
+      const transA = node.opType === 'Gemm' && node.attribute.some((x) => x.name === 'transA' && Number(x.i) === 1);
+      const k = transA ? a[a.length - 2]! : a[a.length - 1]!;
+      macs += size(out) * k;
+    } else if (node.opType === 'Conv') {
+      const w = model.initializer(node.input[1]!);
+      const wd = w ? tensorDims(w) : shapes.get(node.input[1]!);
+      if (wd) macs += size(out) * size(wd.slice(1));
+    }
+  }
+  return { parameters, macs };
+}
+
+/** Refuses a sparsity outside [0, 1) or one that would empty a group. */
+function removeCount(group: UnitGroup, sparsity: number, roundTo = 1): number {
+  let k = Math.round(sparsity * group.units);
+  if (roundTo > 1) {
+    const kept = Math.min(group.units, Math.max(roundTo, Math.round((group.units - k) / roundTo) * roundTo));
+    k = group.units - kept;
+  }
+  if (k >= group.units) {
+    throw new SurgeonInputError(`--sparsity ${sparsity} removes all ${group.units} units of group ${group.name}; pass a smaller sparsity or --skip ${group.name}`);
+  }
+  return k;
+}
+
+/** The consumer's weight view in `network`. */
+function consumerLayer(network: Network, c: UnitConsumer): NetworkLayer {
+  const layer = network.layers().find((l) => l.node === c.node && l.weight === c.tensor && l.uses.length === 1);
+  if (!layer) throw new Error(`internal: consumer ${c.node} (${c.tensor}) has no single-use weight view`);
+  return layer;
+}
+
+/** Statistics of one consumer's inputs, the bias column appended when it has a bias. */
+interface ConsumerStats {
+  H: Float64Array;
+  C?: Float64Array;
+  Hdense?: Float64Array;
+}
+
+/**
+ * H (and C, Hd when `withDense`) of every consumer of `group`, from calibration samples
+ * [0, count) through `current` (X̂) and `dense` (X).
+ */
+async function consumerStatistics(group: UnitGroup, current: Network, dense: Network | undefined, calib: Dataset, count: number, batchSize: number, threads: number, engine: GemmEngine): Promise<ConsumerStats[]> {
+  const layers = group.consumers.map((c) => consumerLayer(current, c));
+  const names = [...new Set(layers.map((l) => l.uses[0]!.input))];
+  const hatRunner = await current.runner(names, { threads });
+  const denseRunner = dense ? await dense.runner(names, { threads }) : undefined;
+  const accs = layers.map((l, i) => {
+    const d = l.cols + (group.consumers[i]!.bias ? 1 : 0);
+    return {
+      hat: new HessianAccumulator(d, { engine, cross: dense ? true : false, mergeRows: defaultMergeRows(d) }),
+      dense: dense ? new HessianAccumulator(d, { engine, cross: false, mergeRows: defaultMergeRows(d) }) : undefined,
+    };
+  });
+  const augment = (X: Float32Array, n: number, cols: number, bias: boolean): Float32Array => {
+    if (!bias) return X;
+    const out = new Float32Array(n * (cols + 1));
+    for (let r = 0; r < n; r++) {
+      out.set(X.subarray(r * cols, (r + 1) * cols), r * (cols + 1));
+      out[r * (cols + 1) + cols] = 1;
+    }
+    return out;
+  };
+  try {
+    for (const { feeds } of batchFeeds(calib, batchSize, 0, count)) {
+      const hat = await hatRunner.run(feeds, names);
+      const den = denseRunner ? await denseRunner.run(feeds, names) : undefined;
+      for (let i = 0; i < layers.length; i++) {
+        const layer = layers[i]!;
+        const use = layer.uses[0]!;
+        const bias = group.consumers[i]!.bias !== undefined;
+        const Xh = use.samples(hat[use.input]!);
+        const xh = augment(Xh.X, Xh.n, layer.cols, bias);
+        if (den) {
+          const X = use.samples(den[use.input]!);
+          const x = augment(X.X, X.n, layer.cols, bias);
+          await accs[i]!.hat.addBatch(xh, Xh.n, x);
+          await accs[i]!.dense!.addBatch(x, X.n);
+        } else {
+          await accs[i]!.hat.addBatch(xh, Xh.n);
+        }
+      }
+    }
+    const out: ConsumerStats[] = [];
+    for (const acc of accs) {
+      await acc.hat.flush();
+      await acc.dense?.flush();
+      const r = acc.hat.result();
+      out.push({ H: r.H, ...(r.C ? { C: r.C } : {}), ...(acc.dense ? { Hdense: acc.dense.result().H } : {}) });
+    }
+    return out;
+  } finally {
+    for (const acc of accs) {
+      acc.hat.free();
+      acc.dense?.free();
+    }
+    await hatRunner.release();
+    await denseRunner?.release();
+  }
+}
+
+/** Refuses bad options in one line. */
+export function validateStructuredOptions(options: StructuredPruneOptions): void {
+  if (!(STRUCTURES as readonly string[]).includes(options.structure)) throw new SurgeonInputError(`--structure ${options.structure}: expected one of ${STRUCTURES.join(', ')} (heads are not implemented yet)`);
+  if (!(STRUCTURED_METHODS as readonly string[]).includes(options.method)) {
+    throw new SurgeonInputError(`--method ${options.method} has no structured form; with --structure use one of ${STRUCTURED_METHODS.join(', ')}`);
+  }
+  if (!(options.sparsity >= 0 && options.sparsity < 1)) throw new SurgeonInputError(`--sparsity ${options.sparsity} is outside [0, 1); pass a fraction such as 0.3`);
+  if (options.roundTo !== undefined && !(Number.isInteger(options.roundTo) && options.roundTo >= 1)) throw new SurgeonInputError(`--round-to ${options.roundTo}: expected a positive integer such as 8 or 16`);
+}
+
+/** The analysis of `model`, with shapes measured on one sample of `calib` (or zeros). */
+export async function structurePlan(model: OnnxModel, calib?: Dataset, threads = 2): Promise<{ plan: StructurePlan; shapes: Map<string, number[]> }> {
+  const shapes = await measureShapes(model, probeFeeds(model, calib), threads);
+  return { plan: analyzeStructure(model, shapes), shapes };
+}
+
+/**
+ * Structured pruning of a copy of `model` (see the module comment). Returns the smaller model
+ * and a report; the input is not modified.
+ */
+export async function pruneStructured(model: Network | OnnxModel, calib: Dataset | undefined, options: StructuredPruneOptions): Promise<{ model: OnnxNetwork; report: StructuredPruneReport }> {
+  const started = performance.now();
+  validateStructuredOptions(options);
+  const network = asNetwork(model);
+  if (!(network instanceof OnnxNetwork)) throw new SurgeonInputError(`--structure applies to ONNX models only for now; ${network.format} models cannot be pruned structurally yet (drop --structure)`);
+  const needsData = options.method !== 'magnitude';
+  if (needsData && !calib) throw new SurgeonInputError(`--structure with --method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
+  const threads = options.threads ?? 2;
+  const { plan, shapes } = await structurePlan(network.model, calib, threads);
+  const skip = new Set(options.skip ?? []);
+  const matched = new Set<string>();
+  const isSkipped = (g: UnitGroup) => {
+    const hit = [g.name, ...g.producers.flatMap((p) => [p.weight, p.node])].filter((n) => skip.has(n));
+    for (const h of hit) matched.add(h);
+    return hit.length > 0;
+  };
+  const groups = plan.groups.filter((g) => g.kind === options.structure && !isSkipped(g));
+  for (const s of skip) {
+    if (!matched.has(s)) throw new SurgeonInputError(`--skip ${s}: no prunable group has that producer; groups: ${plan.groups.map((g) => g.name).join(', ') || 'none'}`);
+  }
+  if (groups.length === 0) {
+    const why = plan.blocked.filter((b) => b.kind === options.structure).map((b) => `${b.name}: ${b.reason}`);
+    throw new SurgeonInputError(`no group of ${options.structure} can shrink in this model${why.length ? ` (${why.slice(0, 3).join('; ')}${why.length > 3 ? '; …' : ''})` : ''}; see surgeon inspect, or try --structure ${options.structure === 'neurons' ? 'channels' : 'neurons'}`);
+  }
+  const counts = groups.map((g) => removeCount(g, options.sparsity, options.roundTo));
+  const calibSamples = calib ? Math.min(options.calibSamples ?? 512, calib.count) : 0;
+  const damp = options.damp ?? 0.01;
+  const ownEngine = !options.engine;
+  const engine = options.engine ?? createEngine({ threads });
+  const current = (await network.clone()) as OnnxNetwork;
+  const dense = (await network.clone()) as OnnxNetwork;
+  const removals: GroupRemoval[] = [];
+  const reports: StructuredGroupReport[] = [];
+  try {
+    let changed = false;
+    for (let gi = 0; gi < groups.length; gi++) {
+      const group = groups[gi]!;
+      options.onProgress?.(gi, groups.length, group.name);
+      const t0 = performance.now();
+      const layers = group.consumers.map((c) => consumerLayer(current, c));
+      const stats = calib && needsData ? await consumerStatistics(group, current, changed ? dense : undefined, calib, calibSamples, options.batchSize ?? 64, threads, engine) : undefined;
+      const problems: ConsumerProblem[] = layers.map((layer, i) => {
+        const c = group.consumers[i]!;
+        const view = layer.read();
+        const bias = c.bias ? current.model.readInitializer(c.bias) : undefined;
+        const cols = layer.cols + (bias ? 1 : 0);
+        const W = bias ? new Float32Array(layer.rows * cols) : view;
+        if (bias) {
+          for (let r = 0; r < layer.rows; r++) {
+            W.set(view.subarray(r * layer.cols, (r + 1) * layer.cols), r * cols);
+            W[r * cols + layer.cols] = bias[r]!;
+          }
+        }
+        const s = stats?.[i];
+        return { W, rows: layer.rows, cols, start: c.offset * c.viewSpan, span: c.viewSpan, ...(s ? { H: s.H, ...(s.C ? { C: s.C } : {}) } : {}) };
+      });
+      let producerNorms: Float64Array | undefined;
+      if (options.method === 'magnitude') {
+        producerNorms = new Float64Array(group.units);
+        for (const p of group.producers) {
+          const layer = current.layers().find((l) => l.node === p.node && l.weight === p.weight);
+          if (!layer) throw new Error(`internal: producer ${p.node} has no weight view`);
+          const W = layer.read();
+          for (let u = 0; u < group.units; u++) for (let j = 0; j < layer.cols; j++) producerNorms[u] += W[u * layer.cols + j]! ** 2;
+          if (p.bias) {
+            const b = current.model.readInitializer(p.bias);
+            for (let u = 0; u < group.units; u++) producerNorms[u] += b[u]! ** 2;
+          }
+        }
+      }
+      const selection = await selectUnits(group.units, problems, {
+        method: options.method,
+        remove: counts[gi]!,
+        damp,
+        ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
+        ...(options.step !== undefined ? { step: options.step } : {}),
+        ...(producerNorms ? { producerNorms } : {}),
+      }, engine);
+      // Write the consumers' new weights (and biases) into the working model.
+      let error: number | null = stats ? 0 : null;
+      for (let i = 0; i < layers.length; i++) {
+        const layer = layers[i]!;
+        const c = group.consumers[i]!;
+        const p = problems[i]!;
+        const Wn = selection.W[i]!;
+        if (stats) error! += await relativeReconstructionError(engine, p.W, Wn, p.rows, p.cols, stats[i]!);
+        if (c.bias) {
+          const view = new Float32Array(layer.rows * layer.cols);
+          const bias = new Float32Array(layer.rows);
+          for (let r = 0; r < layer.rows; r++) {
+            view.set(Wn.subarray(r * p.cols, r * p.cols + layer.cols), r * layer.cols);
+            bias[r] = Wn[r * p.cols + layer.cols]!;
+          }
+          layer.write(view);
+          current.model.setInitializer(c.bias, bias);
+        } else {
+          layer.write(Wn);
+        }
+      }
+      const removal = { group, units: selection.removed };
+      shrinkModel(current.model, [removal], 'zero');
+      removals.push(removal);
+      changed = true;
+      reports.push({
+        name: group.name,
+        kind: group.kind,
+        producers: group.producers.map((p) => p.node),
+        consumers: group.consumers.map((c) => c.node),
+        units: group.units,
+        removed: selection.removed.length,
+        error,
+        dampingUsed: selection.dampingUsed,
+        ...(selection.history ? { history: selection.history, bestIteration: selection.bestIteration! } : {}),
+        seconds: (performance.now() - t0) / 1000,
+      });
+    }
+    options.onProgress?.(groups.length, groups.length, '');
+    const output = (await current.clone()) as OnnxNetwork;
+    shrinkModel(output.model, removals, 'remove');
+    output.invalidate();
+    const afterShapes = await measureShapes(output.model, probeFeeds(output.model, calib), threads);
+    const report: StructuredPruneReport = {
+      structure: options.structure,
+      method: options.method,
+      sparsity: options.sparsity,
+      roundTo: options.roundTo ?? 1,
+      damp,
+      calibSamples,
+      groups: reports,
+      blocked: plan.blocked,
+      otherKind: plan.groups.filter((g) => g.kind !== options.structure).map((g) => g.name),
+      nonProducers: plan.nonProducers,
+      before: modelCost(network.model, shapes),
+      after: modelCost(output.model, afterShapes),
+      seconds: (performance.now() - started) / 1000,
+    };
+    return { model: output, report };
+  } finally {
+    current.dispose();
+    dense.dispose();
+    if (ownEngine) await engine.dispose();
+  }
+}
