@@ -16,6 +16,8 @@ import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
 import { addBackendOption, formatFields, formatName, openModel, refuseGiven } from '../network-options.js';
+import { refuseTfjsStorage } from '../../src/network/tfjs-common.js';
+import type { SparseTensorReport } from '../../src/io/onnx/sparse.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { progressBar } from '../progress.js';
@@ -131,6 +133,7 @@ export function pruneCommand(): Command {
     .option('--no-stage-cache', 'sequential mode: run both models from their inputs for every stage instead of advancing cached stage activations (same result, slower)')
     .option('--activation-memory <MiB>', 'cached stage activations held in memory; beyond it they go to a temporary file (default 2048)')
     .option('--threads <t>', 'onnxruntime threads for forward passes and the GEMM engine', '2')
+    .addOption(new Option('--storage <s>', 'dense, or sparse: pruned ONNX initializers stored without their zeros (sparse_initializer, or a bit mask where smaller; read back bit-identically)').choices(['dense', 'sparse']).default('dense'))
     .option('--out <path>', 'output model: a .onnx file, or a folder for TensorFlow.js models (default: beside the input; never the input)')
     .addOption(new Option('--statistics <p>', "precision of the statistics' Gram products: fp64, or fp32 (Float32 products summed into Float64; faster)").choices(['fp64', 'fp32']))
     .option('--profile', 'print seconds per phase (read, capture, statistics, prune, error, save) and peak memory after the layer table')
@@ -151,6 +154,7 @@ export function pruneCommand(): Command {
       const readStarted = performance.now();
       const network = await openModel(modelPath, o);
       try {
+        if (network.format !== 'onnx') refuseTfjsStorage(String(o.storage));
         const fisher = isFisherMethod(method) || (method === 'magnitude' && o.finetuneEpochs !== undefined);
         if (fisher) return await fisherPrune(network, modelPath, method, sparsity, pattern.kind, o);
         refuseGiven(o, FISHER_FLAGS, `applies to the Fisher methods (${FISHER_METHODS.join(', ')}) and fine-tuning, not to --method ${method}`);
@@ -207,12 +211,13 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   bar.finish();
   try {
     const saveStarted = performance.now();
-    const saved = await pruned.save(out, network.path ? { inputPath: network.path } : {});
+    const storage = String(o.storage ?? 'dense') as 'dense' | 'sparse';
+    const saved = await pruned.save(out, { ...(network.path ? { inputPath: network.path } : {}), storage });
     report.profile.read = readSeconds;
     report.profile.save = (performance.now() - saveStarted) / 1000;
     report.peakRssBytes = peakRssBytes();
     const totalSeconds = (performance.now() - readStarted) / 1000;
-    const result = { ...formatFields(network), ...report, totalSeconds, output: saved.path };
+    const result = { ...formatFields(network), ...report, totalSeconds, output: saved.path, storage, bytes: saved.bytes, ...(saved.sparse ? { sparseTensors: saved.sparse } : {}) };
     if (o.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       return;
@@ -226,13 +231,21 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
           `${report.totals.zeros.toLocaleString('en-US')} of ${report.totals.parameters.toLocaleString('en-US')} weights zero (${percent(report.totals.sparsity)})` +
           `${report.totals.meanError !== null ? `, mean held-out error ${formatNumber(report.totals.meanError)}` : ''}, ${report.seconds.toFixed(1)} s`,
         `calibration: ${report.calibSamples} samples + ${report.heldOutSamples} held out; engine ${report.engine}`,
-        `wrote ${saved.path}`,
+        `wrote ${saved.path} (${saved.bytes.toLocaleString('en-US')} bytes${saved.sparse ? `; ${storageLine(saved.sparse)}` : ''})`,
         ...(o.profile ? ['', profileTable(report.profile, totalSeconds, report.peakRssBytes)] : []),
       ].join('\n') + '\n',
     );
   } finally {
     pruned.dispose();
   }
+}
+
+/** One line on the tensors stored sparse: how many per encoding, and the bytes saved. */
+function storageLine(sparse: readonly SparseTensorReport[]): string {
+  if (sparse.length === 0) return 'no tensor has enough zeros to store sparse';
+  const coo = sparse.filter((s) => s.encoding === 'coo').length;
+  const saved = sparse.reduce((n, s) => n + s.denseBytes - s.storedBytes, 0);
+  return `${sparse.length} tensors stored sparse (${coo} sparse_initializer, ${sparse.length - coo} bit mask), ${saved.toLocaleString('en-US')} data bytes saved`;
 }
 
 /** The per-phase profile as a table: seconds and share of the command's wall time, then peak RSS. */

@@ -178,9 +178,9 @@ export class OnnxNetwork implements Network {
   }
 
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
-    const saved = saveOnnxModel(this.model, out, options.inputPath ? { inputPath: options.inputPath } : {});
+    const saved = saveOnnxModel(this.model, out, { ...(options.inputPath ? { inputPath: options.inputPath } : {}), storage: options.storage ?? 'dense' });
     const external = saved.externalDataPath && existsSync(saved.externalDataPath) ? statSync(saved.externalDataPath).size : 0;
-    return { path: saved.path, bytes: saved.bytes + external };
+    return { path: saved.path, bytes: saved.bytes + external, ...(saved.sparse ? { sparse: saved.sparse } : {}) };
   }
 
   summary(): NetworkSummary {

@@ -58,6 +58,13 @@ function real(p: string): string {
   }
 }
 
+/** Refuses storage options a TF.js writer cannot honour (sparse storage is ONNX-only for now). */
+export function refuseTfjsStorage(storage: string | undefined): void {
+  if (storage !== undefined && storage !== 'dense') {
+    throw new SurgeonInputError(`--storage ${storage} writes ONNX sparse_initializers; TensorFlow.js outputs are written dense (tfjs weight shards have no sparse encoding that tf.loadLayersModel reads), drop --storage or convert the model to ONNX`);
+  }
+}
+
 /** Refuses `out` when it is the folder of `inputPath` (the input is never overwritten). */
 export function refuseInputFolder(out: string, inputPath: string | undefined): void {
   if (!inputPath) return;

@@ -15,6 +15,7 @@
  * - all numbers enter and leave as Float32 (fp16/bf16 storage is converted at the boundary).
  */
 import type { ModelInputInfo } from '../io/dataset.js';
+import type { SparseTensorReport } from '../io/onnx/sparse.js';
 import type { Feed } from '../io/feeds.js';
 import type { NamedTensor } from '../runtime/session.js';
 import type { LoadedTfjsModel } from '../tfjs/model.js';
@@ -131,12 +132,19 @@ export interface SavedNetwork {
   path: string;
   /** Bytes written, all files together. */
   bytes: number;
+  /** Tensors stored sparse (`storage: 'sparse'`), with their encoding and sizes. */
+  sparse?: SparseTensorReport[];
 }
 
 /** Options of {@link Network.save}. */
 export interface SaveNetworkOptions {
   /** The input model's path: saving over it (or into its folder, for tfjs) is refused. */
   inputPath?: string;
+  /**
+   * 'dense' (default) or 'sparse': weights stored without their zeros (ONNX: sparse_initializer
+   * or surgeon's bitmask encoding, see ../io/onnx/sparse.ts), read back bit-identically.
+   */
+  storage?: 'dense' | 'sparse';
 }
 
 /** Everything `surgeon inspect` prints, the same for every format. */
