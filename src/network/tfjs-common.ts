@@ -59,7 +59,10 @@ function real(p: string): string {
 }
 
 /** Refuses storage options a TF.js writer cannot honour (sparse storage is ONNX-only for now). */
-export function refuseTfjsStorage(storage: string | undefined): void {
+export function refuseTfjsStorage(storage: string | undefined, quantized?: boolean): void {
+  if (quantized) {
+    throw new SurgeonInputError('--quantize writes ONNX MatMulNBits/DequantizeLinear; TensorFlow.js weight shards have no int4 or per-group int8 encoding that tf.loadLayersModel reads, so TF.js models are not quantized — drop --quantize or convert the model to ONNX');
+  }
   if (storage !== undefined && storage !== 'dense') {
     throw new SurgeonInputError(`--storage ${storage} writes ONNX sparse_initializers; TensorFlow.js outputs are written dense (tfjs weight shards have no sparse encoding that tf.loadLayersModel reads), drop --storage or convert the model to ONNX`);
   }

@@ -309,7 +309,7 @@ export class TfjsGraphNetwork implements Network {
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
     this.life.check();
     refuseInputFolder(out, options.inputPath);
-    refuseTfjsStorage(options.storage);
+    refuseTfjsStorage(options.storage, Boolean(options.quantized?.size));
     const path = saveGraphModel(this.loaded, out);
     return { path, bytes: folderBytes(path) };
   }

@@ -379,7 +379,7 @@ export class TfjsLayersNetwork implements Network {
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
     this.life.check();
     refuseInputFolder(out, options.inputPath);
-    refuseTfjsStorage(options.storage);
+    refuseTfjsStorage(options.storage, Boolean(options.quantized?.size));
     const path = saveTfjsModel(this.loaded, out);
     return { path, bytes: folderBytes(path) };
   }

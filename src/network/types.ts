@@ -16,6 +16,8 @@
  */
 import type { ModelInputInfo } from '../io/dataset.js';
 import type { SparseTensorReport } from '../io/onnx/sparse.js';
+import type { QuantizedTensorReport } from '../io/onnx/quantized.js';
+import type { QuantizedWeight } from '../pruners/quantize.js';
 import type { Feed } from '../io/feeds.js';
 import type { NamedTensor } from '../runtime/session.js';
 import type { LoadedTfjsModel } from '../tfjs/model.js';
@@ -134,6 +136,8 @@ export interface SavedNetwork {
   bytes: number;
   /** Tensors stored sparse (`storage: 'sparse'`), with their encoding and sizes. */
   sparse?: SparseTensorReport[];
+  /** How each quantized layer was stored (`quantized` given). */
+  quantized?: QuantizedTensorReport[];
 }
 
 /** Options of {@link Network.save}. */
@@ -145,6 +149,11 @@ export interface SaveNetworkOptions {
    * or surgeon's bitmask encoding, see ../io/onnx/sparse.ts), read back bit-identically.
    */
   storage?: 'dense' | 'sparse';
+  /**
+   * Quantization codes by layer name (what {@link pruneModel} returns with `quantize`): ONNX
+   * stores them as MatMulNBits / DequantizeLinear (see ../io/onnx/quantized.ts); TF.js refuses.
+   */
+  quantized?: ReadonlyMap<string, QuantizedWeight>;
 }
 
 /** Everything `surgeon inspect` prints, the same for every format. */
