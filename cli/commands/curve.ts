@@ -23,7 +23,7 @@ import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { openModel } from '../network-options.js';
 import { BACKEND_NAMES } from '../../src/tfjs/names.js';
-import { refuseTfjsStorage } from '../../src/network/tfjs-common.js';
+import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
 import { DEFAULT_GROUP_SIZE, validateGrid } from '../../src/pruners/quantize.js';
 import { progressBar, type Progress } from '../progress.js';
 import { table } from '../format.js';
@@ -119,7 +119,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
 
   const model = await openModel(modelPath, o);
   try {
-  if (model.format !== 'onnx') refuseTfjsStorage(storage, prune.quantize !== undefined);
+  if (model.format !== 'onnx') refuseTfjsQuantize(prune.quantize !== undefined);
   const evalSpec = dataSpec(o);
   if (o.limit !== undefined) evalSpec.limit = parseNumber(String(o.limit), '--limit', true);
   const evaluation = loadDataset(evalSpec, { inputs: model.inputs });

@@ -16,7 +16,7 @@ import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
 import { addBackendOption, formatFields, formatName, openModel, refuseGiven } from '../network-options.js';
-import { refuseTfjsStorage } from '../../src/network/tfjs-common.js';
+import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
 import type { SparseTensorReport } from '../../src/io/onnx/sparse.js';
 import type { QuantizedTensorReport } from '../../src/io/onnx/quantized.js';
 import { DEFAULT_GROUP_SIZE, validateGrid } from '../../src/pruners/quantize.js';
@@ -168,7 +168,7 @@ export function pruneCommand(): Command {
       const readStarted = performance.now();
       const network = await openModel(modelPath, o);
       try {
-        if (network.format !== 'onnx') refuseTfjsStorage(String(o.storage), o.quantize !== undefined);
+        if (network.format !== 'onnx') refuseTfjsQuantize(o.quantize !== undefined);
         const fisher = isFisherMethod(method) || (method === 'magnitude' && o.finetuneEpochs !== undefined);
         if (fisher && o.quantize !== undefined) throw new SurgeonInputError(`--quantize applies to the layer-wise methods, not to --method ${method}${o.finetuneEpochs !== undefined ? ' --finetune-epochs' : ''}`);
         if (fisher) return await fisherPrune(network, modelPath, method, sparsity, pattern.kind, o);

@@ -3,6 +3,8 @@ import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SurgeonInputError } from '../errors.js';
+import type { SparseTensorReport } from '../io/onnx/sparse.js';
+import type { TfjsSparseReport } from '../tfjs/sparse.js';
 import { listOf } from '../collapse/select.js';
 import type { NamedTensor } from '../runtime/session.js';
 import { modelJsonPath } from '../tfjs/io.js';
@@ -58,13 +60,15 @@ function real(p: string): string {
   }
 }
 
-/** Refuses storage options a TF.js writer cannot honour (sparse storage is ONNX-only for now). */
-export function refuseTfjsStorage(storage: string | undefined, quantized?: boolean): void {
+/** A TF.js sparse weight in the report format of ONNX sparse storage. */
+export function asSparseReport(r: TfjsSparseReport): SparseTensorReport {
+  return { name: r.name, encoding: 'bitmask', dtype: 'float32', elements: r.elements, nonzeros: r.nonzeros, denseBytes: r.denseBytes, storedBytes: r.storedBytes };
+}
+
+/** Refuses quantization for a TF.js model (sparse storage is written, see ../tfjs/sparse.ts). */
+export function refuseTfjsQuantize(quantized: boolean): void {
   if (quantized) {
     throw new SurgeonInputError('--quantize writes ONNX MatMulNBits/DequantizeLinear; TensorFlow.js weight shards have no int4 or per-group int8 encoding that tf.loadLayersModel reads, so TF.js models are not quantized — drop --quantize or convert the model to ONNX');
-  }
-  if (storage !== undefined && storage !== 'dense') {
-    throw new SurgeonInputError(`--storage ${storage} writes ONNX sparse_initializers; TensorFlow.js outputs are written dense (tfjs weight shards have no sparse encoding that tf.loadLayersModel reads), drop --storage or convert the model to ONNX`);
   }
 }
 
