@@ -206,7 +206,11 @@ export class OnnxNetwork implements Network {
     return {
       format: 'onnx',
       ...(this.path ? { path: this.path } : {}),
-      facts: { opset: this.model.opset, ...(producer ? { producer } : {}) },
+      facts: {
+        opset: this.model.opset,
+        ...(producer ? { producer } : {}),
+        ...(this.model.sparseStorage ? { 'stored sparse': `${this.model.sparseStorage.coo.length} sparse_initializer, ${this.model.sparseStorage.bitmask.length} bit mask (densified when read)` } : {}),
+      },
       inputs: this.model.inputs,
       outputs: this.model.outputs,
       parameters,

@@ -194,4 +194,20 @@ describe('GPTQ and joint pruning + quantization on a layer', () => {
     expect(after.loss).toBeLessThan(roundedLoss);
     expect(joint.loss).toBeGreaterThan(sparse.loss);
   });
+
+  it('2:4 + int8 in one sweep: every group of 4 keeps at most 2, kept weights on their grid', async () => {
+    const rows = 6;
+    const d = 64;
+    const { problem } = explicitProblem(rows, d, 256, 23, { correlated: true });
+    const joint = await sparsegptPrune(problem, { sparsity: 0.5, pattern: { kind: 'nm', n: 2, m: 4 }, quantize: { bits: 8, groupSize: 16 } }, engine);
+    for (let r = 0; r < rows; r++) {
+      for (let g = 0; g < d; g += 4) {
+        let kept = 0;
+        for (let t = 0; t < 4; t++) kept += joint.mask[r * d + g + t]!;
+        expect(kept).toBeLessThanOrEqual(2);
+      }
+    }
+    expect(Array.from(dequantize(joint.quantized!))).toEqual(Array.from(joint.W));
+    for (let i = 0; i < joint.mask.length; i++) if (joint.mask[i] === 0) expect(joint.W[i]).toBe(0);
+  });
 });
