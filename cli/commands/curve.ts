@@ -25,6 +25,7 @@ import { openModel } from '../network-options.js';
 import { BACKEND_NAMES } from '../../src/tfjs/names.js';
 import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
 import { DEFAULT_GROUP_SIZE, validateGrid } from '../../src/pruners/quantize.js';
+import type { SparseEncodingChoice } from '../../src/io/onnx/sparse.js';
 import { progressBar, type Progress } from '../progress.js';
 import { table } from '../format.js';
 import { parsePattern, parseSparsity } from './prune.js';
@@ -94,6 +95,8 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   };
   if (o.heldOut !== undefined) prune.heldOutSamples = parseNumber(String(o.heldOut), '--held-out', true);
   const storage = String(o.storage ?? 'dense') as 'dense' | 'sparse';
+  if (o.sparseEncoding !== undefined && storage !== 'sparse') throw new SurgeonInputError('--sparse-encoding applies to --storage sparse; drop it or pass --storage sparse');
+  const sparseEncoding = o.sparseEncoding as SparseEncodingChoice | undefined;
   if (o.quantize !== undefined) {
     prune.quantize = {
       bits: o.quantize === 'int4' ? 4 : 8,
@@ -119,7 +122,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
 
   const model = await openModel(modelPath, o);
   try {
-  if (model.format !== 'onnx') refuseTfjsQuantize(prune.quantize !== undefined);
+  if (model.format !== 'onnx') refuseTfjsQuantize(prune.quantize !== undefined, sparseEncoding);
   const evalSpec = dataSpec(o);
   if (o.limit !== undefined) evalSpec.limit = parseNumber(String(o.limit), '--limit', true);
   const evaluation = loadDataset(evalSpec, { inputs: model.inputs });
@@ -140,7 +143,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const previous = o.fresh ? undefined : readResults(out);
   const fingerprint = modelFingerprint(model);
   const modelSha = fingerprint.sha256;
-  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode, ...(storage !== 'dense' ? { storage } : {}) };
+  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode, ...(storage !== 'dense' ? { storage } : {}), ...(sparseEncoding ? { sparseEncoding } : {}) };
   const pruneOptions = { ...denseOptions, calibration: absoluteSpec(calibSpec), pattern, ...prune, threads: undefined, batchSize: undefined };
   const hashes = { dense: hashOptions(denseOptions), prune: hashOptions(pruneOptions) };
   const grid = curveGrid(methods, sparsities, pattern);
@@ -209,7 +212,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
       // The size of the model as `prune --storage … --quantize …` would write it (a temporary file in the output folder).
       const tmp = join(out, `.bytes-${process.pid}${network.format === 'onnx' ? '.onnx' : ''}`);
       try {
-        return (await network.save(tmp, { storage, ...(quantized ? { quantized } : {}) })).bytes;
+        return (await network.save(tmp, { storage, ...(sparseEncoding ? { sparseEncoding } : {}), ...(quantized ? { quantized } : {}) })).bytes;
       } finally {
         rmSync(tmp, { recursive: true, force: true });
         rmSync(`${tmp}.data`, { force: true });
@@ -282,6 +285,7 @@ export function curveCommand(): Command {
     .addOption(new Option('--collapse <layers>', 'collapse metrics of the penultimate features (plus a per-layer profile of the dense and sparsest models), of all layers, or none').choices(['penultimate', 'all', 'none']).default('penultimate'))
     .option('--out <dir>', 'output folder (default: MODEL.curve beside the model); rerunning into it resumes')
     .addOption(new Option('--storage <s>', 'storage whose bytes each point records (bytes.svg): dense, or sparse (see prune --storage)').choices(['dense', 'sparse']).default('dense'))
+    .addOption(new Option('--sparse-encoding <e>', '--storage sparse, ONNX: auto, coo or bitmask (see prune --sparse-encoding)').choices(['auto', 'coo', 'bitmask']))
     .addOption(new Option('--quantize <q>', 'quantize every pruned point as prune --quantize does').choices(['int8', 'int4']))
     .option('--group-size <G>', `--quantize: inputs per scale and zero point (default ${DEFAULT_GROUP_SIZE})`)
     .addOption(new Option('--quantize-method <m>', '--quantize: gptq or rtn').choices(['gptq', 'rtn']));

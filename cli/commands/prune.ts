@@ -17,7 +17,7 @@ import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
 import { addBackendOption, formatFields, formatName, openModel, refuseGiven } from '../network-options.js';
 import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
-import type { SparseTensorReport } from '../../src/io/onnx/sparse.js';
+import type { SparseEncodingChoice, SparseTensorReport } from '../../src/io/onnx/sparse.js';
 import type { QuantizedTensorReport } from '../../src/io/onnx/quantized.js';
 import { DEFAULT_GROUP_SIZE, validateGrid } from '../../src/pruners/quantize.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
@@ -139,6 +139,7 @@ export function pruneCommand(): Command {
     .option('--activation-memory <MiB>', 'cached stage activations held in memory; beyond it they go to a temporary file (default 2048)')
     .option('--threads <t>', 'onnxruntime threads for forward passes and the GEMM engine', '2')
     .addOption(new Option('--storage <s>', 'dense, or sparse: pruned ONNX initializers stored without their zeros (sparse_initializer, or a bit mask where smaller; read back bit-identically)').choices(['dense', 'sparse']).default('dense'))
+    .addOption(new Option('--sparse-encoding <e>', "--storage sparse, ONNX: auto (the smaller per tensor), coo (sparse_initializer only) or bitmask").choices(['auto', 'coo', 'bitmask']))
     .option('--out <path>', 'output model: a .onnx file, or a folder for TensorFlow.js models (default: beside the input; never the input)')
     .addOption(new Option('--statistics <p>', "precision of the statistics' Gram products: fp64, or fp32 (Float32 products summed into Float64; faster)").choices(['fp64', 'fp32']))
     .option('--profile', 'print seconds per phase (read, capture, statistics, prune, error, save) and peak memory after the layer table')
@@ -168,7 +169,8 @@ export function pruneCommand(): Command {
       const readStarted = performance.now();
       const network = await openModel(modelPath, o);
       try {
-        if (network.format !== 'onnx') refuseTfjsQuantize(o.quantize !== undefined);
+        if (o.sparseEncoding !== undefined && o.storage !== 'sparse') throw new SurgeonInputError('--sparse-encoding applies to --storage sparse; drop it or pass --storage sparse');
+        if (network.format !== 'onnx') refuseTfjsQuantize(o.quantize !== undefined, o.sparseEncoding as string | undefined);
         const fisher = isFisherMethod(method) || (method === 'magnitude' && o.finetuneEpochs !== undefined);
         if (fisher && o.quantize !== undefined) throw new SurgeonInputError(`--quantize applies to the layer-wise methods, not to --method ${method}${o.finetuneEpochs !== undefined ? ' --finetune-epochs' : ''}`);
         if (fisher) return await fisherPrune(network, modelPath, method, sparsity, pattern.kind, o);
@@ -237,7 +239,7 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   try {
     const saveStarted = performance.now();
     const storage = String(o.storage ?? 'dense') as 'dense' | 'sparse';
-    const saved = await pruned.save(out, { ...(network.path ? { inputPath: network.path } : {}), storage, ...(quantized ? { quantized } : {}) });
+    const saved = await pruned.save(out, { ...(network.path ? { inputPath: network.path } : {}), storage, ...(o.sparseEncoding ? { sparseEncoding: o.sparseEncoding as SparseEncodingChoice } : {}), ...(quantized ? { quantized } : {}) });
     report.profile.read = readSeconds;
     report.profile.save = (performance.now() - saveStarted) / 1000;
     report.peakRssBytes = peakRssBytes();

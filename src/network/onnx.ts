@@ -188,7 +188,7 @@ export class OnnxNetwork implements Network {
       quantized = encodeQuantized(copy, this.model, this.scan().views, options.quantized);
       model = new OnnxModel(copy, { ...(this.model.path ? { path: this.model.path } : {}), ...(this.model.baseDir ? { baseDir: this.model.baseDir } : {}) });
     }
-    const saved = saveOnnxModel(model, out, { ...(options.inputPath ? { inputPath: options.inputPath } : {}), storage: options.storage ?? 'dense' });
+    const saved = saveOnnxModel(model, out, { ...(options.inputPath ? { inputPath: options.inputPath } : {}), storage: options.storage ?? 'dense', ...(options.sparseEncoding ? { sparseEncoding: options.sparseEncoding } : {}) });
     const external = saved.externalDataPath && existsSync(saved.externalDataPath) ? statSync(saved.externalDataPath).size : 0;
     return { path: saved.path, bytes: saved.bytes + external, ...(saved.sparse ? { sparse: saved.sparse } : {}), ...(quantized ? { quantized } : {}) };
   }

@@ -381,7 +381,7 @@ export class TfjsLayersNetwork implements Network {
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
     this.life.check();
     refuseInputFolder(out, options.inputPath);
-    refuseTfjsQuantize(Boolean(options.quantized?.size));
+    refuseTfjsQuantize(Boolean(options.quantized?.size), options.storage === 'sparse' ? options.sparseEncoding : undefined);
     const sparse: TfjsSparseReport[] = [];
     const path = saveTfjsModel(this.loaded, out, { storage: options.storage ?? 'dense', sparse });
     return { path, bytes: folderBytes(path), ...(options.storage === 'sparse' ? { sparse: sparse.map(asSparseReport) } : {}) };

@@ -15,7 +15,7 @@
  * - all numbers enter and leave as Float32 (fp16/bf16 storage is converted at the boundary).
  */
 import type { ModelInputInfo } from '../io/dataset.js';
-import type { SparseTensorReport } from '../io/onnx/sparse.js';
+import type { SparseEncodingChoice, SparseTensorReport } from '../io/onnx/sparse.js';
 import type { QuantizedTensorReport } from '../io/onnx/quantized.js';
 import type { QuantizedWeight } from '../pruners/quantize.js';
 import type { Feed } from '../io/feeds.js';
@@ -149,6 +149,11 @@ export interface SaveNetworkOptions {
    * or surgeon's bitmask encoding, see ../io/onnx/sparse.ts), read back bit-identically.
    */
   storage?: 'dense' | 'sparse';
+  /**
+   * ONNX encoding under `storage: 'sparse'`: 'auto' (default, the smaller per tensor), 'coo'
+   * (sparse_initializer only) or 'bitmask'. TF.js stores bit masks only ('coo' is refused).
+   */
+  sparseEncoding?: SparseEncodingChoice;
   /**
    * Quantization codes by layer name (what {@link pruneModel} returns with `quantize`): ONNX
    * stores them as MatMulNBits / DequantizeLinear (see ../io/onnx/quantized.ts); TF.js refuses.

@@ -133,7 +133,7 @@ export async function sparsegptSweep(
         const i2 = Math.min(i1 + L, b2);
         for (let j = i1; j < i2; j++) {
           if (nm && (j - b1) % nm.m === 0) selectGroupMask(WT, keepT, U, rows, d, j, nm.n, nm.m, plan.isDead, scores, idx);
-          if (quant && q && j % G === 0) setGroupGrid(WT, nm ? undefined : keepT, rows, d, j, Math.min(d, j + G), quant, q, scaleRow, zeroRow);
+          if (quant && q && j % G === 0) setGroupGrid(WT, nm ? undefined : keepT, rows, j, Math.min(d, j + G), quant, q, scaleRow, zeroRow);
           obsLoss += quant ? quantizeColumn(WT, keepT, errT, U, rows, d, j, i2, scaleRow, zeroRow, maxCode(quant.bits), codesT!) : pruneColumn(WT, keepT, errT, U, rows, d, j, i2);
         }
         // The sub-block's errors to the rest of the panel.
@@ -160,7 +160,7 @@ export async function sparsegptSweep(
  * the group's first column, on the updated weights), from the kept weights when `keepT` is
  * given (the mask is known), else from all of them (N:M masks are chosen later).
  */
-function setGroupGrid(WT: Float64Array, keepT: Uint8Array | undefined, rows: number, d: number, j1: number, j2: number, grid: QuantGrid, q: QuantizedWeight, scaleRow: Float64Array, zeroRow: Float64Array): void {
+function setGroupGrid(WT: Float64Array, keepT: Uint8Array | undefined, rows: number, j1: number, j2: number, grid: QuantGrid, q: QuantizedWeight, scaleRow: Float64Array, zeroRow: Float64Array): void {
   const g = Math.floor(j1 / grid.groupSize);
   for (let r = 0; r < rows; r++) {
     let lo = Infinity;
@@ -177,7 +177,6 @@ function setGroupGrid(WT: Float64Array, keepT: Uint8Array | undefined, rows: num
     q.scales[r * q.groups + g] = scale;
     q.zeros[r * q.groups + g] = zero;
   }
-  void d;
 }
 
 /**

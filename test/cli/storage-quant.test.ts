@@ -26,6 +26,16 @@ describe('surgeon prune --storage / --quantize', () => {
     expect(b.accuracy).toBe(a.accuracy);
   });
 
+  it('--sparse-encoding coo: only sparse_initializers, with the smallest index type per tensor', () => {
+    const dir = tempDir();
+    const result = surgeon(['prune', DEMO, '--method', 'magnitude', '--sparsity', '0.8', '--storage', 'sparse', '--sparse-encoding', 'coo', '--out', join(dir, 'coo.onnx'), '--json']);
+    expect(result.status, result.stderr).toBe(0);
+    const tensors = JSON.parse(result.stdout).sparseTensors as Array<{ name: string; encoding: string; indexType: string; elements: number }>;
+    expect(tensors.map((t) => t.encoding)).toEqual(['coo', 'coo', 'coo']);
+    for (const t of tensors) expect(t.indexType).toBe(t.elements <= 128 ? 'int8' : t.elements <= 32768 ? 'int16' : 'int32');
+    expectBadInput(surgeon(['prune', DEMO, '--method', 'magnitude', '--sparsity', '0.5', '--sparse-encoding', 'coo']), /--sparse-encoding applies to --storage sparse/);
+  });
+
   it('--quantize int4 alone (GPTQ): MatMulNBits for every Gemm, the default output named after it', () => {
     const dir = tempDir();
     const model = join(dir, 'tiny.onnx');
