@@ -34,6 +34,10 @@ const UNSTRUCTURED_FLAGS = {
   '--activation-memory': 'activationMemory',
   '--statistics': 'statistics',
   '--held-out': 'heldOut',
+  '--quantize': 'quantize',
+  '--group-size': 'groupSize',
+  '--quantize-method': 'quantizeMethod',
+  '--sparse-encoding': 'sparseEncoding',
   '--fisher-samples': 'fisherSamples',
   '--block': 'block',
   '--finetune-epochs': 'finetuneEpochs',
@@ -50,10 +54,12 @@ export async function structuredPrune(network: Network, modelPath: string, o: Op
   if (network.format !== 'onnx' || !(network instanceof OnnxNetwork)) {
     throw new SurgeonInputError(`--structure applies to ONNX models only; structured pruning of ${network.format} models is not implemented yet (drop --structure, or convert the model to ONNX)`);
   }
+  if (o.method === undefined) throw new SurgeonInputError(`--structure needs --method: ${STRUCTURED_METHODS.join(', ')}`);
   const method = String(o.method);
   if (!(STRUCTURED_METHODS as readonly string[]).includes(method)) throw new SurgeonInputError(`--method ${method} has no structured form; with --structure use ${STRUCTURED_METHODS.join(', ')}`);
   if (o.pattern !== undefined && o.pattern !== 'unstructured') throw new SurgeonInputError(`--pattern ${o.pattern} applies to unstructured pruning; --structure removes whole units, drop one of them`);
   refuseGiven(o, UNSTRUCTURED_FLAGS, 'applies to unstructured pruning, not to --structure');
+  if (o.storage === 'sparse') throw new SurgeonInputError('--storage sparse applies to unstructured pruning: a --structure model is physically smaller and keeps no zeros to store; drop one of them');
   if (o.stageCache === false) throw new SurgeonInputError('--no-stage-cache applies to unstructured pruning, not to --structure; drop it');
   if (o.sparsity === undefined) throw new SurgeonInputError('--structure needs --sparsity (the fraction of units to remove), e.g. --sparsity 0.3');
   const sparsity = Number(o.sparsity);

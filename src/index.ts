@@ -5,7 +5,9 @@
  * - one model abstraction for every format: {@link openNetwork} opens an ONNX file, a TF.js
  *   layers model or a TF.js graph model as a {@link Network} (layers, runners, clone, save);
  * - model I/O: {@link readOnnxModel}, {@link saveOnnxModel}, {@link findPrunableLayers}, data readers;
- * - whole-model operations: {@link pruneModel}, {@link evaluateModel}, {@link measureModelCollapse}, {@link inspectModel};
+ * - whole-model operations: {@link pruneModel} (with GPTQ / round-to-nearest quantization), {@link evaluateModel}, {@link measureModelCollapse}, {@link inspectModel};
+ * - smaller files: sparse storage (`save(out, { storage: 'sparse' })`, ONNX sparse_initializer or
+ *   bit mask, TF.js bit mask) and quantized ONNX (MatMulNBits, DequantizeLinear);
  * - layer-wise pruners on typed arrays (W, H): `sparsegptPrune`, `iobsPrune`, … and their classes
  *   (`SparseGPT`, `IOBS`, …: `addBatch` → `prune` → `free`);
  * - neural-collapse accumulators and metric functions;
@@ -53,7 +55,9 @@ export type { BatchAxisOptions } from './runtime/batch-axis.js';
 export { inspectModel } from './inspect.js';
 export type { InspectReport, InspectedLayer } from './inspect.js';
 export { pruneModel, validatePruneOptions } from './prune/model.js';
-export type { PruneModelOptions, PruneModelReport, PrunedLayerReport, PruneProgress, PruneProfile } from './prune/model.js';
+export type { PruneModelOptions, PruneModelReport, PrunedLayerReport, PruneProgress, PruneProfile, QuantizeOptions } from './prune/model.js';
+export { sparsifyTfjsFiles, densifyTfjsJson, SPARSE_KEY as TFJS_SPARSE_KEY } from './tfjs/sparse.js';
+export type { TfjsSparseReport, TfjsSaveOptions } from './tfjs/sparse.js';
 export * from './pruners/index.js';
 export * from './collapse/index.js';
 export { measureModelCollapse } from './collapse/model.js';

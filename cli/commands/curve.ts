@@ -6,7 +6,7 @@
  * report.html.
  */
 import { Command, Option } from 'commander';
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { SurgeonInputError } from '../../src/errors.js';
 import { loadDataset, type DatasetSpec } from '../../src/io/dataset.js';
@@ -23,6 +23,9 @@ import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { openModel } from '../network-options.js';
 import { BACKEND_NAMES } from '../../src/tfjs/names.js';
+import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
+import { DEFAULT_GROUP_SIZE, validateGrid } from '../../src/pruners/quantize.js';
+import type { SparseEncodingChoice } from '../../src/io/onnx/sparse.js';
 import { progressBar, type Progress } from '../progress.js';
 import { table } from '../format.js';
 import { parsePattern, parseSparsity } from './prune.js';
@@ -91,6 +94,19 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     batchSize: parseNumber(String(o.batch ?? '64'), '--batch', true),
   };
   if (o.heldOut !== undefined) prune.heldOutSamples = parseNumber(String(o.heldOut), '--held-out', true);
+  const storage = String(o.storage ?? 'dense') as 'dense' | 'sparse';
+  if (o.sparseEncoding !== undefined && storage !== 'sparse') throw new SurgeonInputError('--sparse-encoding applies to --storage sparse; drop it or pass --storage sparse');
+  const sparseEncoding = o.sparseEncoding as SparseEncodingChoice | undefined;
+  if (o.quantize !== undefined) {
+    prune.quantize = {
+      bits: o.quantize === 'int4' ? 4 : 8,
+      groupSize: o.groupSize !== undefined ? parseNumber(String(o.groupSize), '--group-size', true) : DEFAULT_GROUP_SIZE,
+      method: (o.quantizeMethod ?? 'gptq') as 'gptq' | 'rtn',
+    };
+    validateGrid(prune.quantize);
+  } else if (o.groupSize !== undefined || o.quantizeMethod !== undefined) {
+    throw new SurgeonInputError(`${o.groupSize !== undefined ? '--group-size' : '--quantize-method'} applies to --quantize; drop it or pass --quantize int4|int8`);
+  }
   if (o.skip) prune.skip = String(o.skip).split(',').map((s) => s.trim()).filter(Boolean);
 
   const modelFile = resolve(modelPath);
@@ -106,6 +122,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
 
   const model = await openModel(modelPath, o);
   try {
+  if (model.format !== 'onnx') refuseTfjsQuantize(prune.quantize !== undefined, sparseEncoding);
   const evalSpec = dataSpec(o);
   if (o.limit !== undefined) evalSpec.limit = parseNumber(String(o.limit), '--limit', true);
   const evaluation = loadDataset(evalSpec, { inputs: model.inputs });
@@ -113,9 +130,10 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     throw new SurgeonInputError('the evaluation set has no labels; a classifier is scored against them: pass --labels FILE (or --dataset fashion-mnist)');
   }
   const calibSpec = dataSpec(o, 'calib');
-  const needsCalibration = methods.some((m) => m !== 'dense' && m !== 'magnitude');
+  const gptq = prune.quantize !== undefined && prune.quantize.method !== 'rtn';
+  const needsCalibration = methods.some((m) => m !== 'dense' && (m !== 'magnitude' || gptq));
   if (needsCalibration && !hasData(calibSpec)) {
-    throw new SurgeonInputError(`${methods.filter((m) => m !== 'dense' && m !== 'magnitude').join(', ')} need calibration data; pass --calib-inputs FILE, --calib-dataset NAME or --calib-tokens FILE`);
+    throw new SurgeonInputError(`${methods.filter((m) => m !== 'dense' && (m !== 'magnitude' || gptq)).join(', ')}${gptq ? ' with GPTQ quantization' : ''} need calibration data; pass --calib-inputs FILE, --calib-dataset NAME or --calib-tokens FILE`);
   }
   const calibration = hasData(calibSpec) ? loadDataset(calibSpec, { inputs: model.inputs }) : undefined;
   // A model whose collapse tensors cannot be measured (no final linear classifier, tensors
@@ -125,7 +143,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const previous = o.fresh ? undefined : readResults(out);
   const fingerprint = modelFingerprint(model);
   const modelSha = fingerprint.sha256;
-  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode };
+  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode, ...(storage !== 'dense' ? { storage } : {}), ...(sparseEncoding ? { sparseEncoding } : {}) };
   const pruneOptions = { ...denseOptions, calibration: absoluteSpec(calibSpec), pattern, ...prune, threads: undefined, batchSize: undefined };
   const hashes = { dense: hashOptions(denseOptions), prune: hashOptions(pruneOptions) };
   const grid = curveGrid(methods, sparsities, pattern);
@@ -145,6 +163,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
       evaluation: { ...evalSpec, samples: evaluation.count },
       calibration: hasData(calibSpec) ? { ...calibSpec, samples: calibration!.count } : null,
       prune,
+      storage,
     },
     hashes,
     ...env,
@@ -189,6 +208,16 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     ...(o.evalBatch !== undefined ? { batchSize: parseNumber(String(o.evalBatch), '--eval-batch', true) } : {}),
     collapseAdvice: { batchFlag: '--eval-batch', tensorAdvice: 'the curve goes on without it (--collapse none skips collapse)' },
     onProgress,
+    measureBytes: async (network, quantized) => {
+      // The size of the model as `prune --storage … --quantize …` would write it (a temporary file in the output folder).
+      const tmp = join(out, `.bytes-${process.pid}${network.format === 'onnx' ? '.onnx' : ''}`);
+      try {
+        return (await network.save(tmp, { storage, ...(sparseEncoding ? { sparseEncoding } : {}), ...(quantized ? { quantized } : {}) })).bytes;
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+        rmSync(`${tmp}.data`, { force: true });
+      }
+    },
     onWarning: (message) => {
       bar?.finish();
       barIndex = -1;
@@ -218,7 +247,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
       '',
       `${run.computed} point${run.computed === 1 ? '' : 's'} measured, ${run.reused} reused; ` +
         (final.points.some((p) => p.collapse) ? 'NC1/CDNV/ETF/NC4/effective rank of the penultimate features' : (final.points.find((p) => p.note)?.note ?? 'collapse not measured (--collapse none)')),
-      `wrote ${display(files.report)} (with results.json, results.csv, accuracy.svg, collapse.svg in ${display(out)})`,
+      `wrote ${display(files.report)} (with results.json, results.csv, accuracy.svg, collapse.svg, bytes.svg in ${display(out)})`,
     ].join('\n') + '\n',
   );
   } finally {
@@ -254,7 +283,12 @@ export function curveCommand(): Command {
   addDataOptions(command, '', 'evaluation')
     .option('--limit <n>', 'evaluate only the first n samples (windows)')
     .addOption(new Option('--collapse <layers>', 'collapse metrics of the penultimate features (plus a per-layer profile of the dense and sparsest models), of all layers, or none').choices(['penultimate', 'all', 'none']).default('penultimate'))
-    .option('--out <dir>', 'output folder (default: MODEL.curve beside the model); rerunning into it resumes');
+    .option('--out <dir>', 'output folder (default: MODEL.curve beside the model); rerunning into it resumes')
+    .addOption(new Option('--storage <s>', 'storage whose bytes each point records (bytes.svg): dense, or sparse (see prune --storage)').choices(['dense', 'sparse']).default('dense'))
+    .addOption(new Option('--sparse-encoding <e>', '--storage sparse, ONNX: auto, coo or bitmask (see prune --sparse-encoding)').choices(['auto', 'coo', 'bitmask']))
+    .addOption(new Option('--quantize <q>', 'quantize every pruned point as prune --quantize does').choices(['int8', 'int4']))
+    .option('--group-size <G>', `--quantize: inputs per scale and zero point (default ${DEFAULT_GROUP_SIZE})`)
+    .addOption(new Option('--quantize-method <m>', '--quantize: gptq or rtn').choices(['gptq', 'rtn']));
   addRunOptions(command);
   return command.action(
     action(async (modelPath: string, o: Options) => {

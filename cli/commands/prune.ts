@@ -16,6 +16,10 @@ import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
 import { addBackendOption, formatFields, formatName, openModel, refuseGiven } from '../network-options.js';
+import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
+import type { SparseEncodingChoice, SparseTensorReport } from '../../src/io/onnx/sparse.js';
+import type { QuantizedTensorReport } from '../../src/io/onnx/quantized.js';
+import { DEFAULT_GROUP_SIZE, validateGrid } from '../../src/pruners/quantize.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { progressBar } from '../progress.js';
@@ -115,10 +119,13 @@ export function pruneCommand(): Command {
   const command = new Command('prune')
     .description('prune an ONNX or TensorFlow.js model layer by layer (or a TF.js layers model with Fisher curvature) and save the sparse model')
     .argument('<model>', 'ONNX model (.onnx) or TensorFlow.js model (folder or model.json)')
-    .addOption(new Option('--method <name>', 'pruning method (woodfisher, fisher-iobs: TensorFlow.js layers models)').choices([...PRUNER_NAMES, ...FISHER_METHODS, 'obs']).makeOptionMandatory())
+    .addOption(new Option('--method <name>', 'pruning method (woodfisher, fisher-iobs: TensorFlow.js layers models); obs: with --structure; optional with --quantize alone').choices([...PRUNER_NAMES, ...FISHER_METHODS, 'obs']))
     .addOption(new Option('--structure <unit>', 'remove whole units and write a smaller ONNX model: neurons (Gemm/MatMul outputs) or channels (Conv outputs); methods magnitude, wanda, obs, iobs').choices(['neurons', 'channels', 'heads']))
     .option('--round-to <n>', 'with --structure: keep a multiple of n units per group (16 suits onnxruntime convolutions on AVX-512 CPUs; default 1)')
-    .option('--sparsity <s>', 'fraction of weights to zero per layer, in [0, 1) (not needed with --pattern N:M)')
+    .option('--sparsity <s>', 'fraction of weights to zero per layer, in [0, 1) (not needed with --pattern N:M, or with --quantize alone)')
+    .addOption(new Option('--quantize <q>', 'quantize the kept weights (ONNX: MatMulNBits where the weight is a MatMul/Gemm operand, DequantizeLinear elsewhere)').choices(['int8', 'int4']))
+    .option('--group-size <G>', `--quantize: inputs per scale and zero point, a power of two ≥ 16 (default ${DEFAULT_GROUP_SIZE})`)
+    .addOption(new Option('--quantize-method <m>', '--quantize: gptq (OBS sweep with rounding; with --method sparsegpt in the same sweep as the mask) or rtn (round to nearest)').choices(['gptq', 'rtn']))
     .option('--pattern <p>', "'unstructured' or N:M (N kept of every M consecutive inputs), e.g. 2:4", 'unstructured');
   addDataOptions(command, '', 'calibration')
     .option('--calib-samples <n>', 'calibration samples (images or token windows) for the statistics (default 512)')
@@ -134,6 +141,8 @@ export function pruneCommand(): Command {
     .option('--no-stage-cache', 'sequential mode: run both models from their inputs for every stage instead of advancing cached stage activations (same result, slower)')
     .option('--activation-memory <MiB>', 'cached stage activations held in memory; beyond it they go to a temporary file (default 2048)')
     .option('--threads <t>', 'onnxruntime threads for forward passes and the GEMM engine', '2')
+    .addOption(new Option('--storage <s>', 'dense, or sparse: pruned ONNX initializers stored without their zeros (sparse_initializer, or a bit mask where smaller; read back bit-identically)').choices(['dense', 'sparse']).default('dense'))
+    .addOption(new Option('--sparse-encoding <e>', "--storage sparse, ONNX: auto (the smaller per tensor), coo (sparse_initializer only) or bitmask").choices(['auto', 'coo', 'bitmask']))
     .option('--out <path>', 'output model: a .onnx file, or a folder for TensorFlow.js models (default: beside the input; never the input)')
     .addOption(new Option('--statistics <p>', "precision of the statistics' products: fp32 (default; Float32 products summed into Float64, as PyTorch) or fp64 (slower, exact to 1e-15)").choices(['fp64', 'fp32']))
     .option('--profile', 'print seconds per phase (read, capture, statistics, prune, error, save) and peak memory after the layer table')
@@ -157,13 +166,25 @@ export function pruneCommand(): Command {
       }
       refuseGiven(o, { '--round-to': 'roundTo' }, 'applies to --structure only');
       const pattern = parsePattern(o.pattern as string | undefined);
+      if (o.quantize === undefined) {
+        if (o.groupSize !== undefined) throw new SurgeonInputError('--group-size applies to --quantize; drop it or pass --quantize int4|int8');
+        if (o.quantizeMethod !== undefined) throw new SurgeonInputError('--quantize-method applies to --quantize; drop it or pass --quantize int4|int8');
+        if (o.method === undefined) throw new SurgeonInputError('--method is required (or --quantize int4|int8 to quantize without pruning); pass e.g. --method sparsegpt');
+      } else if (o.method === undefined) {
+        if (o.sparsity !== undefined || pattern.kind !== 'unstructured') throw new SurgeonInputError('--sparsity/--pattern need a pruning method; pass --method (e.g. sparsegpt) or drop them to quantize alone');
+        o.method = 'magnitude';
+        o.sparsity = '0';
+      }
       if (o.sparsity === undefined && pattern.kind === 'unstructured') throw new SurgeonInputError('--sparsity is required for unstructured pruning; pass e.g. --sparsity 0.5');
       const sparsity = o.sparsity !== undefined ? parseSparsity(String(o.sparsity)) : 1 - (pattern as { n: number; m: number }).n / (pattern as { n: number; m: number }).m;
       const method = String(o.method);
       const readStarted = performance.now();
       const network = await openModel(modelPath, o);
       try {
+        if (o.sparseEncoding !== undefined && o.storage !== 'sparse') throw new SurgeonInputError('--sparse-encoding applies to --storage sparse; drop it or pass --storage sparse');
+        if (network.format !== 'onnx') refuseTfjsQuantize(o.quantize !== undefined, o.sparseEncoding as string | undefined);
         const fisher = isFisherMethod(method) || (method === 'magnitude' && o.finetuneEpochs !== undefined);
+        if (fisher && o.quantize !== undefined) throw new SurgeonInputError(`--quantize applies to the layer-wise methods, not to --method ${method}${o.finetuneEpochs !== undefined ? ' --finetune-epochs' : ''}`);
         if (fisher) return await fisherPrune(network, modelPath, method, sparsity, pattern.kind, o);
         refuseGiven(o, FISHER_FLAGS, `applies to the Fisher methods (${FISHER_METHODS.join(', ')}) and fine-tuning, not to --method ${method}`);
         await layerwisePrune(network, modelPath, method, sparsity, pattern, o, readStarted);
@@ -200,10 +221,20 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   if (skip) options.skip = skip;
   if (o.layerSparsity) options.layerSparsity = readOverrides(String(o.layerSparsity));
   if (o.statistics !== undefined) options.statistics = String(o.statistics) as 'fp64' | 'fp32';
+  if (o.quantize !== undefined) {
+    options.quantize = {
+      bits: o.quantize === 'int4' ? 4 : 8,
+      groupSize: o.groupSize !== undefined ? parseNumber(String(o.groupSize), '--group-size', true) : DEFAULT_GROUP_SIZE,
+      method: (o.quantizeMethod ?? 'gptq') as 'gptq' | 'rtn',
+    };
+    validateGrid(options.quantize);
+  }
   validatePruneOptions(options);
 
   const folder = network.format !== 'onnx';
-  const out = o.out ? resolve(String(o.out)) : defaultOutput(modelPath, `${method}-${pattern.kind === 'nm' ? `${pattern.n}of${pattern.m}` : sparsity}`, folder);
+  const quantSuffix = options.quantize ? `${sparsity > 0 || pattern.kind === 'nm' ? '-' : ''}${o.quantize}` : '';
+  const pruneSuffix = options.quantize && sparsity === 0 && pattern.kind === 'unstructured' ? '' : `${method}-${pattern.kind === 'nm' ? `${pattern.n}of${pattern.m}` : sparsity}`;
+  const out = o.out ? resolve(String(o.out)) : defaultOutput(modelPath, `${pruneSuffix}${quantSuffix}`, folder);
   if (network.path && (resolve(out) === network.path || (folder && resolve(out) === dirname(network.path)))) {
     throw new SurgeonInputError(`--out ${o.out} is the input model; choose another ${folder ? 'folder' : 'file'} (the input is never overwritten)`);
   }
@@ -212,19 +243,20 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   const readSeconds = (performance.now() - readStarted) / 1000;
 
   const bar = progressBar('prune', 1);
-  const { model: pruned, report } = await pruneModel(network, calib, {
+  const { model: pruned, report, quantized } = await pruneModel(network, calib, {
     ...options,
     onProgress: (e) => bar.update(e.layersDone, `${e.phase} ${e.layer ?? `stage ${e.stage}/${e.stages}`}`),
   });
   bar.finish();
   try {
     const saveStarted = performance.now();
-    const saved = await pruned.save(out, network.path ? { inputPath: network.path } : {});
+    const storage = String(o.storage ?? 'dense') as 'dense' | 'sparse';
+    const saved = await pruned.save(out, { ...(network.path ? { inputPath: network.path } : {}), storage, ...(o.sparseEncoding ? { sparseEncoding: o.sparseEncoding as SparseEncodingChoice } : {}), ...(quantized ? { quantized } : {}) });
     report.profile.read = readSeconds;
     report.profile.save = (performance.now() - saveStarted) / 1000;
     report.peakRssBytes = peakRssBytes();
     const totalSeconds = (performance.now() - readStarted) / 1000;
-    const result = { ...formatFields(network), ...report, totalSeconds, output: saved.path };
+    const result = { ...formatFields(network), ...report, totalSeconds, output: saved.path, storage, bytes: saved.bytes, ...(saved.sparse ? { sparseTensors: saved.sparse } : {}), ...(saved.quantized ? { quantizedTensors: saved.quantized } : {}) };
     if (o.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       return;
@@ -238,13 +270,34 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
           `${report.totals.zeros.toLocaleString('en-US')} of ${report.totals.parameters.toLocaleString('en-US')} weights zero (${percent(report.totals.sparsity)})` +
           `${report.totals.meanError !== null ? `, mean held-out error ${formatNumber(report.totals.meanError)}` : ''}, ${report.seconds.toFixed(1)} s`,
         `calibration: ${report.calibSamples} samples + ${report.heldOutSamples} held out; engine ${report.engine}`,
-        `wrote ${saved.path}`,
+        ...(report.quantize && saved.quantized ? [quantizeLine(report.quantize, saved.quantized)] : []),
+        `wrote ${saved.path} (${saved.bytes.toLocaleString('en-US')} bytes${saved.sparse ? `; ${storageLine(saved.sparse)}` : ''})`,
         ...(o.profile ? ['', profileTable(report.profile, totalSeconds, report.peakRssBytes)] : []),
       ].join('\n') + '\n',
     );
   } finally {
     pruned.dispose();
   }
+}
+
+/** One line on the quantized layers: grid, method, and how each was stored (float32 ones with their reason). */
+function quantizeLine(q: { bits: number; groupSize: number; method: string }, tensors: readonly QuantizedTensorReport[]): string {
+  const by = (e: string) => tensors.filter((t) => t.encoding === e).length;
+  const kept = tensors.filter((t) => t.encoding === 'float32').map((t) => `${t.layer} (${t.reason})`);
+  const notes = [...new Set(tensors.filter((t) => t.encoding === 'DequantizeLinear' && t.reason).map((t) => t.reason!))];
+  return (
+    `quantized int${q.bits}, groups of ${q.groupSize}, ${q.method}: ${by('MatMulNBits')} MatMulNBits, ${by('DequantizeLinear')} DequantizeLinear` +
+    (kept.length ? `; stored as float32 (dequantized values): ${kept.join(', ')}` : '') +
+    (notes.length ? `; ${notes.join('; ')}` : '')
+  );
+}
+
+/** One line on the tensors stored sparse: how many per encoding, and the bytes saved. */
+function storageLine(sparse: readonly SparseTensorReport[]): string {
+  if (sparse.length === 0) return 'no tensor has enough zeros to store sparse';
+  const coo = sparse.filter((s) => s.encoding === 'coo').length;
+  const saved = sparse.reduce((n, s) => n + s.denseBytes - s.storedBytes, 0);
+  return `${sparse.length} tensors stored sparse (${coo} sparse_initializer, ${sparse.length - coo} bit mask), ${saved.toLocaleString('en-US')} data bytes saved`;
 }
 
 /** The per-phase profile as a table: seconds and share of the command's wall time, then peak RSS. */

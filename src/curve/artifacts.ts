@@ -1,6 +1,6 @@
 /** Writes a curve's plots and report next to its results (all atomically). */
 import { join } from 'node:path';
-import { accuracySpec, collapseSpec, renderSvg } from './plots.js';
+import { accuracySpec, bytesSpec, collapseSpec, renderSvg } from './plots.js';
 import { renderReport } from './report.js';
 import { writeResults, writeText } from './store.js';
 import type { CurveResults } from './types.js';
@@ -11,11 +11,12 @@ export interface CurveFiles {
   csv: string;
   accuracy: string;
   collapse: string;
+  bytes: string;
   report: string;
 }
 
 /**
- * Writes results.json, results.csv, accuracy.svg, collapse.svg and report.html into `dir`
+ * Writes results.json, results.csv, accuracy.svg, collapse.svg, bytes.svg and report.html into `dir`
  * and returns their paths.
  */
 export async function writeCurveArtifacts(dir: string, results: CurveResults): Promise<CurveFiles> {
@@ -24,6 +25,7 @@ export async function writeCurveArtifacts(dir: string, results: CurveResults): P
     csv: join(dir, 'results.csv'),
     accuracy: join(dir, 'accuracy.svg'),
     collapse: join(dir, 'collapse.svg'),
+    bytes: join(dir, 'bytes.svg'),
     report: join(dir, 'report.html'),
   };
   writeResults(dir, results);
@@ -31,6 +33,8 @@ export async function writeCurveArtifacts(dir: string, results: CurveResults): P
   const collapse = await renderSvg(collapseSpec(results.points));
   writeText(files.accuracy, accuracy);
   writeText(files.collapse, collapse);
-  writeText(files.report, renderReport(results, { accuracy, collapse }));
+  const bytes = await renderSvg(bytesSpec(results.points));
+  writeText(files.bytes, bytes);
+  writeText(files.report, renderReport(results, { accuracy, collapse, bytes }));
   return files;
 }

@@ -91,6 +91,42 @@ export function accuracySpec(points: readonly CurvePoint[]): VegaLiteSpec {
   return { $schema: SCHEMA, config: CONFIG, ...chart };
 }
 
+/**
+ * The Vega-Lite spec of bytes.svg: accuracy (or perplexity) against the bytes of the written
+ * model (log scale), one line per method, the dense model as a labelled point.
+ */
+export function bytesSpec(points: readonly CurvePoint[]): VegaLiteSpec {
+  const perplexity = points.some((p) => p.perplexity !== undefined) && !points.some((p) => p.accuracy !== undefined);
+  const value = (p: CurvePoint) => (perplexity ? p.perplexity : p.accuracy);
+  const title = perplexity ? 'Perplexity against model size' : 'Accuracy against model size';
+  const measured = points.filter((p) => p.bytes !== undefined && value(p) !== undefined);
+  if (measured.length === 0) return { $schema: SCHEMA, config: CONFIG, ...messageChart(title, 'no point has its size measured (rerun with --fresh)') };
+  const methods = methodsOf(points);
+  const rows = measured.map((p) => ({ method: p.method === 'dense' ? 'dense' : p.method, bytes: p.bytes!, value: value(p)!, label: p.method === 'dense' ? 'dense' : `${p.method} ${pct(p.sparsity)}` }));
+  const y = { field: 'value', type: 'quantitative', title: perplexity ? 'perplexity (lower is better)' : 'accuracy', scale: logScaleFits(rows.map((r) => r.value)) ? { type: 'log' } : { zero: false }, ...(perplexity ? {} : { axis: { format: '%' } }) };
+  const x = { field: 'bytes', type: 'quantitative', title: 'bytes on disk', scale: { type: 'log' }, axis: { format: '~s' } };
+  const domain = ['dense', ...methods];
+  return {
+    $schema: SCHEMA,
+    config: CONFIG,
+    title,
+    width: WIDTH,
+    height: HEIGHT,
+    layer: [
+      {
+        data: { values: rows.filter((r) => r.method !== 'dense') },
+        mark: { type: 'line', point: { size: 50, filled: true }, strokeWidth: 2 },
+        encoding: { x, y, color: { field: 'method', type: 'nominal', title: 'method', scale: { domain, range: ['#888', ...methods.map((_, i) => PALETTE[i % PALETTE.length]!)] } }, tooltip: { field: 'label' } },
+      },
+      {
+        data: { values: rows.filter((r) => r.method === 'dense') },
+        mark: { type: 'point', shape: 'diamond', size: 90, filled: true, color: '#888' },
+        encoding: { x, y },
+      },
+    ],
+  };
+}
+
 /** The per-layer NC1 profile of the points that carry one (dense and each method's sparsest). */
 function profileChart(points: readonly CurvePoint[]): VegaLiteSpec {
   const profiled = points.filter((p) => p.collapse?.layers?.length);

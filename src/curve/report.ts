@@ -40,7 +40,7 @@ function htmlTable(header: string[], rows: string[][], numeric: boolean[], id: s
 }
 
 /** The report page for `results` with the two rendered plots. */
-export function renderReport(results: CurveResults, plots: { accuracy: string; collapse: string }): string {
+export function renderReport(results: CurveResults, plots: { accuracy: string; collapse: string; bytes?: string }): string {
   const table = curveTable(results.points);
   const methods = [...new Set(results.points.filter((p) => p.method !== 'dense').map((p) => p.method))];
   const dense = results.points.find((p) => p.method === 'dense');
@@ -77,7 +77,11 @@ export function renderReport(results: CurveResults, plots: { accuracy: string; c
 <h2>${metric === 'accuracy' ? 'Accuracy' : 'Perplexity'} against sparsity</h2>
 <figure id="accuracy-plot">
 ${inlineSvg(plots.accuracy)}
-</figure>
+</figure>${plots.bytes ? `
+<h2>${metric === 'accuracy' ? 'Accuracy' : 'Perplexity'} against bytes on disk</h2>
+<figure id="bytes-plot">
+${inlineSvg(plots.bytes)}
+</figure>` : ''}
 <h2>Neural collapse</h2>
 <figure id="collapse-plot">
 ${inlineSvg(plots.collapse)}

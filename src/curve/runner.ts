@@ -24,6 +24,7 @@ import { pruneModel, type PruneModelOptions } from '../prune/model.js';
 import type { SparsityPattern } from '../pruners/types.js';
 import { evaluateModel } from '../runtime/evaluate.js';
 import { samePoint } from './store.js';
+import type { QuantizedWeight } from '../pruners/quantize.js';
 import type { CurveCollapse, CurveCollapseMode, CurvePoint } from './types.js';
 
 /** One point to measure. */
@@ -94,6 +95,11 @@ export interface CurveRunOptions {
   batchSize?: number;
   /** The fixes collapse errors (hence warnings) name: the batch-size flag and the advice for a tensor without a batch axis. */
   collapseAdvice?: Pick<ModelCollapseOptions, 'batchFlag' | 'tensorAdvice'>;
+  /**
+   * Bytes of a point's model as it would be written (the caller saves it with its storage and the
+   * quantization codes, e.g. to a temporary file); points get `bytes` when given.
+   */
+  measureBytes?: (model: Network, quantized: ReadonlyMap<string, QuantizedWeight> | undefined) => Promise<number>;
   /** Called after every point (computed or reused) with all points so far, in grid order. */
   onPoint?: (points: CurvePoint[], point: CurvePoint, reused: boolean, index: number) => void;
   onProgress?: (event: CurveProgress) => void;
@@ -163,9 +169,10 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
     let pruned: Network | undefined;
     let meanError: number | null = null;
     let measuredSparsity: number;
+    let quantized: ReadonlyMap<string, QuantizedWeight> | undefined;
     if (g.method !== 'dense') {
       progress('prune', 0);
-      const { model: prunedModel, report } = await deps.pruneModel(dense, options.calibration, {
+      const { model: prunedModel, report, quantized: codes } = await deps.pruneModel(dense, options.calibration, {
         ...options.prune,
         method: g.method,
         sparsity: g.sparsity,
@@ -174,11 +181,13 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
       });
       pruned = prunedModel;
       model = prunedModel;
+      quantized = codes;
       meanError = report.totals.meanError;
       measuredSparsity = report.totals.sparsity;
     } else {
       measuredSparsity = zeroFraction(model);
     }
+    const bytes = options.measureBytes ? await options.measureBytes(model, quantized) : undefined;
     const afterPrune = performance.now();
     progress('eval', 0);
     const evaluation = await deps.evaluateModel(model, options.evaluation, {
@@ -235,6 +244,7 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
       ...(evaluation.perplexity !== undefined ? { perplexity: evaluation.perplexity } : {}),
       samples: evaluation.samples,
       measuredSparsity,
+      ...(bytes !== undefined ? { bytes } : {}),
       meanError,
       seconds: {
         prune: (afterPrune - started) / 1000,

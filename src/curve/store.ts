@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../io/fs.js';
 import type { CurvePoint, CurveResults } from './types.js';
 
 /** The files a curve writes into its folder. */
-export const CURVE_FILES = ['results.json', 'results.csv', 'accuracy.svg', 'collapse.svg', 'report.html'] as const;
+export const CURVE_FILES = ['results.json', 'results.csv', 'accuracy.svg', 'collapse.svg', 'bytes.svg', 'report.html'] as const;
 
 /** JSON with object keys sorted, so equal values hash equally. */
 export function stableStringify(value: unknown): string {
@@ -117,7 +117,7 @@ export function writeText(path: string, text: string): void {
 export const CSV_COLUMNS = [
   'method', 'sparsity', 'pattern', 'accuracy', 'perplexity', 'samples', 'measured_sparsity', 'mean_error',
   'nc1', 'cdnv', 'etf', 'nc4', 'effective_rank', 'collapse_tensor',
-  'seconds_prune', 'seconds_eval', 'seconds_collapse', 'seconds_total', 'note',
+  'seconds_prune', 'seconds_eval', 'seconds_collapse', 'seconds_total', 'note', 'bytes',
 ] as const;
 
 function csvCell(value: string | number | null | undefined): string {
@@ -132,7 +132,7 @@ export function resultsToCsv(points: readonly CurvePoint[]): string {
     [
       p.method, p.sparsity, p.pattern, p.accuracy, p.perplexity, p.samples, p.measuredSparsity, p.meanError,
       p.collapse?.nc1, p.collapse?.cdnv, p.collapse?.etf, p.collapse?.nc4, p.collapse?.effectiveRank, p.collapse?.tensor,
-      p.seconds.prune, p.seconds.eval, p.seconds.collapse, p.seconds.total, p.note,
+      p.seconds.prune, p.seconds.eval, p.seconds.collapse, p.seconds.total, p.note, p.bytes,
     ].map(csvCell).join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';

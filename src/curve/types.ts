@@ -56,6 +56,8 @@ export interface CurvePoint {
   samples: number;
   /** Measured fraction of zeros over the prunable layers. */
   measuredSparsity: number;
+  /** Bytes of the model as written with the curve's storage (and quantization), when measured. */
+  bytes?: number;
   /** Mean held-out relative reconstruction error of the pruned layers (null when not measured). */
   meanError: number | null;
   seconds: CurveSeconds;

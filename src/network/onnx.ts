@@ -5,7 +5,9 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { SurgeonInputError } from '../errors.js';
-import { decodeOnnxModel, readOnnxModel, type OnnxModel } from '../io/onnx/model.js';
+import { decodeOnnxModel, OnnxModel, readOnnxModel } from '../io/onnx/model.js';
+import { decodeModelProto } from '../io/onnx/proto.js';
+import { encodeQuantized, type QuantizedTensorReport } from '../io/onnx/quantized.js';
 import { scanLayers, type WeightView } from '../io/onnx/operators.js';
 import { saveOnnxModel } from '../io/onnx/save.js';
 import { elemTypeName, tensorDims, tensorSize } from '../io/onnx/tensor.js';
@@ -178,9 +180,17 @@ export class OnnxNetwork implements Network {
   }
 
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
-    const saved = saveOnnxModel(this.model, out, options.inputPath ? { inputPath: options.inputPath } : {});
+    let model = this.model;
+    let quantized: QuantizedTensorReport[] | undefined;
+    if (options.quantized?.size) {
+      // Encode the codes into a copy; this network keeps its float (dequantized) weights.
+      const copy = decodeModelProto(this.model.toBytes());
+      quantized = encodeQuantized(copy, this.model, this.scan().views, options.quantized);
+      model = new OnnxModel(copy, { ...(this.model.path ? { path: this.model.path } : {}), ...(this.model.baseDir ? { baseDir: this.model.baseDir } : {}) });
+    }
+    const saved = saveOnnxModel(model, out, { ...(options.inputPath ? { inputPath: options.inputPath } : {}), storage: options.storage ?? 'dense', ...(options.sparseEncoding ? { sparseEncoding: options.sparseEncoding } : {}) });
     const external = saved.externalDataPath && existsSync(saved.externalDataPath) ? statSync(saved.externalDataPath).size : 0;
-    return { path: saved.path, bytes: saved.bytes + external };
+    return { path: saved.path, bytes: saved.bytes + external, ...(saved.sparse ? { sparse: saved.sparse } : {}), ...(quantized ? { quantized } : {}) };
   }
 
   summary(): NetworkSummary {
@@ -196,7 +206,11 @@ export class OnnxNetwork implements Network {
     return {
       format: 'onnx',
       ...(this.path ? { path: this.path } : {}),
-      facts: { opset: this.model.opset, ...(producer ? { producer } : {}) },
+      facts: {
+        opset: this.model.opset,
+        ...(producer ? { producer } : {}),
+        ...(this.model.sparseStorage ? { 'stored sparse': `${this.model.sparseStorage.coo.length} sparse_initializer, ${this.model.sparseStorage.bitmask.length} bit mask (densified when read)` } : {}),
+      },
       inputs: this.model.inputs,
       outputs: this.model.outputs,
       parameters,

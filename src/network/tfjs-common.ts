@@ -3,6 +3,8 @@ import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SurgeonInputError } from '../errors.js';
+import type { SparseTensorReport } from '../io/onnx/sparse.js';
+import type { TfjsSparseReport } from '../tfjs/sparse.js';
 import { listOf } from '../collapse/select.js';
 import type { NamedTensor } from '../runtime/session.js';
 import { modelJsonPath } from '../tfjs/io.js';
@@ -55,6 +57,21 @@ function real(p: string): string {
     return realpathSync(p);
   } catch {
     return resolve(p);
+  }
+}
+
+/** A TF.js sparse weight in the report format of ONNX sparse storage. */
+export function asSparseReport(r: TfjsSparseReport): SparseTensorReport {
+  return { name: r.name, encoding: 'bitmask', dtype: 'float32', elements: r.elements, nonzeros: r.nonzeros, denseBytes: r.denseBytes, storedBytes: r.storedBytes };
+}
+
+/** Refuses quantization and the sparse_initializer encoding for a TF.js model (bit-mask sparse storage is written, see ../tfjs/sparse.ts). */
+export function refuseTfjsQuantize(quantized: boolean, sparseEncoding?: string): void {
+  if (sparseEncoding === 'coo') {
+    throw new SurgeonInputError('--sparse-encoding coo writes ONNX sparse_initializers; TensorFlow.js outputs store sparse weights as bit masks — drop --sparse-encoding or use bitmask');
+  }
+  if (quantized) {
+    throw new SurgeonInputError('--quantize writes ONNX MatMulNBits/DequantizeLinear; TensorFlow.js weight shards have no int4 or per-group int8 encoding that tf.loadLayersModel reads, so TF.js models are not quantized — drop --quantize or convert the model to ONNX');
   }
 }
 

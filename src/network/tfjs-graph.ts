@@ -20,7 +20,9 @@ import { currentBackend, parseBackend, selectBackend } from '../tfjs/backend.js'
 import { graphGeometry, loadTfjsGraphModelFile, readGraphView, saveGraphModel, setGraphWeight, writeGraphView, type GraphLayer, type LoadedGraphModel } from '../tfjs/graph.js';
 import { readModelFile } from '../tfjs/io.js';
 import { im2col, im2colShape, type ConvGeometry } from './conv.js';
-import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, Lifetime } from './tfjs-common.js';
+import { asSparseReport } from './tfjs-common.js';
+import type { TfjsSparseReport } from '../tfjs/sparse.js';
+import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, refuseTfjsQuantize, Lifetime } from './tfjs-common.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, OpenNetworkOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
 
 interface NodeDef {
@@ -309,8 +311,10 @@ export class TfjsGraphNetwork implements Network {
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
     this.life.check();
     refuseInputFolder(out, options.inputPath);
-    const path = saveGraphModel(this.loaded, out);
-    return { path, bytes: folderBytes(path) };
+    refuseTfjsQuantize(Boolean(options.quantized?.size), options.storage === 'sparse' ? options.sparseEncoding : undefined);
+    const sparse: TfjsSparseReport[] = [];
+    const path = saveGraphModel(this.loaded, out, { storage: options.storage ?? 'dense', sparse });
+    return { path, bytes: folderBytes(path), ...(options.storage === 'sparse' ? { sparse: sparse.map(asSparseReport) } : {}) };
   }
 
   summary(): NetworkSummary {

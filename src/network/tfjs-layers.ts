@@ -24,7 +24,9 @@ import { currentBackend, parseBackend, selectBackend } from '../tfjs/backend.js'
 import { findTfjsClassifier, selectTfjsCollapseTensors, tfjsBalancedness } from '../tfjs/collapse-plan.js';
 import { loadTfjsModel, loadTfjsModelFile, prunableViews, readView, saveTfjsModel, writeView, type LoadedTfjsModel, type TfjsLayerView } from '../tfjs/model.js';
 import { im2col, im2colShape, type ConvGeometry, type ConvLayout } from './conv.js';
-import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, symbolicDims, Lifetime } from './tfjs-common.js';
+import { asSparseReport } from './tfjs-common.js';
+import type { TfjsSparseReport } from '../tfjs/sparse.js';
+import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, refuseTfjsQuantize, symbolicDims, Lifetime } from './tfjs-common.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, OpenNetworkOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
 
 /** A node of the Keras graph (one application of a layer); tfjs does not export the class. */
@@ -379,8 +381,10 @@ export class TfjsLayersNetwork implements Network {
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
     this.life.check();
     refuseInputFolder(out, options.inputPath);
-    const path = saveTfjsModel(this.loaded, out);
-    return { path, bytes: folderBytes(path) };
+    refuseTfjsQuantize(Boolean(options.quantized?.size), options.storage === 'sparse' ? options.sparseEncoding : undefined);
+    const sparse: TfjsSparseReport[] = [];
+    const path = saveTfjsModel(this.loaded, out, { storage: options.storage ?? 'dense', sparse });
+    return { path, bytes: folderBytes(path), ...(options.storage === 'sparse' ? { sparse: sparse.map(asSparseReport) } : {}) };
   }
 
   summary(): NetworkSummary {

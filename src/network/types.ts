@@ -15,6 +15,9 @@
  * - all numbers enter and leave as Float32 (fp16/bf16 storage is converted at the boundary).
  */
 import type { ModelInputInfo } from '../io/dataset.js';
+import type { SparseEncodingChoice, SparseTensorReport } from '../io/onnx/sparse.js';
+import type { QuantizedTensorReport } from '../io/onnx/quantized.js';
+import type { QuantizedWeight } from '../pruners/quantize.js';
 import type { Feed } from '../io/feeds.js';
 import type { NamedTensor } from '../runtime/session.js';
 import type { LoadedTfjsModel } from '../tfjs/model.js';
@@ -131,12 +134,31 @@ export interface SavedNetwork {
   path: string;
   /** Bytes written, all files together. */
   bytes: number;
+  /** Tensors stored sparse (`storage: 'sparse'`), with their encoding and sizes. */
+  sparse?: SparseTensorReport[];
+  /** How each quantized layer was stored (`quantized` given). */
+  quantized?: QuantizedTensorReport[];
 }
 
 /** Options of {@link Network.save}. */
 export interface SaveNetworkOptions {
   /** The input model's path: saving over it (or into its folder, for tfjs) is refused. */
   inputPath?: string;
+  /**
+   * 'dense' (default) or 'sparse': weights stored without their zeros (ONNX: sparse_initializer
+   * or surgeon's bitmask encoding, see ../io/onnx/sparse.ts), read back bit-identically.
+   */
+  storage?: 'dense' | 'sparse';
+  /**
+   * ONNX encoding under `storage: 'sparse'`: 'auto' (default, the smaller per tensor), 'coo'
+   * (sparse_initializer only) or 'bitmask'. TF.js stores bit masks only ('coo' is refused).
+   */
+  sparseEncoding?: SparseEncodingChoice;
+  /**
+   * Quantization codes by layer name (what {@link pruneModel} returns with `quantize`): ONNX
+   * stores them as MatMulNBits / DequantizeLinear (see ../io/onnx/quantized.ts); TF.js refuses.
+   */
+  quantized?: ReadonlyMap<string, QuantizedWeight>;
 }
 
 /** Everything `surgeon inspect` prints, the same for every format. */

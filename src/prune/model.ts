@@ -32,6 +32,11 @@ import { batchFeeds } from '../runtime/capture.js';
 import { asNetwork, isNetwork, type OnnxNetwork } from '../network/onnx.js';
 import type { Network, NetworkLayer, NetworkRunner } from '../network/types.js';
 import { StageCache, type CachedBatch } from './stage-cache.js';
+import { gptqQuantize } from '../pruners/gptq.js';
+import { objective } from '../pruners/masks.js';
+import { rtnQuantize, validateGrid, type QuantGrid, type QuantizedWeight } from '../pruners/quantize.js';
+import { sparsegptPrune } from '../pruners/sparsegpt.js';
+import type { LayerPruneOptions, LayerPruneResult } from '../pruners/types.js';
 import { relativeReconstructionError, type InputStatistics } from './error.js';
 
 /** Options of {@link pruneModel}; every field is optional except `method` and `sparsity`. */
@@ -91,6 +96,20 @@ export interface PruneModelOptions {
    * test/prune/statistics-precision.test.ts — or 'fp64' (Float64 products throughout).
    */
   statistics?: 'fp64' | 'fp32';
+  /**
+   * Quantize the (pruned) weights: `bits` 4 or 8 on groups of `groupSize` inputs per row, by
+   * GPTQ (`method` 'gptq', default: the OBS sweep with rounding; with `method: 'sparsegpt'` the
+   * mask is chosen in the same sweep, SparseGPT §3.5; after any other method its mask is kept)
+   * or round-to-nearest ('rtn'). The network then holds the dequantized weights and the result
+   * carries the codes for {@link Network.save}.
+   */
+  quantize?: QuantizeOptions;
+}
+
+/** What {@link PruneModelOptions.quantize} asks for. */
+export interface QuantizeOptions extends QuantGrid {
+  /** 'gptq' (default) or 'rtn' (round-to-nearest, no calibration needed). */
+  method?: 'gptq' | 'rtn';
 }
 
 /**
@@ -144,6 +163,8 @@ export interface PrunedLayerReport {
   /** Calibration sample rows (tokens, patches) behind H. */
   samples: number;
   seconds: number;
+  /** Quantized (bits), when `quantize` was given. */
+  bits?: number;
   /** Left dense. */
   skipped?: boolean;
   /** Why a layer was left dense: `skip`, `tied`, `uncapturable: …`. */
@@ -171,6 +192,8 @@ export interface PruneModelReport {
   profile: PruneProfile;
   /** Peak resident set size of the process so far (bytes; resourceUsage().maxRSS). */
   peakRssBytes: number;
+  /** The quantization applied (with `quantize`). */
+  quantize?: { bits: number; groupSize: number; method: 'gptq' | 'rtn' };
 }
 
 /** A fresh all-zero profile. */
@@ -262,9 +285,9 @@ function listNames(names: readonly string[], max = 30): string {
  * {@link OnnxModel} gives back an OnnxModel; any {@link Network} gives back a Network of the
  * same format.
  */
-export async function pruneModel(model: OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: OnnxModel; report: PruneModelReport }>;
-export async function pruneModel(model: Network, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: Network; report: PruneModelReport }>;
-export async function pruneModel(model: Network | OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: Network | OnnxModel; report: PruneModelReport }> {
+export async function pruneModel(model: OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: OnnxModel; report: PruneModelReport; quantized?: Map<string, QuantizedWeight> }>;
+export async function pruneModel(model: Network, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: Network; report: PruneModelReport; quantized?: Map<string, QuantizedWeight> }>;
+export async function pruneModel(model: Network | OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: Network | OnnxModel; report: PruneModelReport; quantized?: Map<string, QuantizedWeight> }> {
   const started = performance.now();
   const profile = emptyProfile();
   const entry = validatePruneOptions(options);
@@ -273,8 +296,14 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
   const damp = options.damp ?? 0.01;
   const rounds = options.rounds ?? 1;
   const sequential = !options.parallel;
-  const needsData = options.method !== 'magnitude';
-  if (needsData && !calib) throw new SurgeonInputError(`--method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
+  const quant = options.quantize;
+  if (quant) validateGrid(quant);
+  const quantMethod = quant?.method ?? 'gptq';
+  if (quant && quantMethod !== 'gptq' && quantMethod !== 'rtn') throw new SurgeonInputError(`--quantize-method ${quantMethod}: expected gptq or rtn`);
+  const gptq = quant !== undefined && quantMethod === 'gptq';
+  const needsData = options.method !== 'magnitude' || gptq;
+  if (needsData && !calib) throw new SurgeonInputError(`--method ${options.method}${gptq ? ' with GPTQ quantization' : ''} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE (or --quantize-method rtn)`);
+  const codes = quant ? new Map<string, QuantizedWeight>() : undefined;
   const dense = await network.clone();
   const current = await network.clone();
   try {
@@ -373,19 +402,18 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
               problem.columnNorms = layerStats.columnNorms;
               if (layerStats.heldOut) problem.heldOut = layerStats.heldOut;
             }
-            const result = await timed('prune', () => entry.prune(
-              problem,
-              {
-                sparsity: sparsityOf.get(layer)!,
-                pattern,
-                damp,
-                ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
-                ...(options.step !== undefined ? { step: options.step } : {}),
-                ...(options.projection !== undefined ? { projection: options.projection } : {}),
-                ...(options.blocksize !== undefined ? { blocksize: options.blocksize } : {}),
-              },
-              engine,
-            ));
+            const layerSparsity = sparsityOf.get(layer)!;
+            const pruneOptions = {
+              sparsity: layerSparsity,
+              pattern,
+              damp,
+              ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
+              ...(options.step !== undefined ? { step: options.step } : {}),
+              ...(options.projection !== undefined ? { projection: options.projection } : {}),
+              ...(options.blocksize !== undefined ? { blocksize: options.blocksize } : {}),
+            };
+            const result = await timed('prune', () => (quant ? pruneAndQuantize(options.method, entry, problem, pruneOptions, quant, quantMethod, engine) : entry.prune(problem, pruneOptions, engine)));
+            if (codes && result.quantized) codes.set(layer.name, result.quantized);
             layer.write(result.W);
             // Where X̂ = X and the error range is the calibration range, H alone gives the error
             // (tr(ΔHΔᵀ)/tr(WHWᵀ), 2·rows·cols² flops); that is cheaper than measuring the outputs
@@ -405,6 +433,7 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
               dampingUsed: result.dampingUsed,
               samples: layerStats?.rows ?? 0,
               seconds: (performance.now() - layerStarted) / 1000,
+              ...(quant ? { bits: quant.bits } : {}),
             });
             layersDone++;
           }
@@ -453,9 +482,10 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
       statistics: options.statistics ?? 'fp32',
       profile,
       peakRssBytes: peakRssBytes(),
+      ...(quant ? { quantize: { bits: quant.bits, groupSize: quant.groupSize, method: quantMethod } } : {}),
     };
     profile.other = Math.max(0, report.seconds - profile.capture - profile.statistics - profile.prune - profile.error);
-    return { model: isNetwork(model) ? current : (current as OnnxNetwork).model, report };
+    return { model: isNetwork(model) ? current : (current as OnnxNetwork).model, report, ...(codes ? { quantized: codes } : {}) };
   } catch (error) {
     current.dispose();
     throw error;
@@ -662,4 +692,40 @@ async function measuredErrors(layers: ReadonlyArray<{ layer: NetworkLayer; W: Fl
     const { error, dense } = sums[i]!;
     return [layer, dense > 0 ? error / dense : error === 0 ? 0 : Infinity];
   }));
+}
+
+/**
+ * One layer pruned and quantized: sparsity 0 quantizes W alone (GPTQ or RTN); SparseGPT with GPTQ
+ * chooses the mask and quantizes in one sweep (SparseGPT §3.5); any other method prunes first and
+ * its mask is kept while GPTQ (or RTN) quantizes the remaining weights.
+ */
+async function pruneAndQuantize(
+  method: string,
+  entry: PrunerEntry,
+  problem: LayerProblem,
+  options: LayerPruneOptions & Record<string, unknown>,
+  grid: QuantGrid,
+  quantMethod: 'gptq' | 'rtn',
+  engine: GemmEngine,
+): Promise<LayerPruneResult> {
+  const t0 = performance.now();
+  const nothingPruned = options.sparsity === 0 && options.pattern?.kind !== 'nm';
+  if (quantMethod === 'gptq') {
+    if (nothingPruned) return gptqQuantize(problem, { quantize: grid, damp: options.damp ?? 0.01, ...(options['blocksize'] !== undefined ? { blocksize: options['blocksize'] as number } : {}) }, engine);
+    if (method === 'sparsegpt') return sparsegptPrune(problem, { ...options, quantize: grid }, engine);
+    const pruned = await entry.prune(problem, options, engine);
+    const q = await gptqQuantize(problem, { quantize: grid, damp: options.damp ?? 0.01, mask: pruned.mask, start: pruned.W }, engine);
+    return { ...q, seconds: (performance.now() - t0) / 1000 };
+  }
+  const pruned = nothingPruned ? undefined : await entry.prune(problem, options, engine);
+  const { W, quantized } = rtnQuantize(pruned?.W ?? problem.W, problem.rows, problem.cols, grid, pruned?.mask);
+  const loss = problem.H ? await objective({ W0: problem.W, What: W, rows: problem.rows, cols: problem.cols, H: problem.H, C: problem.C, Hdense: problem.Hdense }, engine) : (pruned?.loss ?? 0);
+  return {
+    W,
+    mask: pruned?.mask ?? new Uint8Array(W.length).fill(1),
+    loss,
+    dampingUsed: pruned?.dampingUsed ?? 0,
+    seconds: (performance.now() - t0) / 1000,
+    quantized,
+  };
 }

@@ -5,7 +5,11 @@ export type { MagnitudeOptions, GlobalMagnitudeSelection } from './magnitude.js'
 export { wandaPrune, wandaColumnNorms, Wanda } from './wanda.js';
 export type { WandaOptions } from './wanda.js';
 export { sparsegptPrune, sparsegptSweep, SparseGPT } from './sparsegpt.js';
-export type { SparseGPTOptions, SweepResult } from './sparsegpt.js';
+export type { SparseGPTOptions, SweepResult, SweepExtras } from './sparsegpt.js';
+export { gptqQuantize } from './gptq.js';
+export type { GptqOptions } from './gptq.js';
+export { rtnQuantize, dequantize, gridParams, quantizeValue, dequantizeValue, validateGrid, DEFAULT_GROUP_SIZE } from './quantize.js';
+export type { QuantBits, QuantGrid, QuantizedWeight } from './quantize.js';
 export { obcPrune, obcProject, OBC, OBC_MAX_COLS } from './obc.js';
 export type { OBCOptions } from './obc.js';
 export { ihtPrune, hardThreshold, IHT } from './iht.js';

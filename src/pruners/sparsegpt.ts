@@ -29,12 +29,28 @@ import { defaultEngine, selectSmallest, validatePattern, validateSparsity } from
 import { AccumulatingPruner } from './session.js';
 import { BufferPool } from '../linalg/pool.js';
 import { extractBlock, transposeBlock } from '../linalg/blocks.js';
+import { emptyQuantized, gridParams, maxCode, quantizeValue, dequantizeValue, validateGrid, type QuantGrid, type QuantizedWeight } from './quantize.js';
+import { SurgeonInputError } from '../errors.js';
 import type { LayerProblem, LayerPruneOptions, LayerPruneResult } from './types.js';
 
 /** Options of {@link sparsegptPrune}. */
 export interface SparseGPTOptions extends LayerPruneOptions {
   /** Columns per block (lazy batch updates and adaptive mask selection), default 128. */
   blocksize?: number;
+  /**
+   * Quantize the kept weights in the same sweep (SparseGPT §3.5, joint sparsification and
+   * quantization): each column's kept weights are rounded on their group's grid, pruned ones
+   * set to 0, and both errors are propagated. With sparsity 0 this is GPTQ.
+   */
+  quantize?: QuantGrid;
+}
+
+/** Extras of {@link sparsegptSweep}: GPTQ-style quantization, and a fixed mask instead of adaptive selection. */
+export interface SweepExtras {
+  /** Quantize kept weights on this grid (see ./quantize.ts); groups run along the columns from 0. */
+  quant?: QuantGrid;
+  /** 1 = kept, rows × d: use this mask (entries 0 are pruned) instead of choosing one; `plan` counts are ignored. */
+  fixedMask?: Uint8Array;
 }
 
 /** Output of {@link sparsegptSweep}. */
@@ -45,6 +61,8 @@ export interface SweepResult {
   mask: Uint8Array;
   /** Σ ½ (w − q)²/U_jj² = ½ tr(ΔH_damped Δᵀ) for Δ = Ŵ − target. */
   obsLoss: number;
+  /** The codes, when the sweep quantized (W is then their dequantized values). */
+  quantized?: QuantizedWeight;
 }
 
 /**
@@ -67,12 +85,24 @@ export async function sparsegptSweep(
   plan: PrunePlan,
   blocksize: number,
   engine: GemmEngine,
+  extras: SweepExtras = {},
 ): Promise<SweepResult> {
-  const nm = plan.pattern?.kind === 'nm' ? plan.pattern : undefined;
-  const B = nm ? Math.ceil(blocksize / nm.m) * nm.m : Math.max(1, blocksize);
-  // Sub-blocks are a multiple of M so that N:M groups never straddle one; panels hold whole mask
-  // blocks so that a block's mask is chosen on weights that have every earlier error applied.
-  const L = Math.min(B, nm ? Math.ceil(SWEEP_SUBBLOCK / nm.m) * nm.m : SWEEP_SUBBLOCK);
+  const fixed = extras.fixedMask;
+  if (fixed && fixed.length !== rows * d) throw new Error(`internal: fixed mask has ${fixed.length} entries for ${rows}×${d}`);
+  const nm = !fixed && plan.pattern?.kind === 'nm' ? plan.pattern : undefined;
+  const quant = extras.quant;
+  if (quant) validateGrid(quant);
+  const G = quant?.groupSize ?? 1;
+  if (quant && nm && G % nm.m !== 0) throw new SurgeonInputError(`--group-size ${G} is not a multiple of the pattern's M = ${nm.m}; choose a group size that holds whole N:M groups`);
+  // Mask blocks hold whole quantization groups and N:M groups.
+  let B = nm ? Math.ceil(blocksize / nm.m) * nm.m : Math.max(1, blocksize);
+  if (quant) B = Math.ceil(B / G) * G;
+  // Sub-blocks are a multiple of M so that N:M groups never straddle one, and either divide or are
+  // divided by the quantization group, so a group's grid is set on weights that have every
+  // earlier error applied; panels hold whole mask blocks so that a block's mask is chosen on
+  // weights that have every earlier error applied.
+  let L = Math.min(B, nm ? Math.ceil(SWEEP_SUBBLOCK / nm.m) * nm.m : SWEEP_SUBBLOCK);
+  if (quant && L % G !== 0 && G % L !== 0) L = G;
   const P = Math.max(1, Math.round(SWEEP_PANEL / B)) * B;
   const pool = engine.pool ?? new BufferPool();
   const WT = pool.take(d * rows);
@@ -80,6 +110,11 @@ export async function sparsegptSweep(
   if (plan.nDead > 0) for (let j = 0; j < d; j++) if (plan.isDead[j]) WT.fill(0, j * rows, (j + 1) * rows);
   const errT = pool.take(d * rows);
   const keepT = new Uint8Array(d * rows).fill(1);
+  if (fixed) transposeBlock(fixed, d, 0, 0, rows, d, keepT);
+  const q = quant ? emptyQuantized(rows, d, quant) : undefined;
+  const codesT = quant ? new Uint8Array(d * rows) : undefined;
+  const scaleRow = new Float64Array(quant ? rows : 0);
+  const zeroRow = new Float64Array(quant ? rows : 0);
   const Upanel = pool.take(Math.min(d, P) * d);
   const scores = pool.take(Math.max(B * rows, nm ? nm.m : 0));
   const scratch = pool.take(scores.length);
@@ -93,12 +128,13 @@ export async function sparsegptSweep(
     if (p1 > 0) await applyErrors(WT, errT, U, Upanel, rows, d, 0, p1, p1, p2, engine);
     for (let b1 = p1; b1 < p2; b1 += B) {
       const b2 = Math.min(b1 + B, p2);
-      if (!nm) selectBlockMask(WT, keepT, U, rows, d, b1, b2, plan, scores, scratch, counts);
+      if (!nm && !fixed) selectBlockMask(WT, keepT, U, rows, d, b1, b2, plan, scores, scratch, counts);
       for (let i1 = b1; i1 < b2; i1 += L) {
         const i2 = Math.min(i1 + L, b2);
         for (let j = i1; j < i2; j++) {
           if (nm && (j - b1) % nm.m === 0) selectGroupMask(WT, keepT, U, rows, d, j, nm.n, nm.m, plan.isDead, scores, idx);
-          obsLoss += pruneColumn(WT, keepT, errT, U, rows, d, j, i2);
+          if (quant && q && j % G === 0) setGroupGrid(WT, nm ? undefined : keepT, rows, j, Math.min(d, j + G), quant, q, scaleRow, zeroRow);
+          obsLoss += quant ? quantizeColumn(WT, keepT, errT, U, rows, d, j, i2, scaleRow, zeroRow, maxCode(quant.bits), codesT!) : pruneColumn(WT, keepT, errT, U, rows, d, j, i2);
         }
         // The sub-block's errors to the rest of the panel.
         if (i2 < p2) await applyErrors(WT, errT, U, Upanel, rows, d, i1, i2, i2, p2, engine);
@@ -112,7 +148,76 @@ export async function sparsegptSweep(
   const mask = new Uint8Array(rows * d);
   transposeBlock(keepT, rows, 0, 0, d, rows, mask);
   pool.give(WT, errT, Upanel, scores, scratch);
+  if (q && codesT) {
+    transposeBlock(codesT, rows, 0, 0, d, rows, q.codes);
+    return { W, mask, obsLoss, quantized: q };
+  }
   return { W, mask, obsLoss };
+}
+
+/**
+ * The grid of the group of columns [j1, j2) for every row (GPTQ sets it when the sweep reaches
+ * the group's first column, on the updated weights), from the kept weights when `keepT` is
+ * given (the mask is known), else from all of them (N:M masks are chosen later).
+ */
+function setGroupGrid(WT: Float64Array, keepT: Uint8Array | undefined, rows: number, j1: number, j2: number, grid: QuantGrid, q: QuantizedWeight, scaleRow: Float64Array, zeroRow: Float64Array): void {
+  const g = Math.floor(j1 / grid.groupSize);
+  for (let r = 0; r < rows; r++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let j = j1; j < j2; j++) {
+      if (keepT && keepT[j * rows + r] === 0) continue;
+      const w = WT[j * rows + r]!;
+      if (w < lo) lo = w;
+      if (w > hi) hi = w;
+    }
+    const { scale, zero } = gridParams(lo === Infinity ? 0 : lo, hi === -Infinity ? 0 : hi, grid.bits);
+    scaleRow[r] = scale;
+    zeroRow[r] = zero;
+    q.scales[r * q.groups + g] = scale;
+    q.zeros[r * q.groups + g] = zero;
+  }
+}
+
+/**
+ * OBS step of column j with quantization (GPTQ; SparseGPT §3.5 when some weights are pruned):
+ * pruned weights become 0, kept ones their grid value; err = (w − ŵ)/U_jj goes to Errᵀ[j, :] and
+ * to the columns j+1 … end−1. Returns the column's ½Σerr².
+ */
+function quantizeColumn(
+  WT: Float64Array,
+  keepT: Uint8Array,
+  errT: Float64Array,
+  U: Float64Array,
+  rows: number,
+  d: number,
+  j: number,
+  end: number,
+  scaleRow: Float64Array,
+  zeroRow: Float64Array,
+  maxq: number,
+  codesT: Uint8Array,
+): number {
+  const ujj = U[j * d + j];
+  const col = j * rows;
+  let loss = 0;
+  for (let r = 0; r < rows; r++) {
+    const w = WT[col + r];
+    const zero = zeroRow[r];
+    let value = 0;
+    let code = zero;
+    if (keepT[col + r] === 1) {
+      code = quantizeValue(w, scaleRow[r], zero, maxq);
+      value = dequantizeValue(code, scaleRow[r], zero);
+    }
+    codesT[col + r] = code;
+    const err = (w - value) / ujj;
+    WT[col + r] = value;
+    errT[col + r] = err;
+    loss += 0.5 * err * err;
+  }
+  propagate(WT, errT, U, rows, d, j, end);
+  return loss;
 }
 
 /**
@@ -168,7 +273,13 @@ function pruneColumn(WT: Float64Array, keepT: Uint8Array, errT: Float64Array, U:
     loss += 0.5 * err * err;
     if (err !== 0) any = true;
   }
-  if (!any) return loss;
+  if (any) propagate(WT, errT, U, rows, d, j, end);
+  return loss;
+}
+
+/** Wᵀ[j', :] −= U[j, j']·Errᵀ[j, :] for j' = j+1 … end−1. */
+function propagate(WT: Float64Array, errT: Float64Array, U: Float64Array, rows: number, d: number, j: number, end: number): void {
+  const col = j * rows;
   // Four destination columns per pass, so each err value is loaded once per four updates.
   const urow = j * d;
   let jp = j + 1;
@@ -194,7 +305,6 @@ function pruneColumn(WT: Float64Array, keepT: Uint8Array, errT: Float64Array, U:
     const dst = jp * rows;
     for (let r = 0; r < rows; r++) WT[dst + r] -= u * errT[col + r];
   }
-  return loss;
 }
 
 /**
@@ -365,8 +475,9 @@ export async function sparsegptPrune(
   const U = await upperFactor(curv, engine);
   const target = await newtonTarget(problem, curv, { U }, engine);
   const plan = makePlan(problem.rows, problem.cols, options, curv);
-  const sweep = await sparsegptSweep(target, problem.rows, problem.cols, U, plan, options.blocksize ?? 128, engine);
-  return finishObs(problem, curv, target, sweep, t0, engine);
+  const sweep = await sparsegptSweep(target, problem.rows, problem.cols, U, plan, options.blocksize ?? 128, engine, options.quantize ? { quant: options.quantize } : {});
+  const result = await finishObs(problem, curv, target, sweep, t0, engine);
+  return sweep.quantized ? { ...result, quantized: sweep.quantized } : result;
 }
 
 /**

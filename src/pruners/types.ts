@@ -7,6 +7,7 @@
  *   min over sparse Ŵ of ½‖Ŵ X̂ᵀ − W Xᵀ‖² / N
  * with curvature H = X̂ᵀX̂ / N (d × d) and cross term C = XᵀX̂ / N (d × d; C = H when X̂ = X).
  */
+import type { QuantizedWeight } from './quantize.js';
 
 /**
  * Sparsity pattern: unstructured, or N:M in the usual (NVIDIA) sense: in every group of M
@@ -39,6 +40,8 @@ export interface LayerPruneResult {
   seconds: number;
   /** Method-specific extras (dead inputs, OBS loss, iterate history). */
   diagnostics?: LayerPruneDiagnostics;
+  /** The quantization codes, when the layer was quantized (`W` is then their dequantized values). */
+  quantized?: QuantizedWeight;
 }
 
 /**

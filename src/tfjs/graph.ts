@@ -12,6 +12,7 @@
  * Conv inputs become rows by {@link im2colNhwc} (the shared im2col of ../network/conv.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import { sparsifyTfjsFiles, type TfjsSaveOptions } from './sparse.js';
 import { SurgeonInputError } from '../errors.js';
 import { artifactsOf, readModelFile, replacedFiles, writeFolderAtomic, type TfjsModelFile } from './io.js';
 import { kernelToView, viewToKernel } from './model.js';
@@ -174,11 +175,15 @@ export function writeGraphView(layer: GraphLayer, W: ArrayLike<number>, channel:
  * same layout, only the prunable weights rewritten. Atomic; never the input folder. Returns the
  * path of the written model.json.
  */
-export function saveGraphModel(loaded: LoadedGraphModel, outDir: string): string {
+export function saveGraphModel(loaded: LoadedGraphModel, outDir: string, options: TfjsSaveOptions = {}): string {
   const changed = new Map<string, Float32Array>();
   for (const layer of loaded.layers) {
     const t = loaded.model.weights[layer.weight]?.[0];
     if (t) changed.set(layer.weight, Float32Array.from(t.dataSync() as Float32Array));
   }
-  return writeFolderAtomic(outDir, replacedFiles(loaded.file, changed), loaded.file.dir);
+  const files = replacedFiles(loaded.file, changed);
+  if (options.storage !== 'sparse') return writeFolderAtomic(outDir, files, loaded.file.dir);
+  const encoded = sparsifyTfjsFiles(files);
+  options.sparse?.push(...encoded.sparse);
+  return writeFolderAtomic(outDir, encoded.files, loaded.file.dir);
 }

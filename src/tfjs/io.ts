@@ -9,6 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SurgeonInputError } from '../errors.js';
 import { modelJsonFormat, modelJsonPath } from './path.js';
+import { densifyTfjsJson, SPARSE_KEY } from './sparse.js';
 
 /** One weight of the manifest with its place in the concatenated weight data. */
 export interface WeightEntry {
@@ -51,7 +52,7 @@ export { isTfjsModelPath, modelJsonPath } from './path.js';
 export function readModelFile(path: string): TfjsModelFile {
   const file = modelJsonPath(path);
   if (!existsSync(file)) throw new SurgeonInputError(`${path}: no such file; pass a folder holding model.json or the model.json itself`);
-  const text = readFileSync(file, 'utf8');
+  let text = readFileSync(file, 'utf8');
   let json: TfjsModelFile['json'];
   try {
     json = JSON.parse(text) as TfjsModelFile['json'];
@@ -63,11 +64,25 @@ export function readModelFile(path: string): TfjsModelFile {
   }
   const isGraph = modelJsonFormat(json) === 'graph-model';
   const dir = dirname(file);
+  // Sparse weights written by surgeon (./sparse.ts) become one more dense shard, in memory.
+  const densified = densifyTfjsJson(json, file, (p) => {
+    const shardPath = join(dir, p);
+    if (!existsSync(shardPath)) throw new SurgeonInputError(`${file}: weight shard ${p} listed in ${SPARSE_KEY} is missing; copy every shard file next to model.json`);
+    return new Uint8Array(readFileSync(shardPath));
+  });
+  if (densified) {
+    json = densified.json as TfjsModelFile['json'];
+    text = JSON.stringify(json);
+  }
   const weights: WeightEntry[] = [];
   const shards: TfjsModelFile['shards'] = [];
   let offset = 0;
-  for (const group of json.weightsManifest) {
+  for (const group of json.weightsManifest ?? []) {
     for (const p of group.paths) {
+      if (densified && p === densified.shardName) {
+        shards.push({ path: p, bytes: densified.shard });
+        continue;
+      }
       const shardPath = join(dir, p);
       if (!existsSync(shardPath)) {
         throw new SurgeonInputError(`${file}: weight shard ${p} listed in weightsManifest is missing; copy every shard file next to model.json`);

@@ -10,6 +10,7 @@
  * [d, heads, dim] → (heads·dim) × d and output kernels [heads, dim, d] → d × (heads·dim).
  */
 import * as tf from '@tensorflow/tfjs';
+import { sparsifyTfjsFiles, type TfjsSaveOptions } from './sparse.js';
 import { SurgeonInputError } from '../errors.js';
 import { artifactFiles, artifactsOf, readModelFile, replacedFiles, type TfjsModelFile, writeFolderAtomic } from './io.js';
 
@@ -157,7 +158,7 @@ export function namedWeights(model: tf.LayersModel): Map<string, Float32Array> {
  * layout, every weight whose values did not change byte-identical. Atomic; never the input folder.
  * Returns the path of the written model.json.
  */
-export function saveTfjsModel(loaded: LoadedTfjsModel, outDir: string): string {
+export function saveTfjsModel(loaded: LoadedTfjsModel, outDir: string, options: TfjsSaveOptions = {}): string {
   const current = namedWeights(loaded.model);
   const changed = new Map<string, Float32Array>();
   for (const w of loaded.file.weights) {
@@ -168,7 +169,11 @@ export function saveTfjsModel(loaded: LoadedTfjsModel, outDir: string): string {
     for (let i = 0; same && i < v.length; i++) if (!Object.is(old[i], v[i])) same = false;
     if (!same) changed.set(w.name, v);
   }
-  return writeFolderAtomic(outDir, replacedFiles(loaded.file, changed), loaded.file.dir);
+  const files = replacedFiles(loaded.file, changed);
+  if (options.storage !== 'sparse') return writeFolderAtomic(outDir, files, loaded.file.dir);
+  const encoded = sparsifyTfjsFiles(files);
+  options.sparse?.push(...encoded.sparse);
+  return writeFolderAtomic(outDir, encoded.files, loaded.file.dir);
 }
 
 /** Saves a freshly built model (e.g. from `surgeon train`) to `outDir` (atomic). */

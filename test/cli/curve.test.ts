@@ -62,7 +62,11 @@ function checkCurveAndRerun(args: string[], out: string, sparsities: number[], d
     ]);
   });
   const html = readFileSync(join(out, 'report.html'), 'utf8');
-  expect(html.match(/<svg[\s>]/g)).toHaveLength(2);
+  // accuracy, bytes on disk, collapse
+  expect(html.match(/<svg[\s>]/g)).toHaveLength(3);
+  // every point records the bytes of its model as written (dense storage here), the dense one the input's size
+  for (const p of results.points) expect(p.bytes).toBeGreaterThan(0);
+  rows.forEach((row, i) => expect(Number(row.bytes)).toBe(results.points[i]!.bytes));
   expect(html).not.toMatch(/\s(?:src|href)\s*=\s*["']?https?:/i);
   // The table went to stdout.
   expect(first.stdout).toMatch(new RegExp(`sparsegpt\\s+${Math.round(sparsities.at(-1)! * 100)}%`));

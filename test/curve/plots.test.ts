@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accuracySpec, collapseSpec, renderSvg } from '../../src/curve/plots.js';
+import { accuracySpec, bytesSpec, collapseSpec, renderSvg } from '../../src/curve/plots.js';
 import type { CurvePoint } from '../../src/curve/types.js';
 import { checkWellFormed, lineSeries, point, samplePoints } from './helpers.js';
 
@@ -24,6 +24,17 @@ describe('plots (Vega-Lite → Vega → SVG in Node)', () => {
     expect(svg).toContain('NC1 per layer');
     expect(svg).toContain('model: magnitude 90%');
     expect(svg).toContain('model: dense');
+  });
+
+  it('bytes.svg: accuracy against bytes on disk, one line per method and the dense point; a message without sizes', async () => {
+    const points = samplePoints(['magnitude', 'sparsegpt']).map((p) => ({ ...p, bytes: Math.round(1e6 * (1 - p.sparsity / 2)) }));
+    const svg = await renderSvg(bytesSpec(points));
+    expect(checkWellFormed(svg)).toBe('svg');
+    expect(lineSeries(svg)).toBe(2);
+    expect(svg).toContain('Accuracy against model size');
+    expect(svg).toContain('bytes on disk');
+    const none = await renderSvg(bytesSpec(samplePoints(['magnitude'])));
+    expect(none).toContain('no point has its size measured');
   });
 
   it('perplexity curves and curves without collapse still render', async () => {

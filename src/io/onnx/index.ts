@@ -18,3 +18,7 @@ export {
 export { ONNX_PROTO_SCHEMA } from './schema.js';
 export { graphScopes, allTensors, nodeLabel, nodeSubgraphs, type GraphScope } from './graphs.js';
 export { upcastModel, type UpcastResult } from './upcast.js';
+export { encodeSparseStorage, densifyStorage, indexTypeFor, BITMASK_METADATA_KEY } from './sparse.js';
+export type { SparseEncoding, SparseEncodingChoice, SparseTensorReport, DensifiedStorage, EncodeSparseOptions } from './sparse.js';
+export { encodeQuantized, matMulNBitsTensors } from './quantized.js';
+export type { QuantizedTensorReport } from './quantized.js';

@@ -28,6 +28,7 @@ import {
   type TensorData,
 } from './tensor.js';
 import { inferElemTypes } from './types.js';
+import { densifyStorage, type DensifiedStorage } from './sparse.js';
 
 /** A graph input or output: name, element type name (e.g. 'float32'), dims (symbolic dims as strings, unknown as '?'). */
 export interface OnnxValueInfo {
@@ -75,6 +76,11 @@ export class OnnxModel {
    */
   readonly baseDir: string | undefined;
   private initIndex: Map<string, TensorProto> | undefined;
+  /**
+   * Tensors that the file stored sparse (sparse_initializer, or surgeon's bitmask encoding);
+   * they were densified when the model was read (see ./sparse.ts). Undefined when none were.
+   */
+  sparseStorage: DensifiedStorage | undefined;
 
   /** Wraps a decoded ModelProto (which must have a graph). */
   constructor(proto: ModelProto, options: { path?: string; baseDir?: string } = {}) {
@@ -256,7 +262,10 @@ export function decodeOnnxModel(bytes: Uint8Array, label: string, options: { pat
   if (!proto.graph || (proto.opsetImport.length === 0 && proto.irVersion == null)) {
     throw new SurgeonInputError(`${label}: not a valid ONNX protobuf (no graph found); pass a .onnx model`);
   }
-  return new OnnxModel(proto, options);
+  const stored = densifyStorage(proto, label, options.baseDir);
+  const model = new OnnxModel(proto, options);
+  if (stored.coo.length || stored.bitmask.length) model.sparseStorage = stored;
+  return model;
 }
 
 /**

@@ -8,12 +8,20 @@ import { writeFileAtomic } from '../fs.js';
 import { decodeModelProto, encodeModelProto, onnxType, type StringStringEntryProto, type TensorProto } from './proto.js';
 import { allTensors } from './graphs.js';
 import { externalDataPath, isExternal, readExternalBytes } from './tensor.js';
-import type { OnnxModel } from './model.js';
+import { OnnxModel } from './model.js';
+import { encodeSparseStorage, type SparseEncodingChoice, type SparseTensorReport } from './sparse.js';
 
 /** Options for {@link saveOnnxModel}. */
 export interface SaveOnnxOptions {
   /** The path the model was read from, when not recorded in the model itself; never overwritten. */
   inputPath?: string;
+  /**
+   * 'dense' (default): initializers as they are; 'sparse': float initializers with enough zeros
+   * stored without them (see ./sparse.ts; `sparseEncoding` picks coo, bitmask or the smaller).
+   */
+  storage?: 'dense' | 'sparse';
+  /** Encoding under `storage: 'sparse'` (default 'auto'). */
+  sparseEncoding?: SparseEncodingChoice;
 }
 
 /** What {@link saveOnnxModel} wrote. */
@@ -24,6 +32,8 @@ export interface SaveOnnxResult {
   externalDataPath?: string;
   /** Bytes written to the .onnx file. */
   bytes: number;
+  /** The initializers stored sparse (storage 'sparse'). */
+  sparse?: SparseTensorReport[];
 }
 
 function canonical(p: string): string {
@@ -43,6 +53,13 @@ function canonical(p: string): string {
  * Initializers changed with `setInitializer` are inline (raw_data) in the saved file.
  */
 export function saveOnnxModel(model: OnnxModel, outPath: string, options: SaveOnnxOptions = {}): SaveOnnxResult {
+  if (options.storage === 'sparse') {
+    // Encode a copy; the in-memory model stays dense.
+    const copy = decodeModelProto(model.toBytes());
+    const sparse = encodeSparseStorage(copy, model.opset, { baseDir: model.baseDir, encoding: options.sparseEncoding ?? 'auto' });
+    const encoded = new OnnxModel(copy, { ...(model.path ? { path: model.path } : {}), ...(model.baseDir ? { baseDir: model.baseDir } : {}) });
+    return { ...saveOnnxModel(encoded, outPath, { ...options, storage: 'dense' }), sparse };
+  }
   const out = canonical(outPath);
   const outDir = dirname(out);
   if (!existsSync(outDir) || !statSync(outDir).isDirectory()) {
