@@ -12,12 +12,14 @@ import { SurgeonInputError } from '../../src/errors.js';
 import { loadDataset, type DatasetSpec } from '../../src/io/dataset.js';
 import type { PruneModelOptions } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
-import { curveGrid, runCurve, type CurveProgress } from '../../src/curve/runner.js';
+import { curveGrid, runCurve, type CurveProgress, type CurveRunResult } from '../../src/curve/runner.js';
 import { hashOptions, modelFingerprint, prepareOutputDir, readResults, writeResults } from '../../src/curve/store.js';
 import { curveEnvironment } from '../../src/curve/environment.js';
 import { writeCurveArtifacts } from '../../src/curve/artifacts.js';
 import { curveTable } from '../../src/curve/table.js';
-import type { CurveCollapseMode, CurvePoint, CurveResults } from '../../src/curve/types.js';
+import type { CurveCollapseMode, CurvePoint, CurveQueueJob, CurveResults } from '../../src/curve/types.js';
+import { checkQueueReachable, parseQueueUrl, type QueueAddress } from '../../src/queue/connection.js';
+import { runCurveOnQueue, type QueueCurveEvent, type QueueCurveResult } from '../../src/queue/curve.js';
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
@@ -75,6 +77,47 @@ function pointLine(p: CurvePoint, index: number, total: number, reused: boolean)
   return `${head}: ${metric}${nc1} (${p.seconds.total.toFixed(1)} s), saved`;
 }
 
+/** A point in words: `dense`, `sparsegpt 50%`, `iobs 2:4`. */
+function pointName(p: { method: string; sparsity: number; pattern: string }): string {
+  return p.method === 'dense' ? 'dense' : `${p.method} ${p.pattern === 'unstructured' ? pct(p.sparsity) : p.pattern}`;
+}
+
+/** One stderr line for a queue event (all but `status`). */
+function queueLine(e: Exclude<QueueCurveEvent, { kind: 'status' }>, address: QueueAddress, total: number): string {
+  if (e.kind === 'queued') {
+    const attached = e.attached ? ` (${e.attached} already on the queue)` : '';
+    const workers = e.workers === 0 ? `no worker connected yet: start some with surgeon worker --queue ${address.display}` : `${e.workers} worker${e.workers === 1 ? '' : 's'} connected`;
+    return `queue ${address.display}: ${e.queued + e.attached} point${e.queued + e.attached === 1 ? '' : 's'} queued${attached}; ${workers}`;
+  }
+  const head = `[${e.index + 1}/${total}] ${pointName(e.point)}`;
+  if (e.kind === 'started') return `${head}: started${e.worker ? ` on ${e.worker}` : ''}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`;
+  if (e.kind === 'retrying') return `${head}: attempt ${e.attempt} of ${e.attempts} failed: ${e.error}; retrying`;
+  return `${head}: failed after ${e.attempts} attempt${e.attempts === 1 ? '' : 's'}: ${e.error}`;
+}
+
+/** The detail of the queue progress bar: what runs where. */
+function queueStatus(e: Extract<QueueCurveEvent, { kind: 'status' }>): string {
+  const running = e.running.map((r) => `${pointName(r.point)}${r.progress ? ` ${r.progress.phase} ${Math.round(r.progress.fraction * 100)}%` : ''}${r.worker ? ` on ${r.worker}` : ''}`);
+  return [`${e.workers} worker${e.workers === 1 ? '' : 's'}`, ...(running.length ? [`running ${running.join(', ')}`] : []), ...(e.waiting ? [`${e.waiting} waiting`] : [])].join(' · ');
+}
+
+/** The one-line error of a queue curve whose jobs failed for good (exit 2 when every error is one of input). */
+function failedJobsError(failed: readonly CurveQueueJob[], finished: number, out: string): Error {
+  const first = failed[0]!;
+  const error = first.errors.at(-1) ?? 'unknown error';
+  const message =
+    `${failed.length} point${failed.length === 1 ? '' : 's'} failed on the workers after every attempt (${failed.map(pointName).join(', ')}; errors in ${display(join(out, 'results.json'))} under "queue"): ` +
+    `${pointName(first)}: ${error.replace(/^SurgeonInputError: /, '')}; ` +
+    `give every worker the model and data at the same paths (or a shared folder) and rerun the same command: the ${finished} finished point${finished === 1 ? ' is' : 's are'} kept`;
+  const allInput = failed.every((f) => (f.errors.at(-1) ?? '').startsWith('SurgeonInputError'));
+  return allInput ? new SurgeonInputError(message) : new Error(message);
+}
+
+/** The model-opening options of the flags (also sent to queue workers). */
+function openOptions(o: Options): { backend?: string } {
+  return o.backend !== undefined ? { backend: String(o.backend) } : {};
+}
+
 /** Runs a curve from parsed commander options; shared by `surgeon curve` and `surgeon demo`. */
 export async function runCurveCommand(modelPath: string, o: Options, commandLine: string): Promise<void> {
   const methods = parseMethods(String(o.methods ?? ''));
@@ -92,6 +135,16 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   };
   if (o.heldOut !== undefined) prune.heldOutSamples = parseNumber(String(o.heldOut), '--held-out', true);
   if (o.skip) prune.skip = String(o.skip).split(',').map((s) => s.trim()).filter(Boolean);
+
+  // The queue first: an unreachable Redis is reported before any model or data is read.
+  let address: QueueAddress | undefined;
+  if (o.queue !== undefined) {
+    address = parseQueueUrl(String(o.queue));
+    await checkQueueReachable(address);
+  } else if (o.attempts !== undefined) {
+    throw new SurgeonInputError('--attempts applies to curves run on a queue (--queue redis://HOST:PORT); drop it');
+  }
+  const attempts = o.attempts !== undefined ? parseNumber(String(o.attempts), '--attempts', true) : 3;
 
   const modelFile = resolve(modelPath);
   const base = /model\.json$/i.test(modelFile) ? dirname(modelFile) : modelFile;
@@ -155,7 +208,20 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const addWarnings = (list: readonly string[]) => {
     for (const w of list) if (!warnings.includes(w)) warnings.push(w);
   };
-  const results = (points: CurvePoint[]): CurveResults => ({ ...header, updated: new Date().toISOString(), points, warnings: warnings.slice() });
+  // Queue runs record each point's job (worker, errors of failed attempts) over the earlier runs' records.
+  let queueRecord = previous?.queue;
+  const recordJobs = (jobs: readonly CurveQueueJob[]) => {
+    const key = (j: CurveQueueJob) => `${j.method}|${j.sparsity}|${j.pattern}`;
+    const latest = new Set(jobs.map(key));
+    queueRecord = { url: address!.display, jobs: [...jobs.map((j) => ({ ...j, errors: j.errors.slice() })), ...(queueRecord?.jobs ?? []).filter((j) => !latest.has(key(j)))] };
+  };
+  const results = (points: CurvePoint[]): CurveResults => ({
+    ...header,
+    updated: new Date().toISOString(),
+    points,
+    warnings: warnings.slice(),
+    ...(queueRecord ? { queue: queueRecord } : {}),
+  });
 
   let bar: Progress | undefined;
   let barIndex = -1;
@@ -175,35 +241,86 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     bar!.update(Math.round(fraction * 100), `${eta}${e.phase}${e.detail ? ` ${e.detail}` : ''}`);
   };
 
-  const run = await runCurve({
-    model,
-    evaluation,
-    ...(calibration ? { calibration } : {}),
-    grid,
-    pattern,
-    collapse: collapseMode,
-    prune,
-    hashes,
-    ...(previous ? { previous: previous.points } : {}),
-    threads: prune.threads!,
-    ...(o.evalBatch !== undefined ? { batchSize: parseNumber(String(o.evalBatch), '--eval-batch', true) } : {}),
-    collapseAdvice: { batchFlag: '--eval-batch', tensorAdvice: 'the curve goes on without it (--collapse none skips collapse)' },
-    onProgress,
-    onWarning: (message) => {
+  const onWarning = (message: string) => {
+    bar?.finish();
+    barIndex = -1;
+    addWarnings([message]);
+    process.stderr.write(`warning: ${message}\n`);
+  };
+  const savePoint = (points: CurvePoint[], point: CurvePoint, reused: boolean, index: number, worker?: string) => {
+    bar?.finish();
+    barIndex = -1;
+    if (reused && Array.isArray(previous?.warnings)) addWarnings(previous.warnings);
+    if (!reused && point.method !== 'dense') timings.push(point.seconds.total);
+    writeResults(out, results(points));
+    process.stderr.write(pointLine(point, index, grid.length, reused) + (worker ? ` (by ${worker})` : '') + '\n');
+  };
+  const evalBatch = o.evalBatch !== undefined ? parseNumber(String(o.evalBatch), '--eval-batch', true) : undefined;
+  const collapseAdvice = { batchFlag: '--eval-batch', tensorAdvice: 'the curve goes on without it (--collapse none skips collapse)' };
+
+  const run: CurveRunResult & Partial<Pick<QueueCurveResult, 'jobs' | 'failed'>> = address
+    ? await runCurveOnQueue({
+        address,
+        grid,
+        hashes,
+        ...(previous ? { previous: previous.points } : {}),
+        job: {
+          out,
+          model: { path: modelFile, sha256: modelSha, open: openOptions(o) },
+          evaluation: absoluteSpec(evalSpec),
+          ...(calibration ? { calibration: absoluteSpec(calibSpec) } : {}),
+          pattern,
+          collapse: collapseMode,
+          prune,
+          hashes,
+          threads: prune.threads!,
+          ...(evalBatch !== undefined ? { batchSize: evalBatch } : {}),
+          collapseAdvice,
+        },
+        attempts,
+        onWarning,
+        onEvent: (e) => {
+          if (e.kind === 'status') {
+            bar ??= progressBar('queue', e.total);
+            bar.update(e.done, queueStatus(e));
+            return;
+          }
+          bar?.finish();
+          process.stderr.write(queueLine(e, address!, grid.length) + '\n');
+        },
+        onPoint: (points, point, reused, index, jobs, worker) => {
+          if (!reused) recordJobs(jobs);
+          savePoint(points, point, reused, index, worker);
+          bar = undefined;
+        },
+      })
+    : await runCurve({
+        model,
+        evaluation,
+        ...(calibration ? { calibration } : {}),
+        grid,
+        pattern,
+        collapse: collapseMode,
+        prune,
+        hashes,
+        ...(previous ? { previous: previous.points } : {}),
+        threads: prune.threads!,
+        ...(evalBatch !== undefined ? { batchSize: evalBatch } : {}),
+        collapseAdvice,
+        onProgress,
+        onWarning,
+        onPoint: (points, point, reused, index) => savePoint(points, point, reused, index),
+      });
+  if (run.jobs) {
+    recordJobs(run.jobs);
+    if (run.failed?.length) {
       bar?.finish();
-      barIndex = -1;
-      addWarnings([message]);
-      process.stderr.write(`warning: ${message}\n`);
-    },
-    onPoint: (points, point, reused, index) => {
-      bar?.finish();
-      barIndex = -1;
-      if (reused && Array.isArray(previous?.warnings)) addWarnings(previous.warnings);
-      if (!reused && point.method !== 'dense') timings.push(point.seconds.total);
-      writeResults(out, results(points));
-      process.stderr.write(pointLine(point, index, grid.length, reused) + '\n');
-    },
-  });
+      const final = results(run.points);
+      writeResults(out, final);
+      await writeCurveArtifacts(out, final);
+      throw failedJobsError(run.failed, run.points.length, out);
+    }
+  }
   bar?.finish();
   const final = results(run.points);
   const files = await writeCurveArtifacts(out, final);
@@ -254,7 +371,9 @@ export function curveCommand(): Command {
   addDataOptions(command, '', 'evaluation')
     .option('--limit <n>', 'evaluate only the first n samples (windows)')
     .addOption(new Option('--collapse <layers>', 'collapse metrics of the penultimate features (plus a per-layer profile of the dense and sparsest models), of all layers, or none').choices(['penultimate', 'all', 'none']).default('penultimate'))
-    .option('--out <dir>', 'output folder (default: MODEL.curve beside the model); rerunning into it resumes');
+    .option('--out <dir>', 'output folder (default: MODEL.curve beside the model); rerunning into it resumes')
+    .option('--queue <url>', 'spread the points over `surgeon worker` processes through BullMQ on Redis: redis://HOST:PORT[/DB]')
+    .option('--attempts <n>', 'tries per point on the queue before it counts as failed (default 3)');
   addRunOptions(command);
   return command.action(
     action(async (modelPath: string, o: Options) => {
