@@ -9,7 +9,8 @@
  * - layer-wise pruners on typed arrays (W, H): `sparsegptPrune`, `iobsPrune`, … and their classes
  *   (`SparseGPT`, `IOBS`, …: `addBatch` → `prune` → `free`);
  * - neural-collapse accumulators and metric functions;
- * - dense linear algebra and the GEMM engine.
+ * - dense linear algebra and the GEMM engine;
+ * - sparsity curves ({@link runCurve}) and their spread over queue workers on Redis ({@link runCurveOnQueue}, {@link startCurveWorker}).
  */
 export { SurgeonInputError } from './errors.js';
 export { openNetwork, detectNetworkFormat, NETWORK_FORMATS, OnnxNetwork, onnxNetwork } from './network/index.js';
@@ -60,3 +61,5 @@ export type { ModelCollapse, ModelCollapseOptions, LayerCollapse } from './colla
 export { featureAxes, findClassifier, selectCollapseTensors } from './collapse/select.js';
 export type { LayerSelection } from './collapse/select.js';
 export * from './linalg/index.js';
+export * from './curve/index.js';
+export * from './queue/index.js';
