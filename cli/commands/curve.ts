@@ -23,7 +23,7 @@ import { runCurveOnQueue, type QueueCurveEvent, type QueueCurveResult } from '..
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
-import { openModel } from '../network-options.js';
+import { addDeviceOptions, openModel, openOptions } from '../network-options.js';
 import { BACKEND_NAMES } from '../../src/tfjs/names.js';
 import { progressBar, type Progress } from '../progress.js';
 import { table } from '../format.js';
@@ -113,11 +113,6 @@ function failedJobsError(failed: readonly CurveQueueJob[], finished: number, out
   return allInput ? new SurgeonInputError(message) : new Error(message);
 }
 
-/** The model-opening options of the flags (also sent to queue workers). */
-function openOptions(o: Options): { backend?: string } {
-  return o.backend !== undefined ? { backend: String(o.backend) } : {};
-}
-
 /** Runs a curve from parsed commander options; shared by `surgeon curve` and `surgeon demo`. */
 export async function runCurveCommand(modelPath: string, o: Options, commandLine: string): Promise<void> {
   const methods = parseMethods(String(o.methods ?? ''));
@@ -178,7 +173,8 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const previous = o.fresh ? undefined : readResults(out);
   const fingerprint = modelFingerprint(model);
   const modelSha = fingerprint.sha256;
-  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode };
+  // Where onnxruntime ran is part of a point's identity (GPU kernels round differently); absent for the CPU, so older curves still match.
+  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode, executionProviders: openOptions(o).executionProviders };
   const pruneOptions = { ...denseOptions, calibration: absoluteSpec(calibSpec), pattern, ...prune, threads: undefined, batchSize: undefined };
   const hashes = { dense: hashOptions(denseOptions), prune: hashOptions(pruneOptions) };
   const grid = curveGrid(methods, sparsities, pattern);
@@ -345,7 +341,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
 
 /** Adds the flags shared by `curve` and `demo` (pruner pass-through, output, threads). */
 export function addRunOptions(command: Command): Command {
-  return addPrunerOptions(command)
+  addPrunerOptions(command)
     .option('--rounds <r>', 'whole-network passes', '1')
     .option('--parallel', 'prune every layer from the dense model inputs (default: sequential)')
     .option('--skip <names>', 'comma-separated layers to leave dense')
@@ -356,6 +352,7 @@ export function addRunOptions(command: Command): Command {
     .option('--fresh', 'recompute every point instead of reusing the finished ones in the output folder')
     .option('--json', 'print results.json (plus the file paths) instead of the table')
     .addOption(new Option('--backend <b>', 'TensorFlow.js backend (TF.js models only; default auto)').choices([...BACKEND_NAMES]));
+  return addDeviceOptions(command);
 }
 
 /** The `surgeon curve` command. */

@@ -15,7 +15,7 @@ import { peakRssBytes, pruneModel, validatePruneOptions, type PruneModelOptions,
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
-import { addBackendOption, formatFields, formatName, openModel, refuseGiven } from '../network-options.js';
+import { addBackendOption, addDeviceOptions, formatFields, formatName, openModel, refuseGiven } from '../network-options.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { progressBar } from '../progress.js';
@@ -142,6 +142,7 @@ export function pruneCommand(): Command {
     .option('--distill [T:w]', 'distil from the dense model while fine-tuning (default 2:0.5)')
     .option('--allocation <a>', 'Fisher methods: global or uniform (per-layer) sparsity (default global)');
   addBackendOption(command);
+  addDeviceOptions(command);
   return command.action(
     action(async (modelPath: string, o: Opts) => {
       const pattern = parsePattern(o.pattern as string | undefined);

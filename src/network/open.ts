@@ -55,5 +55,8 @@ export function detectNetworkFormat(path: string): NetworkFormat {
 export async function openNetwork(path: string, options: OpenNetworkOptions = {}): Promise<Network> {
   if (!path.startsWith('file://') && !existsSync(path)) throw new SurgeonInputError(`${path}: no such file; pass an .onnx file or a TensorFlow.js model folder (model.json)`);
   const entry = NETWORK_FORMATS.find((f) => f.detect(path)) ?? onnxFormat;
+  if (entry.format !== 'onnx' && options.executionProviders !== undefined) {
+    throw new SurgeonInputError(`${options.providerFlag ?? 'execution providers'} applies to ONNX models (onnxruntime); ${path} is a TensorFlow.js model: pick its device with --backend (node-gpu for CUDA), drop ${options.providerFlag ?? 'the providers'}`);
+  }
   return entry.open(path, options);
 }
