@@ -24,6 +24,7 @@ import { action } from '../run.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
 import { addDeviceOptions, openModel, openOptions } from '../network-options.js';
+import { openNetwork, refuseProviders } from '../../src/network/open.js';
 import { BACKEND_NAMES } from '../../src/tfjs/names.js';
 import { progressBar, type Progress } from '../progress.js';
 import { table } from '../format.js';
@@ -152,7 +153,11 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   }
   if (outIsFile) throw new SurgeonInputError(`${o.out ? '--out ' : 'the output folder '}${display(out)} is a file, not a folder; pass a folder with --out (it is created when missing)`);
 
-  const model = await openModel(modelPath, o);
+  // On a queue the workers run the model on --device; this machine only checks it (on the CPU).
+  const open = openOptions(o);
+  const { executionProviders, providerFlag, ...here } = open;
+  const model = address ? await openNetwork(modelPath, here) : await openModel(modelPath, o);
+  if (address && executionProviders) refuseProviders(model.format, modelPath, providerFlag);
   try {
   const evalSpec = dataSpec(o);
   if (o.limit !== undefined) evalSpec.limit = parseNumber(String(o.limit), '--limit', true);
@@ -174,7 +179,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const fingerprint = modelFingerprint(model);
   const modelSha = fingerprint.sha256;
   // Where onnxruntime ran is part of a point's identity (GPU kernels round differently); absent for the CPU, so older curves still match.
-  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode, executionProviders: openOptions(o).executionProviders };
+  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode, executionProviders };
   const pruneOptions = { ...denseOptions, calibration: absoluteSpec(calibSpec), pattern, ...prune, threads: undefined, batchSize: undefined };
   const hashes = { dense: hashOptions(denseOptions), prune: hashOptions(pruneOptions) };
   const grid = curveGrid(methods, sparsities, pattern);
@@ -262,7 +267,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
         ...(previous ? { previous: previous.points } : {}),
         job: {
           out,
-          model: { path: modelFile, sha256: modelSha, open: openOptions(o) },
+          model: { path: modelFile, sha256: modelSha, open },
           evaluation: absoluteSpec(evalSpec),
           ...(calibration ? { calibration: absoluteSpec(calibSpec) } : {}),
           pattern,

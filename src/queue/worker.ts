@@ -6,8 +6,8 @@
  * `stalledSeconds / 2`; the lock expires `stalledSeconds` after the last renewal. Every live
  * worker checks for expired locks every `stalledSeconds / 2` and moves those jobs back to the
  * waiting list, so a job of a killed worker (or of a machine that went away) is started again by
- * another worker within about 2 × `stalledSeconds`. A job that stalls twice fails (and is
- * retried like any failed job while it has attempts left). Since jobs run in child processes, a
+ * another worker within about 2 × `stalledSeconds`. A job that stalls a second time is failed by
+ * BullMQ ("job stalled more than allowable limit"). Since jobs run in child processes, a
  * busy worker keeps renewing its locks however long a point takes.
  */
 import { existsSync } from 'node:fs';

@@ -9,6 +9,7 @@ import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CurvePoint, CurveResults } from '../../src/curve/types.js';
 import { parseQueueUrl } from '../../src/queue/connection.js';
+import { missingForProviders, providerHost } from '../../src/runtime/session.js';
 import { tiny } from '../fixtures.js';
 import { expectBadInput, surgeon, tempDir } from '../cli/helpers.js';
 import { describeRedis, freePort, spawnSurgeon, startRedis, stopProcess, type RunningCli } from './helpers.js';
@@ -168,5 +169,20 @@ describeRedis('curves on a queue (BullMQ on a private redis-server)', () => {
     for (const e of job.errors) expect(e).toMatch(/^SurgeonInputError: on worker \S+: .*model\.onnx: no such file/);
     expect(w.stderr()).toMatch(/magnitude 70% of .*: attempt 2 of 2 failed/);
     await stopProcess(w.proc);
+  });
+
+  const cudaMissing = missingForProviders(['cuda'], providerHost(), '--device cuda');
+  it.skipIf(cudaMissing === undefined)(`--device cuda goes to the workers: the curve's machine needs no GPU, a worker without CUDA fails the point with its one line${cudaMissing === undefined ? ' (skipped: this machine has the CUDA provider and a GPU)' : ''}`, async () => {
+    const out = tempDir();
+    const w = worker();
+    await w.waitFor(/waiting for curve points/);
+    const run = spawnSurgeon(['curve', tiny('tiny-mlp.onnx'), '--methods', 'magnitude', '--sparsities', '0.5', ...DATA, '--out', out, '--queue', redis.url, '--attempts', '1', '--device', 'cuda']);
+    const result = await run.done;
+    expect(result.status, result.stderr).toBe(2);
+    expect(result.stderr).toMatch(/^queue redis:\/\/\S+: 2 points queued; 1 worker connected$/m);
+    expect(result.stderr.trim().split('\n').at(-1)).toContain(`on worker ${/surgeon worker (\S+):/.exec(w.stderr())![1]!}: ${cudaMissing!}`);
+    const saved = read(out);
+    expect(saved.points).toEqual([]);
+    expect(saved.queue!.jobs.map((j) => [j.method, j.state, j.errors.length])).toEqual([['dense', 'failed', 1], ['magnitude', 'failed', 1]]);
   });
 });
