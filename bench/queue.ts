@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const workers: ChildProcess[] = [];
   try {
     await waitFor(() => redisLog, /Ready to accept connections/, 'redis-server');
-    const runs: Array<{ config: string; rep: number; seconds: number; loadavg: number; jobsPerWorker?: number[] }> = [];
+    const runs: Array<{ config: string; rep: number; seconds: number; pointSeconds: number; loadavg: number; jobsPerWorker?: number[] }> = [];
     let reference: string[] | undefined;
     const check = (results: CurveResults, config: string) => {
       const points = results.points.map(measured);
@@ -124,8 +124,10 @@ async function main(): Promise<void> {
         const { seconds, results } = await curve(n ? ['--queue', url] : []);
         check(results, config);
         const jobsPerWorker = n ? [...new Set(results.queue!.jobs.map((j) => j.worker!))].map((w) => results.queue!.jobs.filter((j) => j.worker === w).length) : undefined;
-        runs.push({ config, rep, seconds: round2(seconds), loadavg: round2(loadavg()[0]!), ...(jobsPerWorker ? { jobsPerWorker } : {}) });
-        process.stderr.write(`${config} #${rep}: ${seconds.toFixed(2)} s (load ${loadavg()[0]!.toFixed(1)})${jobsPerWorker ? ` (points per worker ${jobsPerWorker.join(' + ')})` : ''}\n`);
+        // Σ of the points' own wall times over the command's: how many points ran at once, in effect
+        const pointSeconds = results.points.reduce((sum, p) => sum + p.seconds.total, 0);
+        runs.push({ config, rep, seconds: round2(seconds), pointSeconds: round2(pointSeconds), loadavg: round2(loadavg()[0]!), ...(jobsPerWorker ? { jobsPerWorker } : {}) });
+        process.stderr.write(`${config} #${rep}: ${seconds.toFixed(2)} s, points ${pointSeconds.toFixed(2)} s (load ${loadavg()[0]!.toFixed(1)})${jobsPerWorker ? ` (points per worker ${jobsPerWorker.join(' + ')})` : ''}\n`);
         await Promise.all(workers.splice(0).map(stop));
       }
     }
@@ -140,12 +142,13 @@ async function main(): Promise<void> {
       best: { local: best('local'), oneWorker: best('1 worker'), twoWorkers: best('2 workers') },
       speedupTwoVsOne: { median: round2(median('1 worker') / median('2 workers')), best: round2(best('1 worker') / best('2 workers')) },
     };
+    const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', loadavg: loadavg().map(round2) };
     const result = {
       benchmark: 'queue',
       command: `surgeon ${CURVE.join(' ').replaceAll(root + '/', '')} [--queue ${'redis://127.0.0.1:PORT/0'}]`,
       points: 7,
       reps: REPS,
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', loadavg: loadavg().map(round2) },
+      machine,
       measuredAt: new Date().toISOString(),
       runs,
       summary,
@@ -158,9 +161,12 @@ async function main(): Promise<void> {
       `\`npm run bench:queue\` on ${result.machine.cpus} × ${result.machine.cpu} (load average ${result.machine.loadavg.join(', ')} at the end; the cores are shared), ${result.measuredAt.slice(0, 10)}.`,
       `The demo MLP, sparsegpt and iobs at 50/70/90 % plus dense (7 points), 512 calibration images, 2,000 evaluation images, \`--threads 1\` per point; wall time of the \`surgeon curve\` command, ${REPS} runs per configuration interleaved (1-minute load average at each run in parentheses); every run's points equal the local run's.`,
       '',
-      '| configuration | runs, s (load) | median (s) | best (s) |',
-      '|---|---|---:|---:|',
-      ...['local', '1 worker', '2 workers'].map((c) => `| ${c} | ${runs.filter((r) => r.config === c).map((r) => `${r.seconds.toFixed(2)} (${r.loadavg.toFixed(1)})`).join(', ')} | ${median(c).toFixed(2)} | ${best(c).toFixed(2)} |`),
+      '| configuration | runs, s (load) | median (s) | best (s) | Σ point seconds, median |',
+      '|---|---|---:|---:|---:|',
+      ...['local', '1 worker', '2 workers'].map((c) => {
+        const ps = runs.filter((r) => r.config === c).map((r) => r.pointSeconds).sort((a, b) => a - b);
+        return `| ${c} | ${runs.filter((r) => r.config === c).map((r) => `${r.seconds.toFixed(2)} (${r.loadavg.toFixed(1)})`).join(', ')} | ${median(c).toFixed(2)} | ${best(c).toFixed(2)} | ${ps[Math.floor(ps.length / 2)]!.toFixed(2)} |`;
+      }),
       '',
       `2 workers vs 1: ${summary.speedupTwoVsOne.median.toFixed(2)}× (medians), ${summary.speedupTwoVsOne.best.toFixed(2)}× (best runs). Points per worker with 2 workers: ${runs.filter((r) => r.config === '2 workers').map((r) => r.jobsPerWorker!.join(' + ')).join('; ')}.`,
       '',
