@@ -85,6 +85,10 @@ function pointName(p: { method: string; sparsity: number; pattern: string }): st
 
 /** One stderr line for a queue event (all but `status`). */
 function queueLine(e: Exclude<QueueCurveEvent, { kind: 'status' }>, address: QueueAddress, total: number): string {
+  if (e.kind === 'error') return `queue ${address.display}: ${e.error}`;
+  if (e.kind === 'connection') {
+    return e.state === 'lost' ? `queue ${address.display}: connection lost; reconnecting (the curve goes on when Redis is back)` : `queue ${address.display}: connected again`;
+  }
   if (e.kind === 'queued') {
     const attached = e.attached ? ` (${e.attached} already on the queue)` : '';
     const workers = e.workers === 0 ? `no worker connected yet: start some with surgeon worker --queue ${address.display}` : `${e.workers} worker${e.workers === 1 ? '' : 's'} connected`;

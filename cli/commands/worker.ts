@@ -16,8 +16,9 @@ function pointName(d: CurveJobData): string {
   return p.method === 'dense' ? 'dense' : `${p.method} ${p.pattern === 'unstructured' ? `${(p.sparsity * 100).toFixed(1).replace(/\.0$/, '')}%` : p.pattern}`;
 }
 
-function eventLine(e: CurveWorkerEvent): string {
+function eventLine(e: CurveWorkerEvent, queue: string): string {
   if (e.kind === 'error') return `queue error: ${e.error}`;
+  if (e.kind === 'connection') return e.state === 'lost' ? `${queue}: connection lost; reconnecting` : `${queue}: connected again`;
   const head = `${pointName(e.data)} of ${e.data.out}`;
   if (e.kind === 'started') return `${head}: started${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`;
   if (e.kind === 'completed') {
@@ -42,7 +43,7 @@ export function workerCommand(): Command {
         const stalledSeconds = parseNumber(String(o.stalledAfter), '--stalled-after');
         if (!(stalledSeconds >= 1)) throw new SurgeonInputError(`--stalled-after ${o.stalledAfter} is too short; pass at least 1 (seconds; default ${DEFAULT_STALLED_SECONDS})`);
         await checkQueueReachable(address);
-        const worker = await startCurveWorker({ address, concurrency, stalledSeconds, onEvent: (e) => process.stderr.write(`${eventLine(e)}\n`) });
+        const worker = await startCurveWorker({ address, concurrency, stalledSeconds, onEvent: (e) => process.stderr.write(`${eventLine(e, address.display)}\n`) });
         process.stderr.write(`surgeon worker ${worker.name}: waiting for curve points on ${address.display} (concurrency ${concurrency}; Ctrl-C stops after the running points)\n`);
         await new Promise<void>((resolve) => {
           let stopping = false;

@@ -64,11 +64,25 @@ export function redisOptions(address: QueueAddress): RedisOptions {
   };
 }
 
-/** A new ioredis client for BullMQ (the caller closes it). Connection errors are left to BullMQ's reconnects. */
-export function redisClient(address: QueueAddress): Redis {
+/**
+ * A new ioredis client for BullMQ (the caller closes it). It reconnects by itself when Redis
+ * goes away; `onConnection` hears once when the connection is lost and once when it is back.
+ */
+export function redisClient(address: QueueAddress, onConnection?: (state: 'lost' | 'back') => void): Redis {
   const client = new Redis(redisOptions(address));
-  // ioredis emits 'error' on every failed reconnect; BullMQ retries, the caller reports stalls.
+  // ioredis emits 'error' on every failed reconnect; one 'lost' and one 'back' say it all.
   client.on('error', () => {});
+  let lost = false;
+  client.on('reconnecting', () => {
+    if (lost) return;
+    lost = true;
+    onConnection?.('lost');
+  });
+  client.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    onConnection?.('back');
+  });
   return client;
 }
 

@@ -37,7 +37,9 @@ export type QueueCurveEvent =
   | { kind: 'started'; index: number; point: CurveGridPoint; attempt: number; worker?: string }
   | { kind: 'retrying'; index: number; point: CurveGridPoint; attempt: number; attempts: number; error: string }
   | { kind: 'failed'; index: number; point: CurveGridPoint; attempts: number; error: string }
-  | { kind: 'status'; done: number; total: number; running: QueueRunningJob[]; waiting: number; workers: number };
+  | { kind: 'status'; done: number; total: number; running: QueueRunningJob[]; waiting: number; workers: number }
+  | { kind: 'connection'; state: 'lost' | 'back' }
+  | { kind: 'error'; error: string };
 
 /** Options of {@link runCurveOnQueue}. */
 export interface QueueCurveOptions {
@@ -117,8 +119,16 @@ export async function runCurveOnQueue(options: QueueCurveOptions): Promise<Queue
   const failed: CurveQueueJob[] = [];
   if (pending.size === 0) return { points: current(), reused, computed: 0, warnings, jobs, failed };
 
-  const connection = redisClient(options.address);
+  // While Redis is away every failed reconnect is an error: one 'connection' event says it.
+  let away = false;
+  const connection = redisClient(options.address, (state) => {
+    away = state === 'lost';
+    emit({ kind: 'connection', state });
+  });
   const queue = new Queue<CurveJobData, CurveJobResult>(CURVE_QUEUE, { connection });
+  queue.on('error', (error: Error) => {
+    if (!away) emit({ kind: 'error', error: error.message });
+  });
   const attempts = options.attempts ?? 3;
   const jobOptions = {
     attempts,

@@ -24,7 +24,8 @@ export type CurveWorkerEvent =
   | { kind: 'started'; jobId: string; data: CurveJobData; attempt: number }
   | { kind: 'completed'; jobId: string; data: CurveJobData; result: CurveJobResult }
   | { kind: 'failed'; jobId: string; data: CurveJobData; error: string; attempt: number; attempts: number }
-  | { kind: 'error'; error: string };
+  | { kind: 'error'; error: string }
+  | { kind: 'connection'; state: 'lost' | 'back' };
 
 /** Options of {@link startCurveWorker}. */
 export interface CurveWorkerOptions {
@@ -57,7 +58,12 @@ export function defaultProcessorFile(): string {
 export async function startCurveWorker(options: CurveWorkerOptions): Promise<CurveWorker> {
   const stalledMs = Math.round((options.stalledSeconds ?? DEFAULT_STALLED_SECONDS) * 1000);
   const emit = options.onEvent ?? (() => {});
-  const connection = redisClient(options.address);
+  // While Redis is away BullMQ reports every failed reconnect as an error: one 'connection' event says it.
+  let away = false;
+  const connection = redisClient(options.address, (state) => {
+    away = state === 'lost';
+    emit({ kind: 'connection', state });
+  });
   const worker = new Worker<CurveJobData, CurveJobResult>(CURVE_QUEUE, options.processorFile ?? defaultProcessorFile(), {
     connection,
     concurrency: options.concurrency ?? 1,
@@ -74,7 +80,9 @@ export async function startCurveWorker(options: CurveWorkerOptions): Promise<Cur
   worker.on('failed', (job, error) => {
     if (job) emit({ kind: 'failed', jobId: job.id!, data: job.data, error: error.message, attempt: job.attemptsMade, attempts: job.opts.attempts ?? 1 });
   });
-  worker.on('error', (error) => emit({ kind: 'error', error: error.message }));
+  worker.on('error', (error) => {
+    if (!away) emit({ kind: 'error', error: error.message });
+  });
   void worker.run().catch((error: Error) => emit({ kind: 'error', error: error.message }));
   await worker.waitUntilReady();
   return {

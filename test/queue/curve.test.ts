@@ -60,8 +60,9 @@ describe('queue URLs', () => {
 describeRedis('curves on a queue (BullMQ on a private redis-server)', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
   const workers: RunningCli[] = [];
-  const worker = (...extra: string[]) => {
-    const w = spawnSurgeon(['worker', '--queue', redis.url, '--stalled-after', '2', ...extra]);
+  /** A worker; a short lock only where a worker is killed (a loaded machine must not delay a live worker's renewals past it). */
+  const worker = (stalledAfter = 10) => {
+    const w = spawnSurgeon(['worker', '--queue', redis.url, '--stalled-after', String(stalledAfter)]);
     workers.push(w);
     return w;
   };
@@ -117,13 +118,13 @@ describeRedis('curves on a queue (BullMQ on a private redis-server)', () => {
     const out = tempDir();
     const dense = surgeon(['curve', tiny('tiny-mlp.onnx'), '--methods', 'dense', '--sparsities', '0.7', ...DATA, '--out', out]);
     expect(dense.status, dense.stderr).toBe(0);
-    const a = worker();
+    const a = worker(3);
     await a.waitFor(/waiting for curve points/);
     const run = spawnSurgeon(['curve', tiny('tiny-mlp.onnx'), '--methods', 'dense,iobs', '--sparsities', '0.7', ...DATA, '--out', out, '--queue', redis.url]);
     await a.waitFor(/iobs 70% of .*: started/);
     await stopProcess(a.proc, 'SIGKILL');
     const killed = /surgeon worker (\S+):/.exec(a.stderr())![1]!;
-    const b = worker();
+    const b = worker(3);
     const result = await run.done;
     expect(result.status, result.stderr).toBe(0);
     const survivor = /surgeon worker (\S+):/.exec(b.stderr())![1]!;
