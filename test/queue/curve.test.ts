@@ -5,7 +5,7 @@
  * the store; an unreachable queue is one line.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CurvePoint, CurveResults } from '../../src/curve/types.js';
 import { parseQueueUrl } from '../../src/queue/connection.js';
@@ -18,6 +18,26 @@ const DATA = [
   '--calib-inputs', tiny('tiny-train-images.npy'), '--calib-labels', tiny('tiny-train-labels.npy'), '--calib-scale', '1/255', '--calib-samples', '128',
   '--inputs', tiny('tiny-test-images.npy'), '--labels', tiny('tiny-test-labels.npy'), '--scale', '1/255',
 ];
+
+/** Pids of the processes whose parent is `pid` (from /proc), waiting up to 10 s for one to appear. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          // the ppid is the 2nd field after the parenthesised command name
+          return Number(readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]) === pid;
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+    if (found.length || Date.now() > deadline) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function read(dir: string): CurveResults {
   return JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as CurveResults;
@@ -122,6 +142,7 @@ describeRedis('curves on a queue (BullMQ on a private redis-server)', () => {
     await a.waitFor(/waiting for curve points/);
     const run = spawnSurgeon(['curve', tiny('tiny-mlp.onnx'), '--methods', 'dense,iobs', '--sparsities', '0.7', ...DATA, '--out', out, '--queue', redis.url]);
     await a.waitFor(/iobs 70% of .*: started/);
+    const children = await childrenOf(a.proc.pid!);
     await stopProcess(a.proc, 'SIGKILL');
     const killed = /surgeon worker (\S+):/.exec(a.stderr())![1]!;
     const b = worker(3);
@@ -133,6 +154,9 @@ describeRedis('curves on a queue (BullMQ on a private redis-server)', () => {
     expect(saved.points.map((p) => p.method)).toEqual(['dense', 'iobs']);
     expect(saved.queue!.jobs).toEqual([{ method: 'iobs', sparsity: 0.7, pattern: 'unstructured', state: 'done', worker: survivor, attempts: 0, errors: [] }]);
     expect(survivor).not.toBe(killed);
+    // the killed worker's sandbox child (running the point) did not go on computing for nobody
+    expect(children.length).toBeGreaterThan(0);
+    for (const pid of children) expect(existsSync(`/proc/${pid}`)).toBe(false);
     // the same point as a local run
     const localDir = tempDir();
     expect(surgeon(['curve', tiny('tiny-mlp.onnx'), '--methods', 'dense,iobs', '--sparsities', '0.7', ...DATA, '--out', localDir]).status).toBe(0);
@@ -170,6 +194,22 @@ describeRedis('curves on a queue (BullMQ on a private redis-server)', () => {
     for (const e of job.errors) expect(e).toMatch(/^SurgeonInputError: on worker \S+: .*model\.onnx: no such file/);
     expect(w.stderr()).toMatch(/magnitude 70% of .*: attempt 2 of 2 failed/);
     await stopProcess(w.proc);
+  });
+
+  it('an interrupted curve, run again, finds its jobs on the queue instead of queueing them twice', async () => {
+    const out = tempDir();
+    const args = ['curve', tiny('tiny-mlp.onnx'), '--methods', 'magnitude', '--sparsities', '0.5,0.7', ...DATA, '--out', out, '--queue', redis.url];
+    const first = spawnSurgeon(args);
+    await first.waitFor(/3 points queued; no worker connected yet/);
+    await stopProcess(first.proc, 'SIGKILL');
+    const again = spawnSurgeon(args);
+    await again.waitFor(/^queue \S+: 3 points queued \(3 already on the queue\); no worker connected yet/m);
+    const w = worker();
+    const result = await again.done;
+    expect(result.status, result.stderr).toBe(0);
+    expect(read(out).points.map((p) => [p.method, p.sparsity])).toEqual([['dense', 0], ['magnitude', 0.5], ['magnitude', 0.7]]);
+    // each point measured once
+    expect(w.stderr().match(/: started/g)).toHaveLength(3);
   });
 
   const cudaMissing = missingForProviders(['cuda'], providerHost(), '--device cuda');
