@@ -296,7 +296,6 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
         onPoint: (points, point, reused, index, jobs, worker) => {
           if (!reused) recordJobs(jobs);
           savePoint(points, point, reused, index, worker);
-          bar = undefined;
         },
       })
     : await runCurve({
