@@ -50,6 +50,8 @@ export function workerCommand(): Command {
           const stop = () => {
             if (stopping) {
               process.stderr.write('stopping now: the running points go back to the queue\n');
+              // closing needs Redis; when it is away, do not wait for it
+              setTimeout(() => process.exit(130), 5000).unref();
               void worker.close(true).then(resolve, resolve);
               return;
             }
