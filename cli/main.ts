@@ -9,6 +9,7 @@ import { pruneCommand } from './commands/prune.js';
 import { curveCommand } from './commands/curve.js';
 import { demoCommand } from './commands/demo.js';
 import { trainCommand } from './commands/train.js';
+import { workerCommand } from './commands/worker.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -23,7 +24,7 @@ const program = new Command('surgeon')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text.split('\n')[0]!.replace(/^error: /, 'surgeon: ') + '\n') });
 
-for (const command of [inspectCommand(), evalCommand(), pruneCommand(), collapseCommand(), trainCommand(), curveCommand(), demoCommand()]) {
+for (const command of [inspectCommand(), evalCommand(), pruneCommand(), collapseCommand(), trainCommand(), curveCommand(), workerCommand(), demoCommand()]) {
   command.exitOverride().configureOutput({ outputError: (text, write) => write(text.split('\n')[0]!.replace(/^error: /, 'surgeon: ') + '\n') });
   program.addCommand(command);
 }

@@ -2,7 +2,8 @@
 import { Option, type Command } from 'commander';
 import { SurgeonInputError } from '../src/errors.js';
 import { openNetwork } from '../src/network/open.js';
-import type { Network } from '../src/network/types.js';
+import type { Network, OpenNetworkOptions } from '../src/network/types.js';
+import { DEVICES, executionProvidersOf } from '../src/runtime/session.js';
 import { BACKEND_NAMES } from '../src/tfjs/names.js';
 
 /** Adds `--backend` (TF.js models only). */
@@ -10,9 +11,31 @@ export function addBackendOption(command: Command): Command {
   return command.addOption(new Option('--backend <b>', 'TensorFlow.js backend (TF.js models only; default auto)').choices([...BACKEND_NAMES]));
 }
 
-/** Opens `path` with the `--backend` flag (refused for ONNX models by the registry). */
+/** Adds `--device cpu|cuda` and `--execution-provider NAMES` (ONNX models: where onnxruntime runs). */
+export function addDeviceOptions(command: Command): Command {
+  return command
+    .option('--device <d>', `where onnxruntime runs ONNX models: ${Object.keys(DEVICES).join(' or ')} (default cpu; cuda needs onnxruntime-node's CUDA provider and a GPU)`)
+    .option('--execution-provider <names>', "onnxruntime execution providers by name, in order of preference (e.g. cuda, tensorrt,cuda); instead of --device");
+}
+
+/** The model-opening options of the flags: `--backend` (TF.js), `--device`/`--execution-provider` (ONNX). */
+export function openOptions(o: Record<string, unknown>): OpenNetworkOptions {
+  const providers = executionProvidersOf({
+    ...(o.device !== undefined ? { device: String(o.device) } : {}),
+    ...(o.executionProvider !== undefined ? { executionProvider: String(o.executionProvider) } : {}),
+  });
+  return {
+    ...(o.backend !== undefined ? { backend: String(o.backend) } : {}),
+    ...(providers ? { executionProviders: providers, providerFlag: o.device !== undefined ? `--device ${String(o.device)}` : `--execution-provider ${String(o.executionProvider)}` } : {}),
+  };
+}
+
+/**
+ * Opens `path` with the `--backend` flag (refused for ONNX models by the registry) and the
+ * `--device`/`--execution-provider` flags (refused for TF.js models; checked before anything runs).
+ */
 export async function openModel(path: string, o: Record<string, unknown>): Promise<Network> {
-  return openNetwork(path, o.backend !== undefined ? { backend: String(o.backend) } : {});
+  return openNetwork(path, openOptions(o));
 }
 
 /**
@@ -39,9 +62,13 @@ export function formatName(network: Network): string {
 }
 
 /** The fields every command's JSON starts with: the model's format, and the TF.js backend that ran. */
-export function formatFields(network: Network): { format: string; backend?: string } {
-  const backend = network.summary().facts.backend;
-  return { format: network.format, ...(backend !== undefined ? { backend: String(backend) } : {}) };
+export function formatFields(network: Network): { format: string; backend?: string; executionProviders?: string } {
+  const { backend, executionProviders } = network.summary().facts;
+  return {
+    format: network.format,
+    ...(backend !== undefined ? { backend: String(backend) } : {}),
+    ...(executionProviders !== undefined ? { executionProviders: String(executionProviders) } : {}),
+  };
 }
 
 /** The closing line naming the TF.js backend (empty for ONNX models). */

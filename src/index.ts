@@ -12,7 +12,8 @@
  *   (`SparseGPT`, `IOBS`, …: `addBatch` → `prune` → `free`);
  * - neural-collapse accumulators and metric functions;
  * - structured pruning of ONNX graphs ({@link pruneStructured}: whole neurons/channels removed, a smaller model written);
- * - dense linear algebra and the GEMM engine.
+ * - dense linear algebra and the GEMM engine;
+ * - sparsity curves ({@link runCurve}) and their spread over queue workers on Redis ({@link runCurveOnQueue}, {@link startCurveWorker}).
  */
 export { SurgeonInputError } from './errors.js';
 export { openNetwork, detectNetworkFormat, NETWORK_FORMATS, OnnxNetwork, onnxNetwork } from './network/index.js';
@@ -76,3 +77,5 @@ export type { GroupRemoval } from './structure/shrink.js';
 export { measureShapes, probeFeeds } from './structure/shapes.js';
 export { measureLatency, repeatFeeds } from './structure/latency.js';
 export type { Latency, LatencyOptions } from './structure/latency.js';
+export * from './curve/index.js';
+export * from './queue/index.js';

@@ -6,22 +6,26 @@
  * report.html.
  */
 import { Command, Option } from 'commander';
-import { rmSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { SurgeonInputError } from '../../src/errors.js';
 import { loadDataset, type DatasetSpec } from '../../src/io/dataset.js';
 import type { PruneModelOptions } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
-import { curveGrid, runCurve, type CurveProgress } from '../../src/curve/runner.js';
+import { curveGrid, runCurve, type CurveProgress, type CurveRunResult } from '../../src/curve/runner.js';
 import { hashOptions, modelFingerprint, prepareOutputDir, readResults, writeResults } from '../../src/curve/store.js';
 import { curveEnvironment } from '../../src/curve/environment.js';
 import { writeCurveArtifacts } from '../../src/curve/artifacts.js';
+import { bytesOnDisk, type PointStorage } from '../../src/curve/bytes.js';
 import { curveTable } from '../../src/curve/table.js';
-import type { CurveCollapseMode, CurvePoint, CurveResults } from '../../src/curve/types.js';
+import type { CurveCollapseMode, CurvePoint, CurveQueueJob, CurveResults } from '../../src/curve/types.js';
+import { checkQueueReachable, parseQueueUrl, type QueueAddress } from '../../src/queue/connection.js';
+import { runCurveOnQueue, type QueueCurveEvent, type QueueCurveResult } from '../../src/queue/curve.js';
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions } from '../prune-options.js';
-import { openModel } from '../network-options.js';
+import { addDeviceOptions, openModel, openOptions } from '../network-options.js';
+import { openNetwork, refuseProviders } from '../../src/network/open.js';
 import { BACKEND_NAMES } from '../../src/tfjs/names.js';
 import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
 import { DEFAULT_GROUP_SIZE, validateGrid } from '../../src/pruners/quantize.js';
@@ -78,6 +82,46 @@ function pointLine(p: CurvePoint, index: number, total: number, reused: boolean)
   return `${head}: ${metric}${nc1} (${p.seconds.total.toFixed(1)} s), saved`;
 }
 
+/** A point in words: `dense`, `sparsegpt 50%`, `iobs 2:4`. */
+function pointName(p: { method: string; sparsity: number; pattern: string }): string {
+  return p.method === 'dense' ? 'dense' : `${p.method} ${p.pattern === 'unstructured' ? pct(p.sparsity) : p.pattern}`;
+}
+
+/** One stderr line for a queue event (all but `status`). */
+function queueLine(e: Exclude<QueueCurveEvent, { kind: 'status' }>, address: QueueAddress, total: number): string {
+  if (e.kind === 'error') return `queue ${address.display}: ${e.error}`;
+  if (e.kind === 'connection') {
+    return e.state === 'lost' ? `queue ${address.display}: connection lost; reconnecting (the curve goes on when Redis is back)` : `queue ${address.display}: connected again`;
+  }
+  if (e.kind === 'queued') {
+    const attached = e.attached ? ` (${e.attached} already on the queue)` : '';
+    const workers = e.workers === 0 ? `no worker connected yet: start some with surgeon worker --queue ${address.display}` : `${e.workers} worker${e.workers === 1 ? '' : 's'} connected`;
+    return `queue ${address.display}: ${e.queued + e.attached} point${e.queued + e.attached === 1 ? '' : 's'} queued${attached}; ${workers}`;
+  }
+  const head = `[${e.index + 1}/${total}] ${pointName(e.point)}`;
+  if (e.kind === 'started') return `${head}: started${e.worker ? ` on ${e.worker}` : ''}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`;
+  if (e.kind === 'retrying') return `${head}: attempt ${e.attempt} of ${e.attempts} failed: ${e.error}; retrying`;
+  return `${head}: failed after ${e.attempts} attempt${e.attempts === 1 ? '' : 's'}: ${e.error}`;
+}
+
+/** The detail of the queue progress bar: what runs where. */
+function queueStatus(e: Extract<QueueCurveEvent, { kind: 'status' }>): string {
+  const running = e.running.map((r) => `${pointName(r.point)}${r.progress ? ` ${r.progress.phase} ${Math.round(r.progress.fraction * 100)}%` : ''}${r.worker ? ` on ${r.worker}` : ''}`);
+  return [`${e.workers} worker${e.workers === 1 ? '' : 's'}`, ...(running.length ? [`running ${running.join(', ')}`] : []), ...(e.waiting ? [`${e.waiting} waiting`] : [])].join(' · ');
+}
+
+/** The one-line error of a queue curve whose jobs failed for good (exit 2 when every error is one of input). */
+function failedJobsError(failed: readonly CurveQueueJob[], finished: number, out: string): Error {
+  const first = failed[0]!;
+  const error = first.errors.at(-1) ?? 'unknown error';
+  const message =
+    `${failed.length} point${failed.length === 1 ? '' : 's'} failed on the workers after every attempt (${failed.map(pointName).join(', ')}; errors in ${display(join(out, 'results.json'))} under "queue"): ` +
+    `${pointName(first)}: ${error.replace(/^SurgeonInputError: /, '')}; ` +
+    `give every worker the model and data at the same paths (or a shared folder) and rerun the same command: the ${finished} finished point${finished === 1 ? ' is' : 's are'} kept`;
+  const allInput = failed.every((f) => (f.errors.at(-1) ?? '').startsWith('SurgeonInputError'));
+  return allInput ? new SurgeonInputError(message) : new Error(message);
+}
+
 /** Runs a curve from parsed commander options; shared by `surgeon curve` and `surgeon demo`. */
 export async function runCurveCommand(modelPath: string, o: Options, commandLine: string): Promise<void> {
   const methods = parseMethods(String(o.methods ?? ''));
@@ -109,6 +153,16 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   }
   if (o.skip) prune.skip = String(o.skip).split(',').map((s) => s.trim()).filter(Boolean);
 
+  // The queue first: an unreachable Redis is reported before any model or data is read.
+  let address: QueueAddress | undefined;
+  if (o.queue !== undefined) {
+    address = parseQueueUrl(String(o.queue));
+    await checkQueueReachable(address);
+  } else if (o.attempts !== undefined) {
+    throw new SurgeonInputError('--attempts applies to curves run on a queue (--queue redis://HOST:PORT); drop it');
+  }
+  const attempts = o.attempts !== undefined ? parseNumber(String(o.attempts), '--attempts', true) : 3;
+
   const modelFile = resolve(modelPath);
   const base = /model\.json$/i.test(modelFile) ? dirname(modelFile) : modelFile;
   const out = o.out ? resolve(String(o.out)) : join(dirname(base), `${basename(base, extname(base))}.curve`);
@@ -120,7 +174,11 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   }
   if (outIsFile) throw new SurgeonInputError(`${o.out ? '--out ' : 'the output folder '}${display(out)} is a file, not a folder; pass a folder with --out (it is created when missing)`);
 
-  const model = await openModel(modelPath, o);
+  // On a queue the workers run the model on --device; this machine only checks it (on the CPU).
+  const open = openOptions(o);
+  const { executionProviders, providerFlag, ...here } = open;
+  const model = address ? await openNetwork(modelPath, here) : await openModel(modelPath, o);
+  if (address && executionProviders) refuseProviders(model.format, modelPath, providerFlag);
   try {
   if (model.format !== 'onnx') refuseTfjsQuantize(prune.quantize !== undefined, sparseEncoding);
   const evalSpec = dataSpec(o);
@@ -143,7 +201,8 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const previous = o.fresh ? undefined : readResults(out);
   const fingerprint = modelFingerprint(model);
   const modelSha = fingerprint.sha256;
-  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode, ...(storage !== 'dense' ? { storage } : {}), ...(sparseEncoding ? { sparseEncoding } : {}) };
+  // Where onnxruntime ran is part of a point's identity (GPU kernels round differently); absent for the CPU, so older curves still match.
+  const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode, executionProviders, ...(storage !== 'dense' ? { storage } : {}), ...(sparseEncoding ? { sparseEncoding } : {}) };
   const pruneOptions = { ...denseOptions, calibration: absoluteSpec(calibSpec), pattern, ...prune, threads: undefined, batchSize: undefined };
   const hashes = { dense: hashOptions(denseOptions), prune: hashOptions(pruneOptions) };
   const grid = curveGrid(methods, sparsities, pattern);
@@ -174,7 +233,20 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const addWarnings = (list: readonly string[]) => {
     for (const w of list) if (!warnings.includes(w)) warnings.push(w);
   };
-  const results = (points: CurvePoint[]): CurveResults => ({ ...header, updated: new Date().toISOString(), points, warnings: warnings.slice() });
+  // Queue runs record each point's job (worker, errors of failed attempts) over the earlier runs' records.
+  let queueRecord = previous?.queue;
+  const recordJobs = (jobs: readonly CurveQueueJob[]) => {
+    const key = (j: CurveQueueJob) => `${j.method}|${j.sparsity}|${j.pattern}`;
+    const latest = new Set(jobs.map(key));
+    queueRecord = { url: address!.display, jobs: [...jobs.map((j) => ({ ...j, errors: j.errors.slice() })), ...(queueRecord?.jobs ?? []).filter((j) => !latest.has(key(j)))] };
+  };
+  const results = (points: CurvePoint[]): CurveResults => ({
+    ...header,
+    updated: new Date().toISOString(),
+    points,
+    warnings: warnings.slice(),
+    ...(queueRecord ? { queue: queueRecord } : {}),
+  });
 
   let bar: Progress | undefined;
   let barIndex = -1;
@@ -194,45 +266,88 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     bar!.update(Math.round(fraction * 100), `${eta}${e.phase}${e.detail ? ` ${e.detail}` : ''}`);
   };
 
-  const run = await runCurve({
-    model,
-    evaluation,
-    ...(calibration ? { calibration } : {}),
-    grid,
-    pattern,
-    collapse: collapseMode,
-    prune,
-    hashes,
-    ...(previous ? { previous: previous.points } : {}),
-    threads: prune.threads!,
-    ...(o.evalBatch !== undefined ? { batchSize: parseNumber(String(o.evalBatch), '--eval-batch', true) } : {}),
-    collapseAdvice: { batchFlag: '--eval-batch', tensorAdvice: 'the curve goes on without it (--collapse none skips collapse)' },
-    onProgress,
-    measureBytes: async (network, quantized) => {
-      // The size of the model as `prune --storage … --quantize …` would write it (a temporary file in the output folder).
-      const tmp = join(out, `.bytes-${process.pid}${network.format === 'onnx' ? '.onnx' : ''}`);
-      try {
-        return (await network.save(tmp, { storage, ...(sparseEncoding ? { sparseEncoding } : {}), ...(quantized ? { quantized } : {}) })).bytes;
-      } finally {
-        rmSync(tmp, { recursive: true, force: true });
-        rmSync(`${tmp}.data`, { force: true });
-      }
-    },
-    onWarning: (message) => {
+  const onWarning = (message: string) => {
+    bar?.finish();
+    barIndex = -1;
+    addWarnings([message]);
+    process.stderr.write(`warning: ${message}\n`);
+  };
+  const savePoint = (points: CurvePoint[], point: CurvePoint, reused: boolean, index: number, worker?: string) => {
+    bar?.finish();
+    barIndex = -1;
+    if (reused && Array.isArray(previous?.warnings)) addWarnings(previous.warnings);
+    if (!reused && point.method !== 'dense') timings.push(point.seconds.total);
+    writeResults(out, results(points));
+    process.stderr.write(pointLine(point, index, grid.length, reused) + (worker ? ` (by ${worker})` : '') + '\n');
+  };
+  const evalBatch = o.evalBatch !== undefined ? parseNumber(String(o.evalBatch), '--eval-batch', true) : undefined;
+  const pointStorage: PointStorage = { storage, ...(sparseEncoding ? { sparseEncoding } : {}) };
+  const collapseAdvice = { batchFlag: '--eval-batch', tensorAdvice: 'the curve goes on without it (--collapse none skips collapse)' };
+
+  const run: CurveRunResult & Partial<Pick<QueueCurveResult, 'jobs' | 'failed'>> = address
+    ? await runCurveOnQueue({
+        address,
+        grid,
+        hashes,
+        ...(previous ? { previous: previous.points } : {}),
+        job: {
+          out,
+          model: { path: modelFile, sha256: modelSha, open },
+          evaluation: absoluteSpec(evalSpec),
+          ...(calibration ? { calibration: absoluteSpec(calibSpec) } : {}),
+          pattern,
+          collapse: collapseMode,
+          prune,
+          hashes,
+          threads: prune.threads!,
+          ...(evalBatch !== undefined ? { batchSize: evalBatch } : {}),
+          collapseAdvice,
+          storage: pointStorage,
+        },
+        attempts,
+        onWarning,
+        onEvent: (e) => {
+          if (e.kind === 'status') {
+            bar ??= progressBar('queue', e.total);
+            bar.update(e.done, queueStatus(e));
+            return;
+          }
+          bar?.finish();
+          process.stderr.write(queueLine(e, address!, grid.length) + '\n');
+        },
+        onPoint: (points, point, reused, index, jobs, worker) => {
+          if (!reused) recordJobs(jobs);
+          savePoint(points, point, reused, index, worker);
+        },
+      })
+    : await runCurve({
+        model,
+        evaluation,
+        ...(calibration ? { calibration } : {}),
+        grid,
+        pattern,
+        collapse: collapseMode,
+        prune,
+        hashes,
+        ...(previous ? { previous: previous.points } : {}),
+        threads: prune.threads!,
+        ...(evalBatch !== undefined ? { batchSize: evalBatch } : {}),
+        collapseAdvice,
+        measureBytes: bytesOnDisk(out, pointStorage),
+        onProgress,
+        onWarning,
+        onPoint: (points, point, reused, index) => savePoint(points, point, reused, index),
+      });
+  if (run.jobs) {
+    recordJobs(run.jobs);
+    if (run.failed?.length) {
       bar?.finish();
-      barIndex = -1;
-      addWarnings([message]);
-      process.stderr.write(`warning: ${message}\n`);
-    },
-    onPoint: (points, point, reused, index) => {
-      bar?.finish();
-      barIndex = -1;
-      if (reused && Array.isArray(previous?.warnings)) addWarnings(previous.warnings);
-      if (!reused && point.method !== 'dense') timings.push(point.seconds.total);
-      writeResults(out, results(points));
-      process.stderr.write(pointLine(point, index, grid.length, reused) + '\n');
-    },
-  });
+      const final = results(run.points);
+      writeResults(out, final);
+      await writeCurveArtifacts(out, final);
+      throw failedJobsError(run.failed, run.points.length, out);
+    }
+  }
   bar?.finish();
   const final = results(run.points);
   const files = await writeCurveArtifacts(out, final);
@@ -257,7 +372,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
 
 /** Adds the flags shared by `curve` and `demo` (pruner pass-through, output, threads). */
 export function addRunOptions(command: Command): Command {
-  return addPrunerOptions(command)
+  addPrunerOptions(command)
     .option('--rounds <r>', 'whole-network passes', '1')
     .option('--parallel', 'prune every layer from the dense model inputs (default: sequential)')
     .option('--skip <names>', 'comma-separated layers to leave dense')
@@ -268,6 +383,7 @@ export function addRunOptions(command: Command): Command {
     .option('--fresh', 'recompute every point instead of reusing the finished ones in the output folder')
     .option('--json', 'print results.json (plus the file paths) instead of the table')
     .addOption(new Option('--backend <b>', 'TensorFlow.js backend (TF.js models only; default auto)').choices([...BACKEND_NAMES]));
+  return addDeviceOptions(command);
 }
 
 /** The `surgeon curve` command. */
@@ -288,7 +404,9 @@ export function curveCommand(): Command {
     .addOption(new Option('--sparse-encoding <e>', '--storage sparse, ONNX: auto, coo or bitmask (see prune --sparse-encoding)').choices(['auto', 'coo', 'bitmask']))
     .addOption(new Option('--quantize <q>', 'quantize every pruned point as prune --quantize does').choices(['int8', 'int4']))
     .option('--group-size <G>', `--quantize: inputs per scale and zero point (default ${DEFAULT_GROUP_SIZE})`)
-    .addOption(new Option('--quantize-method <m>', '--quantize: gptq or rtn').choices(['gptq', 'rtn']));
+    .addOption(new Option('--quantize-method <m>', '--quantize: gptq or rtn').choices(['gptq', 'rtn']))
+    .option('--queue <url>', 'spread the points over `surgeon worker` processes through BullMQ on Redis: redis://HOST:PORT[/DB]')
+    .option('--attempts <n>', 'tries per point on the queue before it counts as failed (default 3)');
   addRunOptions(command);
   return command.action(
     action(async (modelPath: string, o: Options) => {

@@ -4,7 +4,7 @@ import { loadDataset } from '../../src/io/dataset.js';
 import { evaluateModel } from '../../src/runtime/evaluate.js';
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, parseNumber } from '../data-options.js';
-import { addBackendOption, formatFields, openModel, refuseFlags } from '../network-options.js';
+import { addBackendOption, addDeviceOptions, formatFields, openModel, refuseFlags } from '../network-options.js';
 import { progressBar } from '../progress.js';
 import { percent } from '../format.js';
 
@@ -18,6 +18,7 @@ export function evalCommand(): Command {
     .option('--threads <t>', 'onnxruntime intra-op threads (ONNX models; default 2)')
     .option('--json', 'print JSON');
   addBackendOption(command);
+  addDeviceOptions(command);
   return command.action(
     action(async (modelPath: string, options: Record<string, string | boolean | undefined>) => {
       const network = await openModel(modelPath, options);

@@ -15,7 +15,7 @@ import { peakRssBytes, pruneModel, validatePruneOptions, type PruneModelOptions,
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
-import { addBackendOption, formatFields, formatName, openModel, refuseGiven } from '../network-options.js';
+import { addBackendOption, addDeviceOptions, formatFields, formatName, openModel, refuseGiven } from '../network-options.js';
 import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
 import type { SparseEncodingChoice, SparseTensorReport } from '../../src/io/onnx/sparse.js';
 import type { QuantizedTensorReport } from '../../src/io/onnx/quantized.js';
@@ -154,6 +154,7 @@ export function pruneCommand(): Command {
     .option('--distill [T:w]', 'distil from the dense model while fine-tuning (default 2:0.5)')
     .option('--allocation <a>', 'Fisher methods: global or uniform (per-layer) sparsity (default global)');
   addBackendOption(command);
+  addDeviceOptions(command);
   return command.action(
     action(async (modelPath: string, o: Opts) => {
       if (o.structure !== undefined) {

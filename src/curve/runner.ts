@@ -137,10 +137,127 @@ function summarise(layers: readonly LayerCollapse[], profile: boolean): CurveCol
   return out;
 }
 
-/** Measures (or reuses) every point of `options.grid`; see the module comment. */
-export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult> {
+/** What {@link measurePoint} needs besides the grid point: the model, data and shared options of a curve. */
+export type PointOptions = Pick<CurveRunOptions, 'model' | 'evaluation' | 'calibration' | 'pattern' | 'collapse' | 'prune' | 'hashes' | 'threads' | 'batchSize' | 'collapseAdvice' | 'deps' | 'measureBytes'>;
+
+/**
+ * Measures one grid point: prune (unless dense), evaluate, measure collapse. The one
+ * point-execution function of every curve, local ({@link runCurve}) or spread over queue workers
+ * (../queue), so both give the same points. `warn` gets each collapse warning (see the module
+ * comment); progress events carry `index`/`total` as given.
+ */
+export async function measurePoint(
+  options: PointOptions,
+  g: CurveGridPoint,
+  at: { index: number; total: number },
+  warn: (message: string) => void = () => {},
+  onProgress?: (event: CurveProgress) => void,
+): Promise<CurvePoint> {
   const deps: CurveDeps = { pruneModel, evaluateModel, measureModelCollapse, ...options.deps };
   const threads = options.threads ?? 2;
+  const hash = g.method === 'dense' ? options.hashes.dense : options.hashes.prune;
+  const { index, total } = at;
+  const progress = (phase: CurveProgress['phase'], fraction: number, detail?: string) =>
+    onProgress?.({ index, total, method: g.method, sparsity: g.sparsity, phase, fraction, ...(detail !== undefined ? { detail } : {}) });
+  const started = performance.now();
+  const dense = asNetwork(options.model);
+  let model = dense;
+  let pruned: Network | undefined;
+  let meanError: number | null = null;
+  let measuredSparsity: number;
+  let quantized: ReadonlyMap<string, QuantizedWeight> | undefined;
+  if (g.method !== 'dense') {
+    progress('prune', 0);
+    const { model: prunedModel, report, quantized: codes } = await deps.pruneModel(dense, options.calibration, {
+      ...options.prune,
+      method: g.method,
+      sparsity: g.sparsity,
+      pattern: options.pattern,
+      onProgress: (e) => progress('prune', e.layersTotal ? e.layersDone / e.layersTotal : 0, e.phase === 'capture' ? `capture stage ${e.stage}/${e.stages}` : (e.layer ?? '')),
+    });
+    pruned = prunedModel;
+    model = prunedModel;
+    quantized = codes;
+    meanError = report.totals.meanError;
+    measuredSparsity = report.totals.sparsity;
+  } else {
+    measuredSparsity = zeroFraction(model);
+  }
+  const bytes = options.measureBytes ? await options.measureBytes(model, quantized) : undefined;
+  const afterPrune = performance.now();
+  progress('eval', 0);
+  const evaluation = await deps.evaluateModel(model, options.evaluation, {
+    threads,
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    onProgress: (done, all) => progress('eval', all ? done / all : 1),
+  });
+  const afterEval = performance.now();
+  let collapse: CurveCollapse | null = null;
+  let note: string | undefined;
+  if (options.collapse !== 'none') {
+    if (options.evaluation.kind === 'tokens') {
+      note = 'collapse not measured: token windows have no class labels';
+    } else {
+      progress('collapse', 0);
+      const measure = (layers: LayerSelection) =>
+        deps.measureModelCollapse(model, options.evaluation as ClassificationDataset, {
+          layers,
+          threads,
+          balancedness: false,
+          ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+          ...options.collapseAdvice,
+          onProgress: (done, all, phase) => progress('collapse', all ? done / all : 1, phase),
+        });
+      const layers: LayerSelection = options.collapse === 'all' ? 'all' : g.profile ? 'default' : 'penultimate';
+      const profile = g.profile || options.collapse === 'all';
+      try {
+        collapse = summarise((await measure(layers)).layers, profile);
+      } catch (error) {
+        if (!(error instanceof SurgeonInputError)) throw error;
+        if (layers === 'penultimate') {
+          warn(`collapse not measured: ${error.message}`);
+        } else {
+          // The profile failed on some tensor: the penultimate features alone may still work.
+          try {
+            collapse = summarise((await measure('penultimate')).layers, false);
+            warn(`per-layer collapse profile not measured (penultimate features only): ${error.message}`);
+          } catch (second) {
+            if (!(second instanceof SurgeonInputError)) throw second;
+            warn(`collapse not measured: ${second.message}`);
+          }
+        }
+        if (!collapse) note = 'collapse not measured (see warnings)';
+      }
+    }
+  }
+  const finished = performance.now();
+  pruned?.dispose();
+  const point: CurvePoint = {
+    method: g.method,
+    sparsity: g.sparsity,
+    pattern: g.pattern,
+    ...(evaluation.accuracy !== undefined ? { accuracy: evaluation.accuracy } : {}),
+    ...(evaluation.perplexity !== undefined ? { perplexity: evaluation.perplexity } : {}),
+    samples: evaluation.samples,
+    measuredSparsity,
+    ...(bytes !== undefined ? { bytes } : {}),
+    meanError,
+    seconds: {
+      prune: (afterPrune - started) / 1000,
+      eval: (afterEval - afterPrune) / 1000,
+      collapse: (finished - afterEval) / 1000,
+      total: (finished - started) / 1000,
+    },
+    collapse,
+    ...(note !== undefined ? { note } : {}),
+    optionsHash: hash,
+    finishedAt: new Date().toISOString(),
+  };
+  return point;
+}
+
+/** Measures (or reuses) every point of `options.grid`; see the module comment. */
+export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult> {
   const points: CurvePoint[] = [];
   const warnings: string[] = [];
   const warn = (message: string) => {
@@ -153,113 +270,23 @@ export async function runCurve(options: CurveRunOptions): Promise<CurveRunResult
   const total = options.grid.length;
   for (let index = 0; index < total; index++) {
     const g = options.grid[index]!;
-    const hash = g.method === 'dense' ? options.hashes.dense : options.hashes.prune;
-    const saved = options.previous?.find((p) => samePoint(p, g.method, g.sparsity, g.pattern, hash));
+    const saved = reusablePoint(options, g);
     if (saved) {
       points.push(saved);
       reused++;
       options.onPoint?.(points.slice(), saved, true, index);
       continue;
     }
-    const progress = (phase: CurveProgress['phase'], fraction: number, detail?: string) =>
-      options.onProgress?.({ index, total, method: g.method, sparsity: g.sparsity, phase, fraction, ...(detail !== undefined ? { detail } : {}) });
-    const started = performance.now();
-    const dense = asNetwork(options.model);
-    let model = dense;
-    let pruned: Network | undefined;
-    let meanError: number | null = null;
-    let measuredSparsity: number;
-    let quantized: ReadonlyMap<string, QuantizedWeight> | undefined;
-    if (g.method !== 'dense') {
-      progress('prune', 0);
-      const { model: prunedModel, report, quantized: codes } = await deps.pruneModel(dense, options.calibration, {
-        ...options.prune,
-        method: g.method,
-        sparsity: g.sparsity,
-        pattern: options.pattern,
-        onProgress: (e) => progress('prune', e.layersTotal ? e.layersDone / e.layersTotal : 0, e.phase === 'capture' ? `capture stage ${e.stage}/${e.stages}` : (e.layer ?? '')),
-      });
-      pruned = prunedModel;
-      model = prunedModel;
-      quantized = codes;
-      meanError = report.totals.meanError;
-      measuredSparsity = report.totals.sparsity;
-    } else {
-      measuredSparsity = zeroFraction(model);
-    }
-    const bytes = options.measureBytes ? await options.measureBytes(model, quantized) : undefined;
-    const afterPrune = performance.now();
-    progress('eval', 0);
-    const evaluation = await deps.evaluateModel(model, options.evaluation, {
-      threads,
-      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-      onProgress: (done, all) => progress('eval', all ? done / all : 1),
-    });
-    const afterEval = performance.now();
-    let collapse: CurveCollapse | null = null;
-    let note: string | undefined;
-    if (options.collapse !== 'none') {
-      if (options.evaluation.kind === 'tokens') {
-        note = 'collapse not measured: token windows have no class labels';
-      } else {
-        progress('collapse', 0);
-        const measure = (layers: LayerSelection) =>
-          deps.measureModelCollapse(model, options.evaluation as ClassificationDataset, {
-            layers,
-            threads,
-            balancedness: false,
-            ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-            ...options.collapseAdvice,
-            onProgress: (done, all, phase) => progress('collapse', all ? done / all : 1, phase),
-          });
-        const layers: LayerSelection = options.collapse === 'all' ? 'all' : g.profile ? 'default' : 'penultimate';
-        const profile = g.profile || options.collapse === 'all';
-        try {
-          collapse = summarise((await measure(layers)).layers, profile);
-        } catch (error) {
-          if (!(error instanceof SurgeonInputError)) throw error;
-          if (layers === 'penultimate') {
-            warn(`collapse not measured: ${error.message}`);
-          } else {
-            // The profile failed on some tensor: the penultimate features alone may still work.
-            try {
-              collapse = summarise((await measure('penultimate')).layers, false);
-              warn(`per-layer collapse profile not measured (penultimate features only): ${error.message}`);
-            } catch (second) {
-              if (!(second instanceof SurgeonInputError)) throw second;
-              warn(`collapse not measured: ${second.message}`);
-            }
-          }
-          if (!collapse) note = 'collapse not measured (see warnings)';
-        }
-      }
-    }
-    const finished = performance.now();
-    pruned?.dispose();
-    const point: CurvePoint = {
-      method: g.method,
-      sparsity: g.sparsity,
-      pattern: g.pattern,
-      ...(evaluation.accuracy !== undefined ? { accuracy: evaluation.accuracy } : {}),
-      ...(evaluation.perplexity !== undefined ? { perplexity: evaluation.perplexity } : {}),
-      samples: evaluation.samples,
-      measuredSparsity,
-      ...(bytes !== undefined ? { bytes } : {}),
-      meanError,
-      seconds: {
-        prune: (afterPrune - started) / 1000,
-        eval: (afterEval - afterPrune) / 1000,
-        collapse: (finished - afterEval) / 1000,
-        total: (finished - started) / 1000,
-      },
-      collapse,
-      ...(note !== undefined ? { note } : {}),
-      optionsHash: hash,
-      finishedAt: new Date().toISOString(),
-    };
+    const point = await measurePoint(options, g, { index, total }, warn, options.onProgress);
     points.push(point);
     computed++;
     options.onPoint?.(points.slice(), point, false, index);
   }
   return { points, reused, computed, warnings };
+}
+
+/** The saved point of `options.previous` that stands for `g` under the curve's hashes, if any. */
+export function reusablePoint(options: Pick<CurveRunOptions, 'previous' | 'hashes'>, g: CurveGridPoint): CurvePoint | undefined {
+  const hash = g.method === 'dense' ? options.hashes.dense : options.hashes.prune;
+  return options.previous?.find((p) => samePoint(p, g.method, g.sparsity, g.pattern, hash));
 }

@@ -71,6 +71,21 @@ export interface CurvePoint {
   finishedAt: string;
 }
 
+/** One point's job when the curve ran on a queue (`surgeon curve --queue`). */
+export interface CurveQueueJob {
+  method: string;
+  sparsity: number;
+  pattern: string;
+  /** `done` (the point is in `points`), `failed` (every attempt failed), `queued` (not finished when the file was written). */
+  state: 'done' | 'failed' | 'queued';
+  /** The worker (`host:pid`) that measured the point. */
+  worker?: string;
+  /** Failed attempts. */
+  attempts: number;
+  /** The error of every failed attempt, oldest first (each names the worker it happened on). */
+  errors: string[];
+}
+
 /** The environment a curve was measured in. */
 export interface CurveEnvironment {
   versions: { surgeon: string; node: string; onnxruntime: string; vega: string; vegaLite: string };
@@ -101,4 +116,10 @@ export interface CurveResults extends CurveEnvironment {
    * Absent in files written before it existed.
    */
   warnings?: string[];
+  /**
+   * Present when points were measured by queue workers: the queue (URL without password) and
+   * each job (who measured the point, errors of failed attempts), latest run first merged over
+   * earlier ones by point.
+   */
+  queue?: { url: string; jobs: CurveQueueJob[] };
 }

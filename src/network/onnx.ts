@@ -15,7 +15,7 @@ import { featureAxes, findClassifier, modelBalancedness, selectCollapseTensors, 
 import { layoutDims, pruningStages, sampleKey, sampleLayout } from '../prune/layers.js';
 import { sampleShape, toSamples } from '../prune/samples.js';
 import { captureSession } from '../runtime/capture.js';
-import { ModelSession, type NamedTensor } from '../runtime/session.js';
+import { checkExecutionProviders, ModelSession, type NamedTensor } from '../runtime/session.js';
 import { feedsAsTensors } from './feeds.js';
 import { onnxSegmentModel, onnxStageBoundaries } from './onnx-segments.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkFormatEntry, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, RunnerOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
@@ -73,8 +73,16 @@ export class OnnxNetwork implements Network {
   readonly format = 'onnx' as const;
   private cached: { layers: NetworkLayer[]; views: WeightView[]; skipped: SkippedNode[] } | undefined;
 
-  /** Wraps a decoded model (the network owns it from now on). */
-  constructor(readonly model: OnnxModel) {}
+  /**
+   * Wraps a decoded model (the network owns it from now on); its sessions run on
+   * `executionProviders` (default the CPU; see SessionOptions).
+   */
+  constructor(readonly model: OnnxModel, readonly executionProviders?: readonly string[]) {}
+
+  /** Session options of every runner: threads and the execution providers. */
+  private sessionOptions(options: RunnerOptions): { threads: number; executionProviders?: readonly string[] } {
+    return { threads: options.threads ?? 2, ...(this.executionProviders ? { executionProviders: this.executionProviders } : {}) };
+  }
 
   get path(): string | undefined {
     return this.model.path;
@@ -115,7 +123,7 @@ export class OnnxNetwork implements Network {
   async runner(fetch: readonly string[], options: RunnerOptions = {}): Promise<NetworkRunner> {
     const inputNames = new Set(this.inputs.map((i) => i.name));
     const captured = [...new Set(fetch.filter((n) => !inputNames.has(n)))];
-    const session: ModelSession | undefined = captured.length ? await captureSession(this.model, captured, { threads: options.threads ?? 2 }) : undefined;
+    const session: ModelSession | undefined = captured.length ? await captureSession(this.model, captured, this.sessionOptions(options)) : undefined;
     const allowed = new Set(fetch);
     return {
       run: async (feeds: Feeds, names: readonly string[] = fetch) => {
@@ -146,7 +154,7 @@ export class OnnxNetwork implements Network {
   async segmentRunner(from: readonly string[], to: readonly string[], options: RunnerOptions = {}): Promise<NetworkRunner> {
     const segment = onnxSegmentModel(this.model, from, to);
     const outputs = segment.model.outputs.map((o) => o.name);
-    const session = outputs.length ? await ModelSession.create(segment.model, { threads: options.threads ?? 2 }) : undefined;
+    const session = outputs.length ? await ModelSession.create(segment.model, this.sessionOptions(options)) : undefined;
     const fed = new Set([...segment.graphInputs, ...segment.fromInputs]);
     const allowed = new Set(to);
     return {
@@ -176,7 +184,7 @@ export class OnnxNetwork implements Network {
   }
 
   async clone(): Promise<Network> {
-    return new OnnxNetwork(decodeOnnxModel(this.model.toBytes(), this.model.path ?? 'model', { path: this.model.path, baseDir: this.model.baseDir }));
+    return new OnnxNetwork(decodeOnnxModel(this.model.toBytes(), this.model.path ?? 'model', { path: this.model.path, baseDir: this.model.baseDir }), this.executionProviders);
   }
 
   async save(out: string, options: SaveNetworkOptions = {}): Promise<SavedNetwork> {
@@ -210,6 +218,7 @@ export class OnnxNetwork implements Network {
         opset: this.model.opset,
         ...(producer ? { producer } : {}),
         ...(this.model.sparseStorage ? { 'stored sparse': `${this.model.sparseStorage.coo.length} sparse_initializer, ${this.model.sparseStorage.bitmask.length} bit mask (densified when read)` } : {}),
+        ...(this.executionProviders ? { executionProviders: this.executionProviders.join(',') } : {}),
       },
       inputs: this.model.inputs,
       outputs: this.model.outputs,
@@ -260,6 +269,7 @@ export const onnxFormat: NetworkFormatEntry = {
   detect: (path) => /\.onnx$/i.test(path) || (existsSync(path) && statSync(path).isFile() && !/\.json$/i.test(path)),
   open: async (path, options) => {
     if (options.backend !== undefined) throw new SurgeonInputError(`--backend ${options.backend} applies to TensorFlow.js models; ${path} is ONNX (onnxruntime runs it), drop --backend`);
-    return new OnnxNetwork(readOnnxModel(path));
+    checkExecutionProviders(options.executionProviders, options.providerFlag);
+    return new OnnxNetwork(readOnnxModel(path), options.executionProviders);
   },
 };

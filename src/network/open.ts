@@ -47,6 +47,15 @@ export function detectNetworkFormat(path: string): NetworkFormat {
 }
 
 /**
+ * Refuses execution providers for a TF.js model (its device is the TF.js backend).
+ * @throws SurgeonInputError unless `format` is 'onnx'.
+ */
+export function refuseProviders(format: NetworkFormat, path: string, flag = 'execution providers'): void {
+  if (format === 'onnx') return;
+  throw new SurgeonInputError(`${flag} applies to ONNX models (onnxruntime); ${path} is a TensorFlow.js model: pick its device with --backend (node-gpu for CUDA), drop ${flag}`);
+}
+
+/**
  * Opens a model of any supported format: an `.onnx` file, or a TF.js model (a folder holding
  * model.json, the model.json itself, or a `file://` URL) of the layers or graph format.
  *
@@ -55,5 +64,6 @@ export function detectNetworkFormat(path: string): NetworkFormat {
 export async function openNetwork(path: string, options: OpenNetworkOptions = {}): Promise<Network> {
   if (!path.startsWith('file://') && !existsSync(path)) throw new SurgeonInputError(`${path}: no such file; pass an .onnx file or a TensorFlow.js model folder (model.json)`);
   const entry = NETWORK_FORMATS.find((f) => f.detect(path)) ?? onnxFormat;
+  if (options.executionProviders !== undefined) refuseProviders(entry.format, path, options.providerFlag);
   return entry.open(path, options);
 }

@@ -252,6 +252,13 @@ export interface Network {
 export interface OpenNetworkOptions {
   /** TF.js backend request (auto, node-gpu, node, wasm, cpu); refused for ONNX models. */
   backend?: string;
+  /**
+   * onnxruntime execution providers for every session of an ONNX model (e.g. `['cuda']`; default
+   * the CPU); checked when the model is opened, refused for TF.js models (see SessionOptions).
+   */
+  executionProviders?: readonly string[];
+  /** The flag that chose `executionProviders`, for messages (default: the providers' names). */
+  providerFlag?: string;
 }
 
 /** A format of the registry used by {@link openNetwork}. */

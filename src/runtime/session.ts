@@ -14,8 +14,16 @@
  *
  * External data: a model given as bytes reads its external data from `externalDataDir`
  * (an {@link OnnxModel} brings its own folder), never from the working directory.
+ *
+ * Execution providers: every session of surgeon is created here, on onnxruntime's CPU provider
+ * unless `executionProviders` names others (`--device cuda`, `--execution-provider`). A provider
+ * that cannot run here is refused in one line naming what is missing — the provider's shared
+ * libraries (onnxruntime-node's npm package does not bundle the CUDA ones; this project's .npmrc
+ * skips their download) or a GPU — never replaced by the CPU in silence.
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { SurgeonInputError } from '../errors.js';
 import { float16ToFloat32, float32ToFloat16 } from '../io/floats.js';
@@ -35,6 +43,104 @@ export interface SessionOptions {
    * a model given as a path uses its own folder.
    */
   externalDataDir?: string;
+  /**
+   * onnxruntime execution providers in order of preference, e.g. `['cuda']` (default: the CPU
+   * provider alone). onnxruntime runs the operators a provider lacks on the CPU. Checked with
+   * {@link checkExecutionProviders}.
+   */
+  executionProviders?: readonly string[];
+}
+
+/** The devices of `--device`, and the execution providers each stands for. */
+export const DEVICES = { cpu: ['cpu'], cuda: ['cuda'] } as const satisfies Record<string, readonly string[]>;
+
+/**
+ * The execution providers of the `--device` and `--execution-provider` flags (undefined when
+ * neither is given: the CPU provider). `--execution-provider` takes onnxruntime's names,
+ * comma-separated in order of preference (`tensorrt,cuda`).
+ * @throws SurgeonInputError for an unknown device, an empty list, or both flags.
+ */
+export function executionProvidersOf(flags: { device?: string; executionProvider?: string }): string[] | undefined {
+  if (flags.device !== undefined && flags.executionProvider !== undefined) {
+    throw new SurgeonInputError('--device and --execution-provider both pick where onnxruntime runs; pass one of them');
+  }
+  if (flags.device !== undefined) {
+    const providers = (DEVICES as Record<string, readonly string[]>)[flags.device];
+    if (!providers) throw new SurgeonInputError(`--device ${flags.device} is not a device; pass --device ${Object.keys(DEVICES).join(' or --device ')}`);
+    return [...providers];
+  }
+  if (flags.executionProvider !== undefined) {
+    const list = flags.executionProvider.split(',').map((p) => p.trim().toLowerCase()).filter(Boolean);
+    if (list.length === 0) throw new SurgeonInputError('--execution-provider is empty; pass e.g. --execution-provider cuda');
+    return [...new Set(list)];
+  }
+  return undefined;
+}
+
+/** The folder of onnxruntime-node's native binding, where its provider libraries must be. */
+export function ortBinaryDir(): string {
+  const index = createRequire(import.meta.url).resolve('onnxruntime-node');
+  return join(dirname(index), '..', 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/** The shared libraries (in {@link ortBinaryDir}) that onnxruntime-node needs for a GPU provider. */
+const PROVIDER_LIBRARIES: Record<string, readonly string[]> = {
+  cuda: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'],
+  tensorrt: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_tensorrt.so'],
+};
+
+/** What a machine offers onnxruntime's providers (see {@link missingForProviders}). */
+export interface ProviderHost {
+  /** Provider names the onnxruntime-node build knows (onnxruntime's `listSupportedBackends`). */
+  supported: readonly string[];
+  /** The folder of the native binding. */
+  binaryDir: string;
+  /** Whether an NVIDIA GPU is visible (Linux: /dev/nvidiactl). */
+  nvidiaGpu: boolean;
+}
+
+/** This machine, as {@link ProviderHost}. */
+export function providerHost(): ProviderHost {
+  return {
+    supported: ort.listSupportedBackends().map((b) => b.name),
+    binaryDir: ortBinaryDir(),
+    nvidiaGpu: process.platform !== 'linux' || existsSync('/dev/nvidiactl'),
+  };
+}
+
+/**
+ * Why `providers` cannot run on `host`, as the one line the CLI prints (undefined when they can,
+ * as far as can be seen without creating a session). `flag` is the flag the user gave.
+ */
+export function missingForProviders(providers: readonly string[], host: ProviderHost, flag: string): string | undefined {
+  for (const provider of providers) {
+    if (!host.supported.includes(provider)) {
+      return `${flag}: onnxruntime-node has no '${provider}' execution provider on ${process.platform}/${process.arch} (it knows ${host.supported.join(', ')}); pass one of those`;
+    }
+    const libraries = PROVIDER_LIBRARIES[provider];
+    if (!libraries) continue;
+    const absent = libraries.filter((l) => !existsSync(join(host.binaryDir, l)));
+    const missing = [
+      ...(absent.length ? [`onnxruntime-node's CUDA execution provider binaries (${absent.join(', ')} in ${host.binaryDir}; its npm package does not bundle them and this project's .npmrc skips their download)`] : []),
+      ...(!host.nvidiaGpu ? ['an NVIDIA GPU (no /dev/nvidiactl: no GPU or no driver on this machine)'] : []),
+    ];
+    if (missing.length) {
+      const install = absent.length ? `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install (downloads them; needs CUDA 12 and cuDNN 9)` : '';
+      const how = [host.nvidiaGpu ? '' : 'run on a machine with an NVIDIA GPU and its driver', install].filter(Boolean).join(' and ');
+      return `${flag} needs ${missing.join(' and ')}; ${how}, or drop ${flag} to run on the CPU`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Refuses execution providers this machine cannot run (see {@link missingForProviders}).
+ * @throws SurgeonInputError naming what is missing and how to get it.
+ */
+export function checkExecutionProviders(providers: readonly string[] | undefined, flag = `execution providers ${providers?.join(', ')}`): void {
+  if (!providers || providers.every((p) => p === 'cpu')) return;
+  const problem = missingForProviders(providers, providerHost(), flag);
+  if (problem) throw new SurgeonInputError(problem);
 }
 
 /** Element types this wrapper feeds and returns. */
@@ -96,10 +202,16 @@ export class ModelSession {
     } else {
       source = model;
     }
+    checkExecutionProviders(options.executionProviders);
     try {
       return new ModelSession(await openSession(source, options, dir));
     } catch (error) {
       const reason = firstLine(error);
+      const gpu = options.executionProviders?.find((p) => p !== 'cpu');
+      if (gpu && /cuda|cudnn|tensorrt|provider|GPU|device/i.test(reason)) {
+        const check = gpu === 'cuda' || gpu === 'tensorrt' ? 'check the GPU, its driver (nvidia-smi), CUDA 12 and cuDNN 9' : `check that this machine has a device the ${gpu} provider can use`;
+        throw new SurgeonInputError(`${label}: onnxruntime could not start its ${gpu} execution provider (${reason}); ${check}, or drop the flag to run on the CPU`, { cause: error });
+      }
       if (/Unsupported data type: 16|Could not find an implementation/.test(reason)) {
         const decoded = model instanceof OnnxModel ? model : readOnnxModel(model, dir !== undefined ? { baseDir: dir } : {});
         const up = upcastModel(decoded);
@@ -173,6 +285,7 @@ async function openSession(model: Uint8Array | string, options: SessionOptions, 
     executionMode: 'sequential',
     graphOptimizationLevel: options.optimization ?? 'all',
     logSeverityLevel: 3,
+    ...(options.executionProviders ? { executionProviders: [...options.executionProviders] } : {}),
   };
   if (typeof model === 'string') return ort.InferenceSession.create(model, sessionOptions);
   if (dir !== undefined) {
