@@ -1,7 +1,8 @@
 /** The pruner flags shared by `prune` and `curve`/`demo` (damping, iht/iobs iterations, step, projection, SparseGPT block size). */
 import { Option, type Command } from 'commander';
 import { SurgeonInputError } from '../src/errors.js';
-import type { PruneModelOptions } from '../src/prune/model.js';
+import type { PruneModelOptions, QuantizeOptions } from '../src/prune/model.js';
+import { DEFAULT_GROUP_SIZE, validateGrid } from '../src/pruners/quantize.js';
 import { parseNumber } from './data-options.js';
 
 /** Adds --damp, --iterations, --step, --projection and --blocksize. */
@@ -29,4 +30,34 @@ export function prunerOptions(o: Record<string, unknown>): Pick<PruneModelOption
     ...(o.projection !== undefined ? { projection: String(o.projection) } : {}),
     ...(o.blocksize !== undefined ? { blocksize: parseNumber(String(o.blocksize), '--blocksize', true) } : {}),
   };
+}
+
+/** Flags of the Fisher flow (refused for the layer-wise methods). */
+export const FISHER_FLAGS = {
+  '--fisher-samples': 'fisherSamples',
+  '--block': 'block',
+  '--finetune-epochs': 'finetuneEpochs',
+  '--lr': 'lr',
+  '--distill': 'distill',
+  '--allocation': 'allocation',
+} as const;
+
+/**
+ * `--quantize int4|int8 [--group-size G] [--quantize-method gptq|rtn]` as a validated
+ * {@link QuantizeOptions} (undefined without `--quantize`; `--group-size` or `--quantize-method`
+ * alone are refused in one line).
+ */
+export function quantizeOptions(o: Record<string, unknown>): QuantizeOptions | undefined {
+  if (o.quantize === undefined) {
+    if (o.groupSize !== undefined) throw new SurgeonInputError('--group-size applies to --quantize; drop it or pass --quantize int4|int8');
+    if (o.quantizeMethod !== undefined) throw new SurgeonInputError('--quantize-method applies to --quantize; drop it or pass --quantize int4|int8');
+    return undefined;
+  }
+  const quantize: QuantizeOptions = {
+    bits: o.quantize === 'int4' ? 4 : 8,
+    groupSize: o.groupSize !== undefined ? parseNumber(String(o.groupSize), '--group-size', true) : DEFAULT_GROUP_SIZE,
+    method: (o.quantizeMethod ?? 'gptq') as 'gptq' | 'rtn',
+  };
+  validateGrid(quantize);
+  return quantize;
 }

@@ -16,7 +16,7 @@ import { probeFeeds } from '../src/structure/shapes.js';
 import type { StructureKind } from '../src/structure/graph.js';
 import { dataSpec, hasData, parseNumber } from './data-options.js';
 import { formatFields, refuseGiven } from './network-options.js';
-import { prunerOptions } from './prune-options.js';
+import { FISHER_FLAGS, prunerOptions } from './prune-options.js';
 import { progressBar } from './progress.js';
 import { formatNumber, percent, table } from './format.js';
 
@@ -38,12 +38,7 @@ const UNSTRUCTURED_FLAGS = {
   '--group-size': 'groupSize',
   '--quantize-method': 'quantizeMethod',
   '--sparse-encoding': 'sparseEncoding',
-  '--fisher-samples': 'fisherSamples',
-  '--block': 'block',
-  '--finetune-epochs': 'finetuneEpochs',
-  '--lr': 'lr',
-  '--distill': 'distill',
-  '--allocation': 'allocation',
+  ...FISHER_FLAGS,
 } as const;
 
 /** Runs structured pruning for the prune command (refuses what cannot apply, in one line). */

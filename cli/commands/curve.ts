@@ -23,12 +23,12 @@ import { checkQueueReachable, parseQueueUrl, type QueueAddress } from '../../src
 import { runCurveOnQueue, type QueueCurveEvent, type QueueCurveResult } from '../../src/queue/curve.js';
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
-import { addPrunerOptions, prunerOptions } from '../prune-options.js';
+import { addPrunerOptions, prunerOptions, quantizeOptions } from '../prune-options.js';
 import { addDeviceOptions, openModel, openOptions } from '../network-options.js';
 import { openNetwork, refuseProviders } from '../../src/network/open.js';
 import { BACKEND_NAMES } from '../../src/tfjs/names.js';
 import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
-import { DEFAULT_GROUP_SIZE, validateGrid } from '../../src/pruners/quantize.js';
+import { DEFAULT_GROUP_SIZE } from '../../src/pruners/quantize.js';
 import type { SparseEncodingChoice } from '../../src/io/onnx/sparse.js';
 import { progressBar, type Progress } from '../progress.js';
 import { table } from '../format.js';
@@ -141,16 +141,8 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const storage = String(o.storage ?? 'dense') as 'dense' | 'sparse';
   if (o.sparseEncoding !== undefined && storage !== 'sparse') throw new SurgeonInputError('--sparse-encoding applies to --storage sparse; drop it or pass --storage sparse');
   const sparseEncoding = o.sparseEncoding as SparseEncodingChoice | undefined;
-  if (o.quantize !== undefined) {
-    prune.quantize = {
-      bits: o.quantize === 'int4' ? 4 : 8,
-      groupSize: o.groupSize !== undefined ? parseNumber(String(o.groupSize), '--group-size', true) : DEFAULT_GROUP_SIZE,
-      method: (o.quantizeMethod ?? 'gptq') as 'gptq' | 'rtn',
-    };
-    validateGrid(prune.quantize);
-  } else if (o.groupSize !== undefined || o.quantizeMethod !== undefined) {
-    throw new SurgeonInputError(`${o.groupSize !== undefined ? '--group-size' : '--quantize-method'} applies to --quantize; drop it or pass --quantize int4|int8`);
-  }
+  const quantize = quantizeOptions(o);
+  if (quantize) prune.quantize = quantize;
   if (o.skip) prune.skip = String(o.skip).split(',').map((s) => s.trim()).filter(Boolean);
 
   // The queue first: an unreachable Redis is reported before any model or data is read.

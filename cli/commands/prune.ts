@@ -19,9 +19,9 @@ import { addBackendOption, addDeviceOptions, formatFields, formatName, openModel
 import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
 import type { SparseEncodingChoice, SparseTensorReport } from '../../src/io/onnx/sparse.js';
 import type { QuantizedTensorReport } from '../../src/io/onnx/quantized.js';
-import { DEFAULT_GROUP_SIZE, validateGrid } from '../../src/pruners/quantize.js';
+import { DEFAULT_GROUP_SIZE } from '../../src/pruners/quantize.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
-import { addPrunerOptions, prunerOptions } from '../prune-options.js';
+import { addPrunerOptions, FISHER_FLAGS, prunerOptions, quantizeOptions } from '../prune-options.js';
 import { progressBar } from '../progress.js';
 import { formatNumber, percent, table } from '../format.js';
 import { structuredPrune } from '../structured.js';
@@ -86,15 +86,6 @@ function parseDistill(value: string | boolean | undefined): { temperature: numbe
   return { temperature: Number(m[1]), weight };
 }
 
-/** Flags of the Fisher flow (refused for the layer-wise methods). */
-const FISHER_FLAGS = {
-  '--fisher-samples': 'fisherSamples',
-  '--block': 'block',
-  '--finetune-epochs': 'finetuneEpochs',
-  '--lr': 'lr',
-  '--distill': 'distill',
-  '--allocation': 'allocation',
-} as const;
 
 /** Flags of the layer-wise pipeline (refused for the Fisher flow). */
 const LAYERWISE_FLAGS = {
@@ -167,9 +158,8 @@ export function pruneCommand(): Command {
       }
       refuseGiven(o, { '--round-to': 'roundTo' }, 'applies to --structure only');
       const pattern = parsePattern(o.pattern as string | undefined);
-      if (o.quantize === undefined) {
-        if (o.groupSize !== undefined) throw new SurgeonInputError('--group-size applies to --quantize; drop it or pass --quantize int4|int8');
-        if (o.quantizeMethod !== undefined) throw new SurgeonInputError('--quantize-method applies to --quantize; drop it or pass --quantize int4|int8');
+      const quantize = quantizeOptions(o);
+      if (!quantize) {
         if (o.method === undefined) throw new SurgeonInputError('--method is required (or --quantize int4|int8 to quantize without pruning); pass e.g. --method sparsegpt');
       } else if (o.method === undefined) {
         if (o.sparsity !== undefined || pattern.kind !== 'unstructured') throw new SurgeonInputError('--sparsity/--pattern need a pruning method; pass --method (e.g. sparsegpt) or drop them to quantize alone');
@@ -222,14 +212,8 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   if (skip) options.skip = skip;
   if (o.layerSparsity) options.layerSparsity = readOverrides(String(o.layerSparsity));
   if (o.statistics !== undefined) options.statistics = String(o.statistics) as 'fp64' | 'fp32';
-  if (o.quantize !== undefined) {
-    options.quantize = {
-      bits: o.quantize === 'int4' ? 4 : 8,
-      groupSize: o.groupSize !== undefined ? parseNumber(String(o.groupSize), '--group-size', true) : DEFAULT_GROUP_SIZE,
-      method: (o.quantizeMethod ?? 'gptq') as 'gptq' | 'rtn',
-    };
-    validateGrid(options.quantize);
-  }
+  const quantize = quantizeOptions(o);
+  if (quantize) options.quantize = quantize;
   validatePruneOptions(options);
 
   const folder = network.format !== 'onnx';

@@ -133,18 +133,21 @@ export function makePlan(rows: number, cols: number, options: LayerPruneOptions,
 /**
  * The {@link LayerPruneResult} of an OBS-type projection. In parallel mode the undamped loss
  * comes from the OBS identity ½tr(ΔHΔᵀ) = obsLoss − ½·dampingUsed·‖Δ‖² (no GEMM); with C it is
- * the objective evaluated on the engine.
+ * the objective evaluated on the engine (also with `evaluate`). Quantization codes of the sweep
+ * are passed on.
  */
 export async function finishObs(
   problem: LayerProblem,
   curv: Curvature,
-  target: Float64Array,
+  target: Float64Array | Float32Array,
   res: SweepResult,
   t0: number,
   engine: GemmEngine,
+  /** Evaluate the objective on the engine even without C (the sweep did not start from the least-squares target, e.g. GPTQ of a pruned layer). */
+  evaluate = false,
 ): Promise<LayerPruneResult> {
   let loss: number;
-  if (!problem.C) {
+  if (!problem.C && !evaluate) {
     let sq = 0;
     for (let i = 0; i < target.length; i++) {
       const e = res.W[i] - target[i];
@@ -162,5 +165,6 @@ export async function finishObs(
     dampingUsed: curv.dampingUsed,
     seconds: (performance.now() - t0) / 1000,
     diagnostics: { deadInputs: curv.nDead, obsLoss: res.obsLoss },
+    ...(res.quantized ? { quantized: res.quantized } : {}),
   };
 }

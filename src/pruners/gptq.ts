@@ -16,8 +16,8 @@
  * ./sparsegpt.ts).
  */
 import type { GemmEngine } from '../linalg/engine.js';
-import { makePlan, newtonTarget, prepareCurvature, upperFactor } from './curvature.js';
-import { defaultEngine, objective } from './masks.js';
+import { finishObs, makePlan, newtonTarget, prepareCurvature, upperFactor } from './curvature.js';
+import { defaultEngine } from './masks.js';
 import { validateGrid, type QuantGrid } from './quantize.js';
 import { sparsegptSweep } from './sparsegpt.js';
 import type { LayerProblem, LayerPruneResult } from './types.js';
@@ -52,15 +52,6 @@ export async function gptqQuantize(problem: LayerProblem, options: GptqOptions, 
   const plan = makePlan(rows, cols, { sparsity: 0 }, curv);
   const mask = options.mask ?? new Uint8Array(rows * cols).fill(1);
   const sweep = await sparsegptSweep(target, rows, cols, U, plan, options.blocksize ?? 128, engine, { quant: options.quantize, fixedMask: mask });
-  const { W, H, C, Hdense } = problem;
-  const loss = await objective({ W0: W, What: sweep.W, rows, cols, H: H as Float64Array, C, Hdense }, engine);
-  return {
-    W: sweep.W,
-    mask: sweep.mask,
-    loss,
-    dampingUsed: curv.dampingUsed,
-    seconds: (performance.now() - t0) / 1000,
-    diagnostics: { deadInputs: curv.nDead, obsLoss: sweep.obsLoss },
-    ...(sweep.quantized ? { quantized: sweep.quantized } : {}),
-  };
+  // The sweep starts from `options.start` (not always the least-squares target): evaluate the objective.
+  return finishObs(problem, curv, target, sweep, t0, engine, true);
 }

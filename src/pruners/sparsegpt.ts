@@ -476,8 +476,7 @@ export async function sparsegptPrune(
   const target = await newtonTarget(problem, curv, { U }, engine);
   const plan = makePlan(problem.rows, problem.cols, options, curv);
   const sweep = await sparsegptSweep(target, problem.rows, problem.cols, U, plan, options.blocksize ?? 128, engine, options.quantize ? { quant: options.quantize } : {});
-  const result = await finishObs(problem, curv, target, sweep, t0, engine);
-  return sweep.quantized ? { ...result, quantized: sweep.quantized } : result;
+  return finishObs(problem, curv, target, sweep, t0, engine);
 }
 
 /**
