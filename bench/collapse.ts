@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { readOnnxModel, type OnnxModel } from '../src/io/onnx/model.js';
 import { loadDataset, type ClassificationDataset, type DatasetSpec } from '../src/io/dataset.js';
 import { measureModelCollapse, type ModelCollapse } from '../src/collapse/model.js';
+import { arg } from './args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root (this file runs from dist/bench/). */
@@ -23,10 +24,6 @@ const root = resolve(here, '../..');
 const FIXTURES = resolve(root, '../shared/fixtures');
 const DEBIAN = '/usr/share/datasets/fashion-mnist';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 function dataSpecs(): { calib: DatasetSpec; test: DatasetSpec; source: string } | undefined {
   const f = (name: string) => join(FIXTURES, name);

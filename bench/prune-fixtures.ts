@@ -29,15 +29,12 @@ import { pruneModel, type PruneModelReport } from '../src/prune/model.js';
 import { evaluateModel } from '../src/runtime/evaluate.js';
 import { measureModelCollapse } from '../src/collapse/model.js';
 import type { SparsityPattern } from '../src/pruners/types.js';
+import { arg } from './args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const FIXTURES = resolve(root, '../shared/fixtures');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 const MODELS: Record<string, { file: string; kind: 'vision' | 'tokens' }> = {
   mlp: { file: 'fmnist-mlp.onnx', kind: 'vision' },

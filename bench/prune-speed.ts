@@ -42,6 +42,7 @@ import { ModelSession } from '../src/runtime/session.js';
 import { createEngine } from '../src/linalg/create-engine.js';
 import { gaussian, mulberry32 } from '../src/random.js';
 import { gpt2Like, markovTokens } from '../test/exported-models.js';
+import { arg } from './args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -51,10 +52,6 @@ const TORCH_SCRIPT = join(root, 'bench/reference/sparsegpt_torch.py');
 const TORCH_GPT2_SCRIPT = join(root, 'bench/reference/sparsegpt_gpt2_torch.py');
 const PYTHON = '/usr/bin/python3';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const round3 = (s: number) => Math.round(s * 1000) / 1000;
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
 

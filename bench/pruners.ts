@@ -22,11 +22,8 @@ import { makePlan, prepareCurvature, upperFactor } from '../src/pruners/curvatur
 import { sparsegptPrune, sparsegptSweep } from '../src/pruners/sparsegpt.js';
 import { iobsPrune } from '../src/pruners/iobs.js';
 import { mulberry32 } from '../src/random.js';
+import { arg } from './args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 const PEAK = { float64: 240, float32: 470 };
 const gflops = (flops: number, seconds: number) => Math.round((flops / seconds / 1e9) * 10) / 10;

@@ -29,15 +29,12 @@ import type { Network } from '../src/network/types.js';
 import { pruneModel, type QuantizeOptions } from '../src/prune/model.js';
 import type { QuantizedWeight } from '../src/pruners/quantize.js';
 import { evaluateModel } from '../src/runtime/evaluate.js';
+import { arg } from './args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const FIXTURES = resolve(root, '../shared/fixtures');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 /** One model to make: a pruning method and sparsity (none: dense), optional quantization, and the storages to write it in. */
 interface Config {
