@@ -168,6 +168,8 @@ export class OnnxRuntimeEngine implements GemmEngine {
   readonly pool = new BufferPool();
   private readonly sessions = new Map<OpKey | AccKey, Promise<Ort.InferenceSession>>();
   private disposed = false;
+  /** See {@link syrk}: the transposed batch of the Float32 path. */
+  private float32Scratch: Float32Array | undefined;
 
   constructor(options: OnnxRuntimeEngineOptions = {}) {
     this.threads = options.threads ?? 2;
@@ -281,7 +283,11 @@ export class OnnxRuntimeEngine implements GemmEngine {
     }
     const fp64 = this.precision === 'float64';
     // Xᵀ (rows contiguous) in the engine precision; the transpose also converts the element type.
-    const Xt = fp64 ? this.pool.take(n * d) : new Float32Array(n * d);
+    // Float32 scratch reused across calls (a fresh 30–40 MB array per merge cost its page faults and
+    // zeroing each time); a call made while another holds it allocates its own.
+    const scratch = fp64 ? undefined : this.float32Scratch;
+    this.float32Scratch = undefined;
+    const Xt = fp64 ? this.pool.take(n * d) : scratch && scratch.length >= n * d ? scratch.subarray(0, n * d) : new Float32Array(n * d);
     transposeBlock(X, d, 0, 0, n, d, Xt);
     const out = options.out;
     const beta = out ? (options.beta ?? 0) : 0;
@@ -303,6 +309,7 @@ export class OnnxRuntimeEngine implements GemmEngine {
     }
     this.pool.give(Y);
     if (fp64) this.pool.give(Xt as Float64Array);
+    else this.float32Scratch = new Float32Array(Xt.buffer);
     if (!options.lowerOnly) mirrorLower(G, d);
     return G;
   }
@@ -311,6 +318,7 @@ export class OnnxRuntimeEngine implements GemmEngine {
   async dispose(): Promise<void> {
     this.disposed = true;
     this.pool.clear();
+    this.float32Scratch = undefined;
     const all = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.release()));
