@@ -9,6 +9,7 @@ import { OnnxGraphBuilder } from '../../src/io/onnx/graph-builder.js';
 import { readOnnxModel, type OnnxModel } from '../../src/io/onnx/model.js';
 import { findPrunableLayers, scanLayers, transposeND, type WeightView } from '../../src/io/onnx/operators.js';
 import { ModelSession } from '../../src/runtime/session.js';
+import { maxAbsDiff } from '../linalg/helpers.js';
 
 /** fp16-exact weight values. */
 const value = (k: number): number => (((k * 7) % 11) - 5) / 4;
@@ -25,13 +26,6 @@ async function run(model: OnnxModel, feeds: Record<string, { data: Float32Array;
   } finally {
     await session.release();
   }
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 /** Zeroes view entries i with i % 3 == 0 (the same positions in every view). */

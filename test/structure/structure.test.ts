@@ -15,6 +15,7 @@ import { shrinkModel, type GroupRemoval } from '../../src/structure/shrink.js';
 import { gaussian, mulberry32 } from '../../src/random.js';
 import { demoData, describeShared, fixture } from '../fixtures.js';
 import { residualCnn } from './models.js';
+import { maxAbsDiff } from '../linalg/helpers.js';
 
 const engine = createEngine();
 afterAll(async () => {
@@ -41,13 +42,6 @@ async function run(model: OnnxModel, data: Dataset): Promise<Float32Array> {
   } finally {
     await session.release();
   }
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 /** Every third unit of every group. */
