@@ -87,9 +87,14 @@ async function explainSingular(p: Promise<Float64Array>, curv: Curvature): Promi
 }
 
 /**
- * The least-squares target T = argmin_Ŵ f(Ŵ) = W C H⁻¹ (H damped), as Float64 rows × d.
- * In parallel mode (no C) T = W. Dead-input columns of T are zero. With a factor given as
- * U (UᵀU = H⁻¹) T = ((W C) Uᵀ) U; with H⁻¹, T = (W C) H⁻¹.
+ * The least-squares target of the layer objective, regularized toward the dense weights:
+ *   T = argmin_T ½‖X̂Tᵀ − XWᵀ‖²/N + ½δ‖T − W‖² = W (C + δI)(H + δI)⁻¹,   δ = dampingUsed,
+ * as Float64 rows × d. The damping δ that makes H invertible shrinks T toward W, not toward 0
+ * (plain ridge, W C (H + δI)⁻¹, would scale the weights of every low-variance input direction
+ * down — by λ/(λ + δ) along an eigenvalue λ of H — even where X̂ = X, where the target must be W).
+ * So T = W exactly when X̂ = X (C = H), and in parallel mode (no C) T = W. Dead-input columns of T
+ * are zero. With a factor given as U (UᵀU = (H + δI)⁻¹) T = ((W (C + δI)) Uᵀ) U; with the inverse,
+ * T = W (C + δI) (H + δI)⁻¹.
  */
 export async function newtonTarget(
   problem: LayerProblem,
@@ -105,6 +110,9 @@ export async function newtonTarget(
   }
   if (!factor) throw new Error('newtonTarget: a factor of H⁻¹ is needed with C');
   const WC = await engine.gemm(W, C, rows, d, d);
+  // Ridge toward the dense weights: T (H + δI) = W C + δ W.
+  const delta = curv.dampingUsed;
+  for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) if (!curv.isDead[j]) WC[r * d + j] += delta * W[r * d + j];
   if ('Hinv' in factor) return engine.gemm(WC, factor.Hinv, rows, d, d);
   const WCUt = await engine.gemm(WC, factor.U, rows, d, d, { transB: true });
   return engine.gemm(WCUt, factor.U, rows, d, d);

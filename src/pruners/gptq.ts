@@ -33,7 +33,7 @@ export interface GptqOptions {
   mask?: Uint8Array;
   /**
    * Weights to quantize (rows × cols; the pruning method's result, zero where `mask` is 0).
-   * Default: the layer's least-squares target W C H⁻¹ (W in parallel mode), as GPTQ does.
+   * Default: the layer's least-squares target ({@link newtonTarget}; W in parallel mode), as GPTQ does.
    */
   start?: Float32Array;
 }

@@ -172,7 +172,7 @@ export function checkObcSize(cols: number): void {
 
 /**
  * OBC pruning of one layer (needs `problem.H`). Like {@link sparsegptPrune}, prunes the
- * least-squares target W C H⁻¹ when `problem.C` is given; `loss` is the undamped objective.
+ * least-squares target ({@link newtonTarget}) when `problem.C` is given; `loss` is the undamped objective.
  */
 export async function obcPrune(problem: LayerProblem, options: OBCOptions, engine: GemmEngine = defaultEngine()): Promise<LayerPruneResult> {
   const t0 = performance.now();
