@@ -5,14 +5,16 @@ import type { PruneModelOptions, QuantizeOptions } from '../src/prune/model.js';
 import { DEFAULT_GROUP_SIZE, validateGrid } from '../src/pruners/quantize.js';
 import { parseNumber } from './data-options.js';
 
-/** Adds --damp, --iterations, --step, --projection and --blocksize. */
+/** Adds --damp, --iterations, --step, --projection, --blocksize, --select and --cross-term. */
 export function addPrunerOptions(command: Command): Command {
   return command
     .option('--damp <λ>', 'relative dampening λ·mean(diag H) (default 0.01; 1e-3 for the Fisher methods)')
     .option('--iterations <t>', 'iterations of iht / iobs')
     .option('--step <η>', 'step size of iht / iobs')
     .addOption(new Option('--projection <p>', 'iobs projection (auto: exact OBS for d ≤ 256, else the SparseGPT sweep)').choices(['auto', 'obc', 'sparsegpt', 'topk']))
-    .option('--blocksize <B>', 'columns per adaptive-mask block of the SparseGPT sweep (default 128)');
+    .option('--blocksize <B>', 'columns per adaptive-mask block of the SparseGPT sweep (default 128)')
+    .addOption(new Option('--select <how>', "iobs: keep each stage's iterate by the model's held-out loss (model, default) or by the held-out layer objective (layer)").choices(['model', 'layer']))
+    .addOption(new Option('--cross-term <on|off>', 'iht / iobs: fit the dense outputs from the pruned inputs with C = XᵀX̂ (on, default) or prune W against H alone as SparseGPT does (off)').choices(['on', 'off']));
 }
 
 /**
@@ -20,7 +22,7 @@ export function addPrunerOptions(command: Command): Command {
  * default 0.01; the others when given).
  * @throws SurgeonInputError for a malformed number or a negative damping.
  */
-export function prunerOptions(o: Record<string, unknown>): Pick<PruneModelOptions, 'damp' | 'iterations' | 'step' | 'projection' | 'blocksize'> {
+export function prunerOptions(o: Record<string, unknown>): Pick<PruneModelOptions, 'damp' | 'iterations' | 'step' | 'projection' | 'blocksize' | 'select' | 'crossTerm'> {
   const damp = parseNumber(String(o.damp ?? '0.01'), '--damp');
   if (damp < 0) throw new SurgeonInputError(`--damp ${damp} is negative; pass λ ≥ 0 (default 0.01)`);
   return {
@@ -29,6 +31,8 @@ export function prunerOptions(o: Record<string, unknown>): Pick<PruneModelOption
     ...(o.step !== undefined ? { step: parseNumber(String(o.step), '--step') } : {}),
     ...(o.projection !== undefined ? { projection: String(o.projection) } : {}),
     ...(o.blocksize !== undefined ? { blocksize: parseNumber(String(o.blocksize), '--blocksize', true) } : {}),
+    ...(o.select !== undefined ? { select: o.select as 'model' | 'layer' } : {}),
+    ...(o.crossTerm !== undefined ? { crossTerm: o.crossTerm === 'on' } : {}),
   };
 }
 

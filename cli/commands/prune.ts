@@ -11,7 +11,7 @@ import { loadDataset } from '../../src/io/dataset.js';
 import type { Network } from '../../src/network/types.js';
 import { FISHER_METHODS, isFisherMethod } from '../../src/tfjs/names.js';
 import { modelJsonPath } from '../../src/tfjs/path.js';
-import { peakRssBytes, pruneModel, validatePruneOptions, type PruneModelOptions, type PruneProfile } from '../../src/prune/model.js';
+import { peakRssBytes, pruneModel, validatePruneOptions, type PruneModelOptions, type PruneModelReport, type PruneProfile } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
 import type { SparsityPattern } from '../../src/pruners/types.js';
 import { action } from '../run.js';
@@ -94,6 +94,8 @@ const LAYERWISE_FLAGS = {
   '--layer-sparsity': 'layerSparsity',
   '--projection': 'projection',
   '--blocksize': 'blocksize',
+  '--select': 'select',
+  '--cross-term': 'crossTerm',
   '--global': 'global',
   '--include-tied': 'includeTied',
   '--batch': 'batch',
@@ -255,6 +257,7 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
           `${report.totals.zeros.toLocaleString('en-US')} of ${report.totals.parameters.toLocaleString('en-US')} weights zero (${percent(report.totals.sparsity)})` +
           `${report.totals.meanError !== null ? `, mean held-out error ${formatNumber(report.totals.meanError)}` : ''}, ${report.seconds.toFixed(1)} s`,
         `calibration: ${report.calibSamples} samples + ${report.heldOutSamples} held out; engine ${report.engine}`,
+        ...(report.selection ? [selectionLine(report.selection)] : []),
         ...(report.quantize && saved.quantized ? [quantizeLine(report.quantize, saved.quantized)] : []),
         `wrote ${saved.path} (${saved.bytes.toLocaleString('en-US')} bytes${saved.sparse ? `; ${storageLine(saved.sparse)}` : ''})`,
         ...(o.profile ? ['', profileTable(report.profile, totalSeconds, report.peakRssBytes)] : []),
@@ -263,6 +266,13 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   } finally {
     pruned.dispose();
   }
+}
+
+/** One line on model-level selection: stages compared, and where the first iterate was kept. */
+function selectionLine(selection: NonNullable<PruneModelReport['selection']>): string {
+  const kept = selection.stages.filter((s) => s.chosen !== 'answer').map((s) => `${s.stage}${s.chosen === 'first' ? '' : ` (${s.chosen})`}`);
+  const loss = selection.loss === 'nll' ? 'held-out loss' : 'held-out KL divergence from the dense model';
+  return `model-level selection on the ${loss}: ${selection.stages.length} stage${selection.stages.length === 1 ? '' : 's'} compared; ${kept.length ? `first iterate kept at stage ${kept.join(', ')}` : 'the iterated solution kept everywhere'}`;
 }
 
 /** One line on the quantized layers: grid, method, and how each was stored (float32 ones with their reason). */
@@ -287,7 +297,7 @@ function storageLine(sparse: readonly SparseTensorReport[]): string {
 
 /** The per-phase profile as a table: seconds and share of the command's wall time, then peak RSS. */
 export function profileTable(profile: PruneProfile, totalSeconds: number, peakRss: number): string {
-  const phases = ['read', 'capture', 'statistics', 'prune', 'error', 'save', 'other'] as const;
+  const phases = ['read', 'capture', 'statistics', 'prune', 'error', 'select', 'save', 'other'] as const;
   const rows = phases.map((p) => [p, profile[p].toFixed(3), totalSeconds > 0 ? percent(profile[p] / totalSeconds) : '–']);
   rows.push(['total', totalSeconds.toFixed(3), '100%']);
   return [table(['phase', 'seconds', 'share'], rows), `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`].join('\n');

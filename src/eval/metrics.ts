@@ -65,3 +65,46 @@ export class PerplexityAccumulator {
     return Math.exp(this.nll / this.count);
   }
 }
+
+/**
+ * Accumulates the Kullback–Leibler divergence KL(p ‖ q) between the softmax of reference
+ * logits p (e.g. the dense model's) and of logits q, row by row: a label-free loss of a model
+ * against its reference. `mean` = Σ KL / rows.
+ */
+export class DivergenceAccumulator {
+  sum = 0;
+  count = 0;
+
+  /** Adds `rows` rows of V logits each. */
+  add(reference: Float32Array | Float64Array, logits: Float32Array | Float64Array, rows: number, V: number): void {
+    for (let r = 0; r < rows; r++) {
+      const o = r * V;
+      let maxP = -Infinity;
+      let maxQ = -Infinity;
+      for (let j = 0; j < V; j++) {
+        if (reference[o + j]! > maxP) maxP = reference[o + j]!;
+        if (logits[o + j]! > maxQ) maxQ = logits[o + j]!;
+      }
+      let sumP = 0;
+      let sumQ = 0;
+      for (let j = 0; j < V; j++) {
+        sumP += Math.exp(reference[o + j]! - maxP);
+        sumQ += Math.exp(logits[o + j]! - maxQ);
+      }
+      const logZP = maxP + Math.log(sumP);
+      const logZQ = maxQ + Math.log(sumQ);
+      let kl = 0;
+      for (let j = 0; j < V; j++) {
+        const logP = reference[o + j]! - logZP;
+        kl += Math.exp(logP) * (logP - (logits[o + j]! - logZQ));
+      }
+      this.sum += kl;
+    }
+    this.count += rows;
+  }
+
+  /** Σ KL / rows (NaN before any row). */
+  get mean(): number {
+    return this.sum / this.count;
+  }
+}

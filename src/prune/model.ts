@@ -38,11 +38,14 @@ import { rtnQuantize, validateGrid, type QuantGrid, type QuantizedWeight } from 
 import { sparsegptPrune } from '../pruners/sparsegpt.js';
 import type { LayerPruneOptions, LayerPruneResult } from '../pruners/types.js';
 import { relativeReconstructionError, type InputStatistics } from './error.js';
+import { HeldOutModelLoss, selectStage, type HeldOutLossKind, type StageAnswer } from './select.js';
 
 /** Options of {@link pruneModel}; every field is optional except `method` and `sparsity`. */
 export interface PruneModelOptions {
-  /** A method of the registry: magnitude, wanda, sparsegpt, obc, iht, iobs. */
+  /** A method of the registry: magnitude, wanda, sparsegpt, obc, iht, iobs (or the name of `pruner`). */
   method: string;
+  /** A layer pruner of your own, used instead of the registry's `method` (which then only names it in the report). */
+  pruner?: PrunerEntry;
   /** Target fraction of zeros per pruned layer, in [0, 1) (ignored for N:M patterns). */
   sparsity: number;
   /** Unstructured (default) or N:M along the input dimension. */
@@ -61,6 +64,21 @@ export interface PruneModelOptions {
   projection?: string;
   /** Columns per adaptive-mask block of the SparseGPT sweep (sparsegpt, and iobs's sparsegpt projection; default 128). */
   blocksize?: number;
+  /**
+   * iht / iobs: use the cross term C = XᵀX̂ (default true): in sequential mode the layer then
+   * reproduces the dense model's output XWᵀ from its pruned input X̂ (target W (C + δI)(H + δI)⁻¹, see newtonTarget). false
+   * prunes W against H alone, as SparseGPT does (an ablation).
+   */
+  crossTerm?: boolean;
+  /**
+   * Which weights a stage keeps when the method offers alternatives (I-OBS: its chosen iterate
+   * and its first iterate, the one-shot OBS solution): 'model' (default with held-out samples)
+   * scores each on the model's held-out loss — negative log-likelihood of the labels or next
+   * tokens, else KL divergence from the dense model's output — and keeps the lowest, so the
+   * iterations never make the model worse than one projection on that loss; 'layer' keeps the
+   * method's own choice (the held-out layer objective).
+   */
+  select?: 'model' | 'layer';
   /** Whole-network passes (default 1); later rounds recapture X̂ from the pruned model. */
   rounds?: number;
   /** All layers from the dense model's inputs (X̂ = X) instead of sequentially. */
@@ -128,6 +146,8 @@ export interface PruneProfile {
   prune: number;
   /** Held-out reconstruction error measurement. */
   error: number;
+  /** Model-level selection among a stage's candidates (`select: 'model'`): held-out forward passes. */
+  select: number;
   /** Writing the pruned model. */
   save: number;
   /** The rest of pruneModel: cloning, planning, writing weights back into the network. */
@@ -169,6 +189,19 @@ export interface PrunedLayerReport {
   skipped?: boolean;
   /** Why a layer was left dense: `skip`, `tied`, `uncapturable: …`. */
   reason?: string;
+  /** The alternative the model-level selection kept instead of the method's answer (e.g. 'first'). */
+  candidate?: string;
+}
+
+/** One model-level selection (see {@link PruneModelOptions.select}). */
+export interface StageSelection {
+  round: number;
+  /** 1-based stage. */
+  stage: number;
+  /** Held-out model loss per candidate: 'answer' (the method's own) and each alternative label. */
+  losses: Record<string, number>;
+  /** The candidate kept. */
+  chosen: string;
 }
 
 /** What {@link pruneModel} returns besides the model. */
@@ -194,11 +227,16 @@ export interface PruneModelReport {
   peakRssBytes: number;
   /** The quantization applied (with `quantize`). */
   quantize?: { bits: number; groupSize: number; method: 'gptq' | 'rtn' };
+  /**
+   * The loss behind model-level selection ('nll' of labels/next tokens, or 'kl' from the dense
+   * output) and every selection made; absent when no stage had alternatives to choose from.
+   */
+  selection?: { loss: HeldOutLossKind; stages: StageSelection[] };
 }
 
 /** A fresh all-zero profile. */
 export function emptyProfile(): PruneProfile {
-  return { read: 0, capture: 0, statistics: 0, prune: 0, error: 0, save: 0, other: 0 };
+  return { read: 0, capture: 0, statistics: 0, prune: 0, error: 0, select: 0, save: 0, other: 0 };
 }
 
 /** Peak resident set size of this process so far, in bytes. */
@@ -208,7 +246,7 @@ export function peakRssBytes(): number {
 
 /** Checks user-facing options; throws SurgeonInputError with a one-line fix. */
 export function validatePruneOptions(options: PruneModelOptions): PrunerEntry {
-  const entry = getPruner(options.method);
+  const entry = options.pruner ?? getPruner(options.method);
   if (!entry) throw new SurgeonInputError(`unknown method '${options.method}'; use one of ${PRUNER_NAMES.join(', ')}`);
   const pattern = options.pattern ?? { kind: 'unstructured' };
   if (pattern.kind === 'unstructured' && !(options.sparsity >= 0 && options.sparsity < 1)) {
@@ -220,6 +258,8 @@ export function validatePruneOptions(options: PruneModelOptions): PrunerEntry {
   for (const [name, s] of Object.entries(options.layerSparsity ?? {})) {
     if (!(s >= 0 && s < 1)) throw new SurgeonInputError(`layer sparsity ${s} for '${name}' is outside [0, 1); fix the override file`);
   }
+  if (options.select !== undefined && !entry.alternatives) throw new SurgeonInputError(`--select applies to iobs (its iterates), not to --method ${options.method}; drop it`);
+  if (options.crossTerm !== undefined && !entry.needsCross) throw new SurgeonInputError(`--cross-term applies to iht and iobs, not to --method ${options.method} (which prunes W against H alone); drop it`);
   if (options.global && options.method !== 'magnitude') throw new SurgeonInputError('--global applies to --method magnitude only; drop it or use magnitude');
   if (options.rounds !== undefined && !(Number.isInteger(options.rounds) && options.rounds >= 1)) throw new SurgeonInputError(`--rounds ${options.rounds}: expected a positive integer`);
   if (options.statistics !== undefined && options.statistics !== 'fp64' && options.statistics !== 'fp32') throw new SurgeonInputError(`--statistics ${String(options.statistics)}: expected fp64 or fp32`);
@@ -330,7 +370,7 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
     // fp32 statistics: Float32 Gram products summed into Float64 (HessianAccumulator reads the engine's precision).
     const statsEngine = (options.statistics ?? 'fp32') === 'fp32' ? createEngine({ threads: options.threads ?? 2, precision: 'float32' }) : engine;
     /** Adds the seconds `work` takes to `phase`. */
-    const timed = async <T>(phase: 'capture' | 'prune' | 'error', work: () => Promise<T>): Promise<T> => {
+    const timed = async <T>(phase: 'capture' | 'prune' | 'error' | 'select', work: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
       try {
         return await work();
@@ -346,13 +386,22 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
     const ranges: Array<[number, number]> = [[0, calibSamples]];
     if (heldOutSamples > 0) ranges.push([calibSamples, calibSamples + heldOutSamples]);
     const batchSize = options.batchSize ?? 64;
+    const select = options.select ?? 'model';
+    if (select !== 'model' && select !== 'layer') throw new SurgeonInputError(`select must be 'model' or 'layer', got '${String(select)}'`);
+    if (options.select === 'model' && calib && heldOutSamples === 0) {
+      throw new SurgeonInputError('model-level selection (--select model) scores held-out samples, and none are held out; pass more calibration samples, --held-out N ≥ 1, or --select layer');
+    }
+    /** The held-out model loss of model-level selection, made when a stage first offers alternatives. */
+    let heldOutLoss: HeldOutModelLoss | undefined;
+    const selections: StageSelection[] = [];
     // Methods without the cross term (sparsegpt, obc, wanda) need only H = X̂ᵀX̂ of the
     // calibration range; their error is measured directly from the activations of the error
     // range (held-out, or calibration when nothing is held out) after the stage is pruned, so
     // neither the dense model's calibration activations (when samples are held out) nor any
     // further Gram product is needed. Methods with C (iht, iobs) get H, C and Hd on every range
     // (the held-out ones pick their iterate) and the error from them.
-    const direct = !entry.needsCross;
+    const crossTerm = entry.needsCross && options.crossTerm !== false;
+    const direct = !crossTerm;
     const errorRange = heldOutSamples > 0 ? 1 : 0;
     const statisticRanges = direct ? [0] : ranges.map((_, r) => r);
     // Sequential mode with data: advance cached stage activations through segment runners where the network has them.
@@ -389,6 +438,7 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
             }
           }
           const pruned: Array<{ layer: NetworkLayer; W: Float32Array; What: Float32Array }> = [];
+          const answers: Array<StageAnswer<NetworkLayer> & { W: Float32Array; layerStats: KeyStatistics | undefined; seconds: number }> = [];
           for (const layer of stage) {
             progress('prune', layer.name);
             const layerStarted = performance.now();
@@ -397,7 +447,7 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
             const problem: LayerProblem = { W, rows: layer.rows, cols: layer.cols };
             if (layerStats) {
               problem.H = layerStats.calib.H;
-              if (entry.needsCross && layerStats.calib.C) problem.C = layerStats.calib.C;
+              if (crossTerm && layerStats.calib.C) problem.C = layerStats.calib.C;
               if (layerStats.calib.Hdense) problem.Hdense = layerStats.calib.Hdense;
               problem.columnNorms = layerStats.columnNorms;
               if (layerStats.heldOut) problem.heldOut = layerStats.heldOut;
@@ -415,6 +465,19 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
             const result = await timed('prune', () => (quant ? pruneAndQuantize(options.method, entry, problem, pruneOptions, quant, quantMethod, engine) : entry.prune(problem, pruneOptions, engine)));
             if (codes && result.quantized) codes.set(layer.name, result.quantized);
             layer.write(result.W);
+            answers.push({ layer, W, result, layerStats, seconds: (performance.now() - layerStarted) / 1000 });
+          }
+          // Model-level selection among the alternatives the method offered.
+          if (select === 'model' && heldOutSamples > 0 && answers.some((a) => a.result.alternatives?.length)) {
+            const choice = await timed('select', async () => {
+              heldOutLoss ??= await HeldOutModelLoss.create(dense, calib!, ranges[1]!, { batchSize, threads: options.threads ?? 2 });
+              const loss = heldOutLoss;
+              if (!loss) return undefined;
+              return selectStage(answers, () => (cache ? loss.measureFrom(current, cache.boundaries[s]!, cache.batches(errorRange, false)) : loss.measure(current)));
+            });
+            if (choice) selections.push({ round, stage: s + 1, ...choice });
+          }
+          for (const { layer, W, result, layerStats, seconds, candidate } of answers) {
             // Where X̂ = X and the error range is the calibration range, H alone gives the error
             // (tr(ΔHΔᵀ)/tr(WHWᵀ), 2·rows·cols² flops); that is cheaper than measuring the outputs
             // (2·rows·cols·n) when cols ≤ n.
@@ -432,8 +495,9 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
               loss: result.loss,
               dampingUsed: result.dampingUsed,
               samples: layerStats?.rows ?? 0,
-              seconds: (performance.now() - layerStarted) / 1000,
+              seconds,
               ...(quant ? { bits: quant.bits } : {}),
+              ...(candidate ? { candidate } : {}),
             });
             layersDone++;
           }
@@ -483,8 +547,9 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
       profile,
       peakRssBytes: peakRssBytes(),
       ...(quant ? { quantize: { bits: quant.bits, groupSize: quant.groupSize, method: quantMethod } } : {}),
+      ...(heldOutLoss && selections.length ? { selection: { loss: heldOutLoss.kind, stages: selections } } : {}),
     };
-    profile.other = Math.max(0, report.seconds - profile.capture - profile.statistics - profile.prune - profile.error);
+    profile.other = Math.max(0, report.seconds - profile.capture - profile.statistics - profile.prune - profile.error - profile.select);
     return { model: isNetwork(model) ? current : (current as OnnxNetwork).model, report, ...(codes ? { quantized: codes } : {}) };
   } catch (error) {
     current.dispose();

@@ -1,5 +1,5 @@
 /** Layer-wise pruners on plain typed arrays (W, H): one file per method, one lifecycle. */
-export type { LayerProblem, LayerPruneOptions, LayerPruneResult, LayerPruneDiagnostics, PruneIterate, SparsityPattern } from './types.js';
+export type { LayerProblem, LayerPruneOptions, LayerPruneResult, LayerPruneDiagnostics, PruneIterate, SparsityPattern, LayerCandidate } from './types.js';
 export { magnitudePrune, globalMagnitudeThresholds } from './magnitude.js';
 export type { MagnitudeOptions, GlobalMagnitudeSelection } from './magnitude.js';
 export { wandaPrune, wandaColumnNorms, Wanda } from './wanda.js';
@@ -24,4 +24,4 @@ export { PRUNERS, PRUNER_NAMES, getPruner } from './registry.js';
 export type { PrunerEntry, PrunerName, LayerPruneFn } from './registry.js';
 export { objective, validatePattern, validateSparsity, layerPruneCount, maskNM, countPruned } from './masks.js';
 export type { ObjectiveInput } from './masks.js';
-export { DEFAULT_DAMP } from './curvature.js';
+export { DEFAULT_DAMP, newtonTarget } from './curvature.js';

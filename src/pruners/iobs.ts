@@ -5,7 +5,7 @@
  * curvature.
  *
  * On the layer objective f(Ŵ) = ½ tr(ŴHŴᵀ) − tr(ŴCᵀWᵀ) + const (gradient G = ŴH − WC), step t is
- *   Newton point   U_t = Ŵ_t − η G(Ŵ_t) H⁻¹ = (1 − η) Ŵ_t + η T,   T = W C H⁻¹ (= W when X̂ = X),
+ *   Newton point   U_t = Ŵ_t − η G(Ŵ_t) H⁻¹ = (1 − η) Ŵ_t + η T,   T = W (C + δI)(H + δI)⁻¹ (= W when X̂ = X; see newtonTarget),
  *   projection     Ŵ_{t+1} = argmin_{Θ sparse} tr((Θ − U_t) H (Θ − U_t)ᵀ),
  * the OBS projection in the H metric: choose the pruned set by OBS saliency and correct the
  * kept weights. It is computed by exact greedy OBS ({@link obcProject}, `projection: 'obc'`),
@@ -77,6 +77,7 @@ export async function iobsPrune(problem: LayerProblem, options: IOBSOptions, eng
   let theta: Float32Array | Float64Array = T; // the first (η = 1) step makes Ŵ_0 irrelevant
   const history: PruneIterate[] = [];
   let best: { res: SweepResult; score: number; index: number } | undefined;
+  let first: SweepResult | undefined;
   for (let t = 1; t <= iterations; t++) {
     // The first step is a full Newton step (η = 1): its projection is the one-shot OBS solution
     // (SparseGPT/OBC of the least-squares target). Later steps use η to refine the support.
@@ -92,6 +93,7 @@ export async function iobsPrune(problem: LayerProblem, options: IOBSOptions, eng
       entry.heldOutObjective = await objective({ W0: W, What: res.W, rows, cols: d, H: h.H, C: h.C, Hdense: h.Hdense }, engine);
     }
     history.push(entry);
+    first ??= res;
     const score = entry.heldOutObjective ?? entry.objective;
     if (!best || score < best.score) best = { res, score, index: history.length - 1 };
     theta = res.W;
@@ -110,6 +112,8 @@ export async function iobsPrune(problem: LayerProblem, options: IOBSOptions, eng
       history,
       bestIteration: chosen.index,
     },
+    // The one-shot OBS solution, for model-level selection when a later iterate was chosen.
+    ...(chosen.index > 0 && first ? { alternatives: [{ label: 'first', W: first.W, mask: first.mask, loss: history[0]!.objective }] } : {}),
   };
 }
 

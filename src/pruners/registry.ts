@@ -26,6 +26,8 @@ export interface PrunerEntry {
    * patches) make H full rank, below that the damping λ decides the unseen directions.
    */
   minSamples: number;
+  /** Offers alternative weights per layer for model-level selection (`LayerPruneResult.alternatives`). */
+  alternatives?: boolean;
   /** One line for `--help`. */
   description: string;
 }
@@ -71,6 +73,7 @@ export const PRUNERS = {
     prune: iobsPrune as LayerPruneFn,
     needsHessian: true,
     needsCross: true,
+    alternatives: true,
     minSamples: 16,
     description: 'Iterative Optimal Brain Surgeon: Newton step + OBS projection (Wu et al. 2024)',
   },
