@@ -1,0 +1,248 @@
+/**
+ * The I-OBS ablation (issue 12): what each ingredient of I-OBS contributes, on every trained
+ * model we have — the PyTorch fixtures (../shared/fixtures: fmnist-mlp, fmnist-cnn, fmnist-vit,
+ * lic-gpt) and the never-seen models of bench/models (char-gpt, mlp-twice, conv; built by
+ * `npm run bench:models`, cached in bench/.cache/models).
+ *
+ * Variants: sparsegpt, obc, and iobs with 1 / 3 (default) / 10 iterations, with the cross term C
+ * off, with the iterate chosen by the held-out layer objective instead of the model's held-out
+ * loss (`select: 'layer'`), and with each projection (obc / sparsegpt / topk). Per point: test
+ * accuracy or perplexity, the test loss (cross-entropy / NLL), the held-out calibration loss
+ * (what model-level selection sees), the summed and mean held-out layer error, prune seconds.
+ * Per model: the Spearman correlation between summed layer error and test loss over its points.
+ *
+ * Resumable like bench/prune-fixtures.ts: bench/results/iobs-ablation.json is rewritten after
+ * every point; `--fresh` starts over, `--recompute` replaces the selected points.
+ *
+ *   npm run bench:build && node dist/bench/iobs-ablation.js [--models mlp,cnn,vit,gpt,char-gpt,mlp-twice,conv]
+ *     [--variants sparsegpt,obc,iobs,...] [--sparsities 0.5,0.7,0.9,2:4] [--out FILE] [--fresh] [--recompute]
+ *     [--label NAME]   (tags the points, e.g. a run of an older commit's iobs)
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readOnnxModel, type OnnxModel } from '../src/io/onnx/model.js';
+import { findPrunableLayers } from '../src/io/onnx/operators.js';
+import { writeFileAtomic } from '../src/io/fs.js';
+import { loadDataset, type Dataset, type DatasetSpec } from '../src/io/dataset.js';
+import { asNetwork } from '../src/network/onnx.js';
+import { pruneModel, type PruneModelOptions } from '../src/prune/model.js';
+import { HeldOutModelLoss } from '../src/prune/select.js';
+import { evaluateModel } from '../src/runtime/evaluate.js';
+import type { SparsityPattern } from '../src/pruners/types.js';
+import { arg } from './args.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const FIXTURES = resolve(root, '../shared/fixtures');
+const OWN = resolve(root, 'bench/.cache/models');
+
+interface ModelSpec {
+  path: string;
+  kind: 'vision' | 'tokens';
+  /** Token streams (tokens models). */
+  train?: string;
+  val?: string;
+  /** Calibration + held-out samples. */
+  calib: number;
+  heldOut: number;
+  /** Built by bench/models (not a fixture). */
+  own?: boolean;
+}
+
+const MODELS: Record<string, ModelSpec> = {
+  mlp: { path: join(FIXTURES, 'fmnist-mlp.onnx'), kind: 'vision', calib: 1792, heldOut: 256 },
+  cnn: { path: join(FIXTURES, 'fmnist-cnn.onnx'), kind: 'vision', calib: 1792, heldOut: 256 },
+  vit: { path: join(FIXTURES, 'fmnist-vit.onnx'), kind: 'vision', calib: 1792, heldOut: 256 },
+  gpt: { path: join(FIXTURES, 'lic-gpt.onnx'), kind: 'tokens', train: join(FIXTURES, 'lic-gpt.train-tokens.npy'), val: join(FIXTURES, 'lic-gpt.val-tokens.npy'), calib: 128, heldOut: 32 },
+  'char-gpt': { path: join(OWN, 'char-gpt.onnx'), kind: 'tokens', train: join(OWN, 'char-gpt.train-tokens.npy'), val: join(OWN, 'char-gpt.val-tokens.npy'), calib: 128, heldOut: 32, own: true },
+  'mlp-twice': { path: join(OWN, 'mlp-twice.onnx'), kind: 'vision', calib: 1792, heldOut: 256, own: true },
+  conv: { path: join(OWN, 'conv.onnx'), kind: 'vision', calib: 1792, heldOut: 256, own: true },
+};
+
+/** The variants: pruneModel options beyond method/sparsity/pattern. */
+const VARIANTS: Record<string, Pick<PruneModelOptions, 'method' | 'iterations' | 'crossTerm' | 'select' | 'projection'>> = {
+  sparsegpt: { method: 'sparsegpt' },
+  obc: { method: 'obc' },
+  iobs: { method: 'iobs' },
+  'iobs-T1': { method: 'iobs', iterations: 1 },
+  'iobs-T10': { method: 'iobs', iterations: 10 },
+  'iobs-select-layer': { method: 'iobs', select: 'layer' },
+  'iobs-no-C': { method: 'iobs', crossTerm: false },
+  'iobs-proj-obc': { method: 'iobs', projection: 'obc' },
+  'iobs-proj-sparsegpt': { method: 'iobs', projection: 'sparsegpt' },
+  'iobs-proj-sparsegpt-T10': { method: 'iobs', projection: 'sparsegpt', iterations: 10 },
+  'iobs-proj-topk': { method: 'iobs', projection: 'topk' },
+};
+
+/** One measured point. */
+export interface AblationPoint {
+  model: string;
+  variant: string;
+  label?: string;
+  sparsity: string;
+  accuracy?: number;
+  perplexity?: number;
+  /** Test cross-entropy (vision) or NLL per token (language models). */
+  testLoss: number;
+  /** The same loss on the held-out calibration samples (what model-level selection scores). */
+  heldOutLoss: number;
+  sumError: number;
+  meanError: number | null;
+  /** Stages where model-level selection kept the first iterate, of those compared. */
+  firstKept?: number;
+  compared?: number;
+  pruneSeconds: number;
+}
+
+interface Results {
+  machine: { cpu: string; cores: number; memoryGiB: number };
+  node: string;
+  setup: Record<string, string>;
+  dense: Record<string, { accuracy?: number; perplexity?: number; testLoss: number; heldOutLoss: number }>;
+  points: AblationPoint[];
+}
+
+function visionData(model: OnnxModel, spec: ModelSpec): { calib: Dataset; test: Dataset } {
+  const f = (n: string) => join(FIXTURES, n);
+  let calib: DatasetSpec;
+  let test: DatasetSpec;
+  if (existsSync(f('fmnist-calib-images.npy')) && existsSync(f('fmnist-test-images.npy'))) {
+    calib = { inputs: f('fmnist-calib-images.npy'), labels: f('fmnist-calib-labels.npy'), scale: 1 / 255, limit: spec.calib + spec.heldOut };
+    test = { inputs: f('fmnist-test-images.npy'), labels: f('fmnist-test-labels.npy'), scale: 1 / 255 };
+  } else {
+    calib = { dataset: 'fashion-mnist:train', limit: spec.calib + spec.heldOut };
+    test = { dataset: 'fashion-mnist:test' };
+  }
+  return { calib: loadDataset(calib, { inputs: model.inputs }), test: loadDataset(test, { inputs: model.inputs }) };
+}
+
+function patternOf(text: string): { pattern: SparsityPattern; sparsity: number } {
+  if (text.includes(':')) {
+    const [n, m] = text.split(':').map(Number) as [number, number];
+    return { pattern: { kind: 'nm', n, m }, sparsity: 1 - n / m };
+  }
+  return { pattern: { kind: 'unstructured' }, sparsity: Number(text) };
+}
+
+/** Spearman's rank correlation of two equally long series (average ranks for ties). */
+export function spearman(a: readonly number[], b: readonly number[]): number {
+  const rank = (v: readonly number[]) => {
+    const order = v.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
+    const r = new Array<number>(v.length);
+    for (let i = 0; i < order.length; ) {
+      let j = i;
+      while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++;
+      for (let k = i; k <= j; k++) r[order[k]![1]] = (i + j) / 2 + 1;
+      i = j + 1;
+    }
+    return r;
+  };
+  const ra = rank(a);
+  const rb = rank(b);
+  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+  const ma = mean(ra);
+  const mb = mean(rb);
+  let num = 0;
+  let da = 0;
+  let db = 0;
+  for (let i = 0; i < ra.length; i++) {
+    num += (ra[i]! - ma) * (rb[i]! - mb);
+    da += (ra[i]! - ma) ** 2;
+    db += (rb[i]! - mb) ** 2;
+  }
+  return num / Math.sqrt(da * db);
+}
+
+async function main(): Promise<void> {
+  const models = arg('models', Object.keys(MODELS).join(',')).split(',');
+  const variants = arg('variants', Object.keys(VARIANTS).join(',')).split(',');
+  const sparsities = arg('sparsities', '0.5,0.7,0.9,2:4').split(',');
+  const label = arg('label', '');
+  const fresh = process.argv.includes('--fresh');
+  const recompute = process.argv.includes('--recompute');
+  const OUT = resolve(arg('out', join(root, 'bench/results/iobs-ablation.json')));
+  const results: Results =
+    !fresh && existsSync(OUT)
+      ? (JSON.parse(readFileSync(OUT, 'utf8')) as Results)
+      : {
+          machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
+          node: process.version,
+          setup: {
+            vision: '1,792 calibration + 256 held-out Fashion-MNIST training images; 10,000 test images',
+            tokens: '128 calibration + 32 held-out training windows; every validation window',
+            mode: 'sequential, 1 round, damp 0.01; iobs defaults: 3 iterations, η = 0.5, projection auto, select model',
+          },
+          dense: {},
+          points: [],
+        };
+  const save = () => writeFileAtomic(OUT, new TextEncoder().encode(JSON.stringify(results, null, 1) + '\n'));
+  for (const name of models) {
+    const spec = MODELS[name];
+    if (!spec) throw new Error(`unknown model ${name}; one of ${Object.keys(MODELS).join(', ')}`);
+    if (!existsSync(spec.path)) {
+      console.error(`skipping ${name}: ${spec.path} absent${spec.own ? ' (npm run bench:models builds it)' : ''}`);
+      continue;
+    }
+    const model = readOnnxModel(spec.path);
+    const { calib, test } =
+      spec.kind === 'vision'
+        ? visionData(model, spec)
+        : {
+            calib: loadDataset({ tokens: spec.train!, limit: spec.calib + spec.heldOut }, { inputs: model.inputs }),
+            test: loadDataset({ tokens: spec.val! }, { inputs: model.inputs }),
+          };
+    const dense = asNetwork(model);
+    const testLoss = (await HeldOutModelLoss.create(dense, test, [0, test.count], { batchSize: 64, threads: 2 }))!;
+    const heldLoss = (await HeldOutModelLoss.create(dense, calib, [spec.calib, spec.calib + spec.heldOut], { batchSize: 64, threads: 2 }))!;
+    const metric = async (m: OnnxModel) => {
+      const ev = await evaluateModel(m, test);
+      return ev.perplexity !== undefined ? { perplexity: ev.perplexity } : { accuracy: ev.accuracy! };
+    };
+    if (!results.dense[name]) {
+      results.dense[name] = { ...(await metric(model)), testLoss: await testLoss.measure(dense), heldOutLoss: await heldLoss.measure(dense) };
+      save();
+    }
+    for (const s of sparsities) {
+      const { pattern, sparsity } = patternOf(s);
+      const skip = pattern.kind === 'nm' ? findPrunableLayers(model).filter((v) => v.cols % pattern.m !== 0).map((v) => v.name) : [];
+      for (const variant of variants) {
+        const options = VARIANTS[variant];
+        if (!options) throw new Error(`unknown variant ${variant}; one of ${Object.keys(VARIANTS).join(', ')}`);
+        const same = (p: AblationPoint) => p.model === name && p.variant === variant && p.sparsity === s && (p.label ?? '') === label;
+        if (recompute) results.points = results.points.filter((p) => !same(p));
+        else if (results.points.some(same)) continue;
+        let pruned: OnnxModel;
+        let report;
+        try {
+          ({ model: pruned, report } = await pruneModel(model, calib, { ...options, sparsity, pattern, skip, calibSamples: spec.calib, heldOutSamples: spec.heldOut }));
+        } catch (error) {
+          console.error(`${name} ${variant} ${s}: ${(error as Error).message}`);
+          continue;
+        }
+        const errors = report.layers.map((l) => l.error).filter((e): e is number => e !== null);
+        const network = asNetwork(pruned);
+        const point: AblationPoint = {
+          model: name,
+          variant,
+          ...(label ? { label } : {}),
+          sparsity: s,
+          ...(await metric(pruned)),
+          testLoss: await testLoss.measure(network),
+          heldOutLoss: await heldLoss.measure(network),
+          sumError: errors.reduce((a, b) => a + b, 0),
+          meanError: report.totals.meanError,
+          pruneSeconds: report.seconds,
+          ...(report.selection ? { compared: report.selection.stages.length, firstKept: report.selection.stages.filter((x) => x.chosen === 'first').length } : {}),
+        };
+        results.points.push(point);
+        save();
+        const shown = point.accuracy !== undefined ? `acc ${(point.accuracy * 100).toFixed(2)}` : `ppl ${point.perplexity!.toFixed(3)}`;
+        console.error(`${name} ${variant}${label ? ` [${label}]` : ''} ${s}: ${shown} test loss ${point.testLoss.toFixed(4)} held-out ${point.heldOutLoss.toFixed(4)} Σerr ${point.sumError.toFixed(4)} ${report.seconds.toFixed(1)}s`);
+      }
+    }
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
