@@ -21,7 +21,7 @@ import { onnxSegmentModel, onnxStageBoundaries } from './onnx-segments.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkFormatEntry, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, RunnerOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
 
 /** The per-use fields of a weight view (a view with several uses lists them in `uses`). */
-type ViewUse = Pick<WeightView, 'nodeName' | 'inputName' | 'outputName' | 'orientation' | 'activationTransposed' | 'op' | 'conv' | 'groupIndex' | 'groups' | 'name' | 'cols'>;
+type ViewUse = Pick<WeightView, 'nodeName' | 'inputName' | 'outputName' | 'orientation' | 'activationTransposed' | 'op' | 'conv' | 'groupIndex' | 'groups' | 'name' | 'cols' | 'subgraph' | 'capturable'>;
 
 /** The uses of a view: `view.uses` when the operator table found several, else the view itself. */
 function usesOf(view: WeightView): ViewUse[] {
@@ -44,7 +44,13 @@ function samplesOf(use: ViewUse, tensor: NamedTensor): LayerSamples {
 
 function layerOf(view: WeightView): NetworkLayer {
   const uses = usesOf(view);
-  const layerUses: LayerUse[] = uses.map((u) => ({ node: u.nodeName, input: u.inputName, samples: (t) => samplesOf(u, t) }));
+  const layerUses: LayerUse[] = uses.map((u) => ({
+    node: u.nodeName,
+    input: u.inputName,
+    samples: (t) => samplesOf(u, t),
+    // A main-graph MatMul's output is the product itself (Gemm adds bias and scale, Conv bias).
+    ...(u.op === 'MatMul' && !u.subgraph && u.capturable && u.outputName ? { product: u.outputName } : {}),
+  }));
   const key = uses.map((u) => sampleKey(u as WeightView)).join('+');
   const detail: Record<string, string | number | boolean | number[] | string[]> = {};
   if (view.via?.length) detail.via = [...view.via];

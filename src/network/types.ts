@@ -60,6 +60,12 @@ export interface LayerUse {
    * tokens flattened, sequence-first tensors handled).
    */
   samples(tensor: NamedTensor): LayerSamples;
+  /**
+   * A tensor the network computes that holds exactly the product of `input` with the weight (no
+   * bias, no scale, no activation; any layout): an ONNX MatMul's output. The pipeline then
+   * measures the layer's reconstruction error from forward passes instead of extra products.
+   */
+  product?: string;
 }
 
 /**

@@ -31,7 +31,7 @@ import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
 import { batchFeeds } from '../runtime/capture.js';
 import { asNetwork, isNetwork, type OnnxNetwork } from '../network/onnx.js';
 import type { Network, NetworkLayer, NetworkRunner } from '../network/types.js';
-import { StageCache, type CachedBatch } from './stage-cache.js';
+import { StageCache, type StageObserver, type CachedBatch } from './stage-cache.js';
 import { gptqQuantize } from '../pruners/gptq.js';
 import { objective } from '../pruners/masks.js';
 import { rtnQuantize, validateGrid, type QuantGrid, type QuantizedWeight } from '../pruners/quantize.js';
@@ -501,17 +501,41 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
             });
             layersDone++;
           }
-          if (pruned.length) {
-            // The error of the stage's layers, measured on the activations of the error range.
-            const batches = await stageBatches(pruned.map((p) => p.layer), [errorRange], !exact);
+          // The error of the stage's layers, measured on the activations of the error range:
+          // where the stage cache advances and every use's product is a tensor of the network
+          // (ONNX MatMul outputs), both models compute ŶX̂ᵀ-side and XWᵀ-side outputs anyway
+          // while advancing, so the error is read off them; the other layers get two products.
+          const advancing = cache !== undefined && s + 1 < stages.length;
+          const observed = advancing ? pruned.filter((p) => p.layer.uses.every((u) => u.product)) : [];
+          const multiplied = pruned.filter((p) => !observed.includes(p));
+          if (multiplied.length) {
+            const batches = await stageBatches(multiplied.map((p) => p.layer), [errorRange], !exact);
             try {
-              const errors = await timed('error', () => measuredErrors(pruned, batches[0]!, statsEngine));
+              const errors = await timed('error', () => measuredErrors(multiplied, batches[0]!, statsEngine));
               for (const [layer, error] of errors) reports.get(layer)!.error = error;
             } finally {
               await batches.release();
             }
           }
-          if (cache && s + 1 < stages.length) await timed('capture', () => cache.advance(s));
+          if (advancing) {
+            const sums = observed.map(() => ({ error: 0, dense: 0 }));
+            const observer: StageObserver | undefined = observed.length
+              ? {
+                  range: errorRange,
+                  names: [...new Set(observed.flatMap((p) => p.layer.uses.map((u) => u.product!)))],
+                  batch: (hat, den) => {
+                    const t0 = performance.now();
+                    observed.forEach((p, i) => {
+                      for (const u of p.layer.uses) addDifference(sums[i]!, hat[u.product!]!.data as Float32Array, den[u.product!]!.data as Float32Array);
+                    });
+                    profile.error += (performance.now() - t0) / 1000;
+                    profile.capture -= (performance.now() - t0) / 1000;
+                  },
+                }
+              : undefined;
+            await timed('capture', () => cache.advance(s, observer));
+            observed.forEach((p, i) => (reports.get(p.layer)!.error = relativeError(sums[i]!)));
+          }
         }
       }
     } finally {
@@ -709,6 +733,24 @@ async function accumulateStatistics(stage: readonly NetworkLayer[], ranges: Arra
   return result;
 }
 
+/** Adds Σ(ŷ − y)² and Σy² of one batch's outputs (pruned ŷ, dense y) to `sum`, in Float64. */
+function addDifference(sum: { error: number; dense: number }, yhat: Float32Array | Float64Array, y: Float32Array | Float64Array): void {
+  let error = 0;
+  let norm = 0;
+  for (let t = 0; t < y.length; t++) {
+    const e = yhat[t]! - y[t]!;
+    error += e * e;
+    norm += y[t]! * y[t]!;
+  }
+  sum.error += error;
+  sum.dense += norm;
+}
+
+/** error / dense of summed squares (0 for 0/0, Infinity for x/0). */
+function relativeError({ error, dense }: { error: number; dense: number }): number {
+  return dense > 0 ? error / dense : error === 0 ? 0 : Infinity;
+}
+
 /**
  * Relative reconstruction error ‖Ŵ X̂ᵀ − W Xᵀ‖² / ‖W Xᵀ‖² of each pruned layer, measured
  * directly on `batches` (held-out, or calibration when nothing is held out): the layer outputs
@@ -740,23 +782,22 @@ async function measuredErrors(layers: ReadonlyArray<{ layer: NetworkLayer; W: Fl
         const D = dense
           ? await engine.gemm(Xhat.X, What, Xhat.n, layer.cols, layer.rows, { transB: true })
           : await engine.gemm(Xhat.X, deltaOf(layer, W, What), Xhat.n, layer.cols, layer.rows, { transB: true });
-        let error = 0;
-        let norm = 0;
-        for (let t = 0; t < Y.length; t++) {
-          const y = Y[t]!;
-          const e = dense ? D[t]! - y : D[t]!;
-          error += e * e;
-          norm += y * y;
+        if (dense) {
+          addDifference(sum, D, Y);
+        } else {
+          let error = 0;
+          let norm = 0;
+          for (let t = 0; t < Y.length; t++) {
+            error += D[t]! * D[t]!;
+            norm += Y[t]! * Y[t]!;
+          }
+          sum.error += error;
+          sum.dense += norm;
         }
-        sum.error += error;
-        sum.dense += norm;
       }
     }
   }
-  return new Map(layers.map(({ layer }, i) => {
-    const { error, dense } = sums[i]!;
-    return [layer, dense > 0 ? error / dense : error === 0 ? 0 : Infinity];
-  }));
+  return new Map(layers.map(({ layer }, i) => [layer, relativeError(sums[i]!)]));
 }
 
 /**

@@ -145,6 +145,17 @@ export interface StageCacheOptions {
   denseRanges?: boolean[];
 }
 
+/**
+ * Extra tensors to fetch while a stage advances, over one range: `names` of both the current
+ * and the dense model's segment (e.g. the products of the stage's layers), handed to `batch`
+ * per batch once both are computed (then dropped; nothing is cached).
+ */
+export interface StageObserver {
+  range: number;
+  names: readonly string[];
+  batch(hat: Record<string, NamedTensor>, dense: Record<string, NamedTensor>): void;
+}
+
 /** Statistics of a {@link StageCache} run, for reports and tests. */
 export interface StageCacheStats {
   /** Segment sessions created. */
@@ -209,8 +220,16 @@ export class StageCache {
    * Runs `network`'s segment `from` → `to` over every batch of the ranges `only` selects (all by
    * default), from `source` (undefined: graph inputs only) into a new store.
    */
-  private async runSegment(network: Network, source: ActivationStore | undefined, from: readonly string[], to: readonly string[], only: (r: number) => boolean = () => true): Promise<ActivationStore> {
-    const runner: NetworkRunner = await network.segmentRunner!(from, to, { threads: this.options.threads });
+  private async runSegment(
+    network: Network,
+    source: ActivationStore | undefined,
+    from: readonly string[],
+    to: readonly string[],
+    only: (r: number) => boolean = () => true,
+    extra?: { range: number; names: readonly string[]; sink(index: number, tensors: Record<string, NamedTensor>): void },
+  ): Promise<ActivationStore> {
+    const extraNames = extra ? extra.names.filter((n) => !to.includes(n)) : [];
+    const runner: NetworkRunner = await network.segmentRunner!(from, [...to, ...extraNames], { threads: this.options.threads });
     this.stats.segments++;
     const target = new ActivationStore(this.budget);
     try {
@@ -219,7 +238,17 @@ export class StageCache {
         for (const [index, feeds] of this.feeds(r)) {
           const inputs: Feeds = { ...feeds };
           if (source) for (const [name, t] of Object.entries(source.get(index))) inputs[name] = asFeed(t);
-          target.put(index, to.length ? await runner.run(inputs, to) : {});
+          if (extra && r === extra.range) {
+            const all = await runner.run(inputs, [...to, ...extraNames]);
+            const kept: Record<string, NamedTensor> = {};
+            for (const name of to) kept[name] = all[name]!;
+            const observed: Record<string, NamedTensor> = {};
+            for (const name of extra.names) observed[name] = all[name]!;
+            target.put(index, kept);
+            extra.sink(index, observed);
+          } else {
+            target.put(index, to.length ? await runner.run(inputs, to) : {});
+          }
           this.stats.peakBytes = Math.max(this.stats.peakBytes, this.budget.used);
         }
       }
@@ -248,16 +277,26 @@ export class StageCache {
   /**
    * After stage `s`'s layers are written back: computes the tensors entering stage s + 1 from
    * those entering stage s (the current model's segment session is created now, with the
-   * stage's final weights), and drops stage s's.
+   * stage's final weights), and drops stage s's. `observe` fetches further tensors of both
+   * models on its range (its range must keep dense activations).
    */
-  async advance(s: number): Promise<void> {
+  async advance(s: number, observe?: StageObserver): Promise<void> {
     if (s !== this.stage || !this.hat || !this.dense) throw new Error(`internal: stage cache is at stage ${this.stage}, asked to advance from ${s}`);
+    if (observe && !this.keepsDense(observe.range)) throw new Error(`internal: the stage cache keeps no dense activations for range ${observe.range}`);
     const from = this.boundaries[s]!;
     const to = this.boundaries[s + 1]!;
-    const hat = await this.runSegment(this.current, this.hat, from, to);
+    const held = new Map<number, Record<string, NamedTensor>>();
+    const hat = await this.runSegment(this.current, this.hat, from, to, undefined, observe && { range: observe.range, names: observe.names, sink: (i, t) => held.set(i, t) });
     let dense: ActivationStore;
     try {
-      dense = await this.runSegment(this.denseNet, this.dense, from, to, (r) => this.keepsDense(r));
+      dense = await this.runSegment(this.denseNet, this.dense, from, to, (r) => this.keepsDense(r), observe && {
+        range: observe.range,
+        names: observe.names,
+        sink: (i, t) => {
+          observe.batch(held.get(i)!, t);
+          held.delete(i);
+        },
+      });
     } catch (error) {
       hat.release();
       throw error;

@@ -96,6 +96,8 @@ describe('activations cached at stage boundaries', () => {
       const options: PruneModelOptions = { method, sparsity: 0.5, calibSamples: 96, heldOutSamples: 32, batchSize: 32, statistics: 'fp64', ...c.options };
       const net = new OnnxNetwork(model);
       expect(net.stageBoundaries(net.stages(net.layers())), 'the cached path applies').toBeDefined();
+      // MatMul layers (tiny GPT) name their product: their error is read off the advancing segments.
+      if (c.name === 'tiny GPT') expect(net.layers().every((l) => l.uses.every((u) => u.product))).toBe(true);
       const old = await pruneModel(model, data, { ...options, stageCache: false });
       const cached = await pruneModel(model, data, options);
       expectSameWeights(old.model, cached.model);
