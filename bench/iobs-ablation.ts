@@ -5,10 +5,10 @@
  * `npm run bench:models`, cached in bench/.cache/models).
  *
  * Variants: sparsegpt, obc, and iobs with 1 / 3 (default) / 10 iterations, with the cross term C
- * off, with the iterate chosen by the held-out layer objective instead of the model's held-out
- * loss (`select: 'layer'`), and with each projection (obc / sparsegpt / topk). Per point: test
+ * off, without the model-level check against the first step (`select: 'layer'`), and with each
+ * projection (obc / sparsegpt / topk). Per point: test
  * accuracy or perplexity, the test loss (cross-entropy / NLL), the held-out calibration loss
- * (what model-level selection sees), the summed and mean held-out layer error, prune seconds.
+ * (what the model-level check scores), the summed and mean held-out layer error, prune seconds.
  * Per model: the Spearman correlation between summed layer error and test loss over its points.
  *
  * Resumable like bench/prune-fixtures.ts: bench/results/iobs-ablation.json is rewritten after
@@ -72,7 +72,11 @@ const VARIANTS: Record<string, Pick<PruneModelOptions, 'method' | 'iterations' |
   'iobs-no-C': { method: 'iobs', crossTerm: false },
   'iobs-proj-obc': { method: 'iobs', projection: 'obc' },
   'iobs-proj-sparsegpt': { method: 'iobs', projection: 'sparsegpt' },
+  'iobs-proj-sparsegpt-T1': { method: 'iobs', projection: 'sparsegpt', iterations: 1 },
   'iobs-proj-sparsegpt-T10': { method: 'iobs', projection: 'sparsegpt', iterations: 10 },
+  'iobs-proj-sparsegpt-select-layer': { method: 'iobs', projection: 'sparsegpt', select: 'layer' },
+  /** SparseGPT's own objective (no C), iterated: the iterations alone against sparsegpt. */
+  'iobs-proj-sparsegpt-no-C-T10': { method: 'iobs', projection: 'sparsegpt', iterations: 10, crossTerm: false },
   'iobs-proj-topk': { method: 'iobs', projection: 'topk' },
 };
 
@@ -90,9 +94,8 @@ export interface AblationPoint {
   heldOutLoss: number;
   sumError: number;
   meanError: number | null;
-  /** Stages where model-level selection kept the first iterate, of those compared. */
-  firstKept?: number;
-  compared?: number;
+  /** The model-level check against the first step (iobs with select 'model'): the model kept. */
+  chosen?: 'iterated' | 'first';
   pruneSeconds: number;
 }
 
@@ -234,12 +237,12 @@ async function main(): Promise<void> {
           sumError: errors.reduce((a, b) => a + b, 0),
           meanError: report.totals.meanError,
           pruneSeconds: report.seconds,
-          ...(report.selection ? { compared: report.selection.stages.length, firstKept: report.selection.stages.filter((x) => x.chosen === 'first').length } : {}),
+          ...(report.selection ? { chosen: report.selection.chosen } : {}),
         };
         results.points.push(point);
         save();
         const shown = point.accuracy !== undefined ? `acc ${(point.accuracy * 100).toFixed(2)}` : `ppl ${point.perplexity!.toFixed(3)}`;
-        console.error(`${name} ${variant}${label ? ` [${label}]` : ''} ${s}: ${shown} test loss ${point.testLoss.toFixed(4)} held-out ${point.heldOutLoss.toFixed(4)} Σerr ${point.sumError.toFixed(4)} ${report.seconds.toFixed(1)}s`);
+        console.error(`${name} ${variant}${label ? ` [${label}]` : ''} ${s}: ${shown} test loss ${point.testLoss.toFixed(4)} held-out ${point.heldOutLoss.toFixed(4)} Σerr ${point.sumError.toFixed(4)}${point.chosen ? ` kept ${point.chosen}` : ''} ${report.seconds.toFixed(1)}s`);
       }
     }
   }

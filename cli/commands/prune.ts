@@ -268,11 +268,11 @@ async function layerwisePrune(network: Network, modelPath: string, method: strin
   }
 }
 
-/** One line on model-level selection: stages compared, and where the first iterate was kept. */
+/** One line on model-level selection: both models' held-out loss and which was kept. */
 function selectionLine(selection: NonNullable<PruneModelReport['selection']>): string {
-  const kept = selection.stages.filter((s) => s.chosen !== 'answer').map((s) => `${s.stage}${s.chosen === 'first' ? '' : ` (${s.chosen})`}`);
   const loss = selection.loss === 'nll' ? 'held-out loss' : 'held-out KL divergence from the dense model';
-  return `model-level selection on the ${loss}: ${selection.stages.length} stage${selection.stages.length === 1 ? '' : 's'} compared; ${kept.length ? `first iterate kept at stage ${kept.join(', ')}` : 'the iterated solution kept everywhere'}`;
+  const { iterated, first } = selection.losses;
+  return `model-level check on the ${loss}: iterated ${formatNumber(iterated)}, first step (one-shot) ${formatNumber(first)} — kept the ${selection.chosen === 'first' ? 'first step' : 'iterated model'} (+${selection.seconds.toFixed(1)} s)`;
 }
 
 /** One line on the quantized layers: grid, method, and how each was stored (float32 ones with their reason). */

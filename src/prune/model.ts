@@ -38,7 +38,7 @@ import { rtnQuantize, validateGrid, type QuantGrid, type QuantizedWeight } from 
 import { sparsegptPrune } from '../pruners/sparsegpt.js';
 import type { LayerPruneOptions, LayerPruneResult } from '../pruners/types.js';
 import { relativeReconstructionError, type InputStatistics } from './error.js';
-import { HeldOutModelLoss, selectStage, type HeldOutLossKind, type StageAnswer } from './select.js';
+import { HeldOutModelLoss, type HeldOutLossKind } from './select.js';
 
 /** Options of {@link pruneModel}; every field is optional except `method` and `sparsity`. */
 export interface PruneModelOptions {
@@ -71,12 +71,13 @@ export interface PruneModelOptions {
    */
   crossTerm?: boolean;
   /**
-   * Which weights a stage keeps when the method offers alternatives (I-OBS: its chosen iterate
-   * and its first iterate, the one-shot OBS solution): 'model' (default with held-out samples)
-   * scores each on the model's held-out loss — negative log-likelihood of the labels or next
-   * tokens, else KL divergence from the dense model's output — and keeps the lowest, so the
-   * iterations never make the model worse than one projection on that loss; 'layer' keeps the
-   * method's own choice (the held-out layer objective).
+   * How an iterative method's result is checked against its own first step (I-OBS: the one-shot
+   * OBS solution, `iterations: 1`). 'model' (default with held-out samples and more than one
+   * iteration): the one-shot model is pruned too, both models are scored on the model's loss
+   * over the held-out samples — negative log-likelihood of the labels or next tokens, else KL
+   * divergence from the dense model's output — and the lower is returned, so the iterations never
+   * leave the model worse than one step on that loss (at the cost of the extra one-shot pass).
+   * 'layer': the iterated model alone (each layer's iterate chosen by its held-out layer objective).
    */
   select?: 'model' | 'layer';
   /** Whole-network passes (default 1); later rounds recapture X̂ from the pruned model. */
@@ -146,7 +147,7 @@ export interface PruneProfile {
   prune: number;
   /** Held-out reconstruction error measurement. */
   error: number;
-  /** Model-level selection among a stage's candidates (`select: 'model'`): held-out forward passes. */
+  /** Model-level selection (`select: 'model'`): the one-shot pass and scoring both models on held-out samples. */
   select: number;
   /** Writing the pruned model. */
   save: number;
@@ -189,19 +190,18 @@ export interface PrunedLayerReport {
   skipped?: boolean;
   /** Why a layer was left dense: `skip`, `tied`, `uncapturable: …`. */
   reason?: string;
-  /** The alternative the model-level selection kept instead of the method's answer (e.g. 'first'). */
-  candidate?: string;
 }
 
-/** One model-level selection (see {@link PruneModelOptions.select}). */
-export interface StageSelection {
-  round: number;
-  /** 1-based stage. */
-  stage: number;
-  /** Held-out model loss per candidate: 'answer' (the method's own) and each alternative label. */
-  losses: Record<string, number>;
-  /** The candidate kept. */
-  chosen: string;
+/** The model-level check of an iterative method (see {@link PruneModelOptions.select}). */
+export interface ModelSelection {
+  /** 'nll' of the labels or next tokens, or 'kl' from the dense model's output. */
+  loss: HeldOutLossKind;
+  /** Held-out model loss of the iterated model and of the one-shot (first-step) model. */
+  losses: { iterated: number; first: number };
+  /** The model returned (the iterated one on ties). */
+  chosen: 'iterated' | 'first';
+  /** Seconds of the one-shot pass and of scoring both models (included in `seconds`). */
+  seconds: number;
 }
 
 /** What {@link pruneModel} returns besides the model. */
@@ -227,11 +227,8 @@ export interface PruneModelReport {
   peakRssBytes: number;
   /** The quantization applied (with `quantize`). */
   quantize?: { bits: number; groupSize: number; method: 'gptq' | 'rtn' };
-  /**
-   * The loss behind model-level selection ('nll' of labels/next tokens, or 'kl' from the dense
-   * output) and every selection made; absent when no stage had alternatives to choose from.
-   */
-  selection?: { loss: HeldOutLossKind; stages: StageSelection[] };
+  /** The check against the method's first step, when it ran (`select: 'model'`). */
+  selection?: ModelSelection;
 }
 
 /** A fresh all-zero profile. */
@@ -258,7 +255,7 @@ export function validatePruneOptions(options: PruneModelOptions): PrunerEntry {
   for (const [name, s] of Object.entries(options.layerSparsity ?? {})) {
     if (!(s >= 0 && s < 1)) throw new SurgeonInputError(`layer sparsity ${s} for '${name}' is outside [0, 1); fix the override file`);
   }
-  if (options.select !== undefined && !entry.alternatives) throw new SurgeonInputError(`--select applies to iobs (its iterates), not to --method ${options.method}; drop it`);
+  if (options.select !== undefined && !entry.firstStep) throw new SurgeonInputError(`--select applies to iobs (its iterations), not to --method ${options.method}; drop it`);
   if (options.crossTerm !== undefined && !entry.needsCross) throw new SurgeonInputError(`--cross-term applies to iht and iobs, not to --method ${options.method} (which prunes W against H alone); drop it`);
   if (options.global && options.method !== 'magnitude') throw new SurgeonInputError('--global applies to --method magnitude only; drop it or use magnitude');
   if (options.rounds !== undefined && !(Number.isInteger(options.rounds) && options.rounds >= 1)) throw new SurgeonInputError(`--rounds ${options.rounds}: expected a positive integer`);
@@ -328,6 +325,49 @@ function listNames(names: readonly string[], max = 30): string {
 export async function pruneModel(model: OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: OnnxModel; report: PruneModelReport; quantized?: Map<string, QuantizedWeight> }>;
 export async function pruneModel(model: Network, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: Network; report: PruneModelReport; quantized?: Map<string, QuantizedWeight> }>;
 export async function pruneModel(model: Network | OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: Network | OnnxModel; report: PruneModelReport; quantized?: Map<string, QuantizedWeight> }> {
+  const entry = validatePruneOptions(options);
+  const select = options.select ?? 'model';
+  if (select !== 'model' && select !== 'layer') throw new SurgeonInputError(`select must be 'model' or 'layer', got '${String(select)}'`);
+  const iterated = await pruneOnce(model, calib, options);
+  const { report } = iterated;
+  const firstStep = entry.firstStep;
+  if (select !== 'model' || !firstStep || !calib || options.iterations === 1) return iterated;
+  if (report.heldOutSamples === 0) {
+    if (options.select === undefined) return iterated;
+    disposeResult(iterated.model);
+    throw new SurgeonInputError('--select model scores the model on held-out samples, and none are held out; pass more calibration samples, --held-out N ≥ 1, or --select layer');
+  }
+  // The check against the first step: prune the one-shot model too and keep the better on held-out model loss.
+  const started = performance.now();
+  let first: Awaited<ReturnType<typeof pruneOnce>>;
+  try {
+    first = await pruneOnce(model, calib, { ...options, ...firstStep });
+  } catch (error) {
+    disposeResult(iterated.model);
+    throw error;
+  }
+  const range: [number, number] = [report.calibSamples, report.calibSamples + report.heldOutSamples];
+  const loss = (await HeldOutModelLoss.create(asNetwork(model), calib, range, { batchSize: options.batchSize ?? 64, threads: options.threads ?? 2 }))!;
+  const losses = { iterated: await loss.measure(asNetwork(iterated.model)), first: await loss.measure(asNetwork(first.model)) };
+  const chosen = losses.first < losses.iterated ? 'first' : 'iterated';
+  const [kept, dropped] = chosen === 'first' ? [first, iterated] : [iterated, first];
+  disposeResult(dropped.model);
+  const seconds = (performance.now() - started) / 1000;
+  const profile = kept.report.profile;
+  profile.select += seconds;
+  profile.other = Math.max(0, profile.other);
+  kept.report.seconds = report.seconds + seconds;
+  kept.report.selection = { loss: loss.kind, losses, chosen, seconds };
+  return kept;
+}
+
+/** Frees a pruned model's native resources (a Network; an OnnxModel holds none). */
+function disposeResult(model: Network | OnnxModel): void {
+  if (isNetwork(model)) model.dispose();
+}
+
+/** One pass of the pruning pipeline (see {@link pruneModel}). */
+async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined, options: PruneModelOptions): Promise<{ model: Network | OnnxModel; report: PruneModelReport; quantized?: Map<string, QuantizedWeight> }> {
   const started = performance.now();
   const profile = emptyProfile();
   const entry = validatePruneOptions(options);
@@ -386,14 +426,6 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
     const ranges: Array<[number, number]> = [[0, calibSamples]];
     if (heldOutSamples > 0) ranges.push([calibSamples, calibSamples + heldOutSamples]);
     const batchSize = options.batchSize ?? 64;
-    const select = options.select ?? 'model';
-    if (select !== 'model' && select !== 'layer') throw new SurgeonInputError(`select must be 'model' or 'layer', got '${String(select)}'`);
-    if (options.select === 'model' && calib && heldOutSamples === 0) {
-      throw new SurgeonInputError('model-level selection (--select model) scores held-out samples, and none are held out; pass more calibration samples, --held-out N ≥ 1, or --select layer');
-    }
-    /** The held-out model loss of model-level selection, made when a stage first offers alternatives. */
-    let heldOutLoss: HeldOutModelLoss | undefined;
-    const selections: StageSelection[] = [];
     // Methods without the cross term (sparsegpt, obc, wanda) need only H = X̂ᵀX̂ of the
     // calibration range; their error is measured directly from the activations of the error
     // range (held-out, or calibration when nothing is held out) after the stage is pruned, so
@@ -438,7 +470,7 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
             }
           }
           const pruned: Array<{ layer: NetworkLayer; W: Float32Array; What: Float32Array }> = [];
-          const answers: Array<StageAnswer<NetworkLayer> & { W: Float32Array; layerStats: KeyStatistics | undefined; seconds: number }> = [];
+          const answers: Array<{ layer: NetworkLayer; W: Float32Array; result: LayerPruneResult; layerStats: KeyStatistics | undefined; seconds: number }> = [];
           for (const layer of stage) {
             progress('prune', layer.name);
             const layerStarted = performance.now();
@@ -467,17 +499,7 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
             layer.write(result.W);
             answers.push({ layer, W, result, layerStats, seconds: (performance.now() - layerStarted) / 1000 });
           }
-          // Model-level selection among the alternatives the method offered.
-          if (select === 'model' && heldOutSamples > 0 && answers.some((a) => a.result.alternatives?.length)) {
-            const choice = await timed('select', async () => {
-              heldOutLoss ??= await HeldOutModelLoss.create(dense, calib!, ranges[1]!, { batchSize, threads: options.threads ?? 2 });
-              const loss = heldOutLoss;
-              if (!loss) return undefined;
-              return selectStage(answers, () => (cache ? loss.measureFrom(current, cache.boundaries[s]!, cache.batches(errorRange, false)) : loss.measure(current)));
-            });
-            if (choice) selections.push({ round, stage: s + 1, ...choice });
-          }
-          for (const { layer, W, result, layerStats, seconds, candidate } of answers) {
+          for (const { layer, W, result, layerStats, seconds } of answers) {
             // Where X̂ = X and the error range is the calibration range, H alone gives the error
             // (tr(ΔHΔᵀ)/tr(WHWᵀ), 2·rows·cols² flops); that is cheaper than measuring the outputs
             // (2·rows·cols·n) when cols ≤ n.
@@ -497,7 +519,6 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
               samples: layerStats?.rows ?? 0,
               seconds,
               ...(quant ? { bits: quant.bits } : {}),
-              ...(candidate ? { candidate } : {}),
             });
             layersDone++;
           }
@@ -571,7 +592,6 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
       profile,
       peakRssBytes: peakRssBytes(),
       ...(quant ? { quantize: { bits: quant.bits, groupSize: quant.groupSize, method: quantMethod } } : {}),
-      ...(heldOutLoss && selections.length ? { selection: { loss: heldOutLoss.kind, stages: selections } } : {}),
     };
     profile.other = Math.max(0, report.seconds - profile.capture - profile.statistics - profile.prune - profile.error - profile.select);
     return { model: isNetwork(model) ? current : (current as OnnxNetwork).model, report, ...(codes ? { quantized: codes } : {}) };

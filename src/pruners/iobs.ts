@@ -77,7 +77,6 @@ export async function iobsPrune(problem: LayerProblem, options: IOBSOptions, eng
   let theta: Float32Array | Float64Array = T; // the first (η = 1) step makes Ŵ_0 irrelevant
   const history: PruneIterate[] = [];
   let best: { res: SweepResult; score: number; index: number } | undefined;
-  let first: SweepResult | undefined;
   for (let t = 1; t <= iterations; t++) {
     // The first step is a full Newton step (η = 1): its projection is the one-shot OBS solution
     // (SparseGPT/OBC of the least-squares target). Later steps use η to refine the support.
@@ -93,7 +92,6 @@ export async function iobsPrune(problem: LayerProblem, options: IOBSOptions, eng
       entry.heldOutObjective = await objective({ W0: W, What: res.W, rows, cols: d, H: h.H, C: h.C, Hdense: h.Hdense }, engine);
     }
     history.push(entry);
-    first ??= res;
     const score = entry.heldOutObjective ?? entry.objective;
     if (!best || score < best.score) best = { res, score, index: history.length - 1 };
     theta = res.W;
@@ -112,8 +110,6 @@ export async function iobsPrune(problem: LayerProblem, options: IOBSOptions, eng
       history,
       bestIteration: chosen.index,
     },
-    // The one-shot OBS solution, for model-level selection when a later iterate was chosen.
-    ...(chosen.index > 0 && first ? { alternatives: [{ label: 'first', W: first.W, mask: first.mask, loss: history[0]!.objective }] } : {}),
   };
 }
 

@@ -26,8 +26,11 @@ export interface PrunerEntry {
    * patches) make H full rank, below that the damping λ decides the unseen directions.
    */
   minSamples: number;
-  /** Offers alternative weights per layer for model-level selection (`LayerPruneResult.alternatives`). */
-  alternatives?: boolean;
+  /**
+   * Options that turn an iterative method into its own first step (I-OBS: `{ iterations: 1 }`,
+   * the one-shot OBS solution); model-level selection checks the iterated model against it.
+   */
+  firstStep?: { iterations?: number };
   /** One line for `--help`. */
   description: string;
 }
@@ -73,7 +76,7 @@ export const PRUNERS = {
     prune: iobsPrune as LayerPruneFn,
     needsHessian: true,
     needsCross: true,
-    alternatives: true,
+    firstStep: { iterations: 1 },
     minSamples: 16,
     description: 'Iterative Optimal Brain Surgeon: Newton step + OBS projection (Wu et al. 2024)',
   },

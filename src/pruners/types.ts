@@ -42,23 +42,8 @@ export interface LayerPruneResult {
   diagnostics?: LayerPruneDiagnostics;
   /** The quantization codes, when the layer was quantized (`W` is then their dequantized values). */
   quantized?: QuantizedWeight;
-  /**
-   * Other weights the method offers for the same layer (I-OBS: its first iterate, the one-shot
-   * OBS solution, when a later iterate was chosen). Model-level selection may take one of them
-   * instead of `W` (see `PruneModelOptions.select`).
-   */
-  alternatives?: LayerCandidate[];
 }
 
-/** Alternative weights for a layer, offered by a pruner next to its answer. */
-export interface LayerCandidate {
-  /** What the candidate is, e.g. 'first' (the first iterate). */
-  label: string;
-  W: Float32Array;
-  mask: Uint8Array;
-  /** The layer objective the candidate reaches (as {@link LayerPruneResult.loss}). */
-  loss: number;
-}
 
 /**
  * One layer's pruning problem (the binding contract of every `xxxPrune` function).

@@ -9,21 +9,18 @@ const calib = ['--inputs', demoData('fmnist-train.npz.gz'), '--scale', '1/255', 
 describe('surgeon prune --select / --cross-term (iobs)', () => {
   const dir = tempDir();
 
-  it('iobs reports its model-level selection in the JSON (held-out loss per candidate) and in one text line', () => {
+  it('iobs reports its model-level check in the JSON (both held-out losses) and in one text line', () => {
     const args = ['prune', DEMO, '--method', 'iobs', '--sparsity', '0.7', '--projection', 'sparsegpt', '--blocksize', '16', '--iterations', '4', '--step', '0.3', ...calib];
     const json = surgeon([...args, '--out', join(dir, 'a.onnx'), '--json']);
     expect(json.status, json.stderr).toBe(0);
     const report = JSON.parse(json.stdout);
     expect(report.selection.loss).toBe('nll');
-    expect(report.selection.stages.length).toBeGreaterThan(0);
-    for (const s of report.selection.stages) {
-      expect(Object.keys(s.losses)).toContain('answer');
-      expect(s.losses[s.chosen]).toBe(Math.min(...(Object.values(s.losses) as number[])));
-    }
+    const { iterated, first } = report.selection.losses;
+    expect(report.selection.chosen).toBe(first < iterated ? 'first' : 'iterated');
     expect(report.profile.select).toBeGreaterThan(0);
     const text = surgeon([...args, '--out', join(dir, 'b.onnx')]);
     expect(text.status, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/model-level selection on the held-out loss: \d+ stages? compared/);
+    expect(text.stdout).toMatch(/model-level check on the held-out loss: iterated [0-9.e-]+, first step \(one-shot\) [0-9.e-]+ — kept the (first step|iterated model)/);
     const layer = surgeon([...args, '--select', 'layer', '--out', join(dir, 'c.onnx'), '--json']);
     expect(JSON.parse(layer.stdout).selection).toBeUndefined();
   });
@@ -35,7 +32,7 @@ describe('surgeon prune --select / --cross-term (iobs)', () => {
   });
 
   it('refuses what cannot apply, in one line', () => {
-    expectBadInput(surgeon(['prune', DEMO, '--method', 'sparsegpt', '--sparsity', '0.5', '--select', 'model', ...calib]), /^surgeon: --select applies to iobs \(its iterates\), not to --method sparsegpt; drop it$/);
+    expectBadInput(surgeon(['prune', DEMO, '--method', 'sparsegpt', '--sparsity', '0.5', '--select', 'model', ...calib]), /^surgeon: --select applies to iobs \(its iterations\), not to --method sparsegpt; drop it$/);
     expectBadInput(surgeon(['prune', DEMO, '--method', 'obc', '--sparsity', '0.5', '--cross-term', 'off', ...calib]), /^surgeon: --cross-term applies to iht and iobs/);
   });
 });
