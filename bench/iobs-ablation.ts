@@ -252,7 +252,6 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
 
 /** What each variant is, for the tables. */
 const VARIANT_NOTES: Record<string, string> = {
@@ -320,3 +319,5 @@ export function ablationMarkdown(results: Results): string {
   if (gaps.length) lines.push('', `Mean advantage of iobs over sparsegpt at 50 % and 2:4 (accuracy points, or % lower perplexity): ${(gaps.reduce((x, y) => x + y, 0) / gaps.length).toFixed(2)}.`);
   return lines.join('\n') + '\n';
 }
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
