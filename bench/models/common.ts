@@ -103,13 +103,6 @@ export function normalMatrix(count: number, std: number, seed: number): Float32A
   return out;
 }
 
-/** Row-major transpose of an r × c matrix. */
-export function transpose2d(a: Float32Array, r: number, c: number): Float32Array {
-  const out = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = a[i * c + j]!;
-  return out;
-}
-
 /** Fashion-MNIST as TF.js training data and the CLI's calibration/test arrays. */
 export interface FashionMnist {
   train: TfjsData;

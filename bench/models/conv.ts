@@ -11,7 +11,8 @@
  */
 import { OnnxGraphBuilder } from '../../src/io/onnx/graph-builder.js';
 import { tf } from '../../src/tfjs/backend.js';
-import { transpose2d, type BuildOptions } from './common.js';
+import { transposeND } from '../../src/io/onnx/operators.js';
+import type { BuildOptions } from './common.js';
 import { kernelValues, makeVisionModel, visionFiles, type VisionRecipe } from './vision.js';
 
 /** The TF.js model ('same' padding = PyTorch's padding 1 for 3×3, stride 1). */
@@ -31,26 +32,14 @@ function build(seed: number): tf.LayersModel {
   });
 }
 
-/** TF.js conv kernel [kh, kw, in, out] as ONNX [out, in, kh, kw]. */
-function convKernel(k: Float32Array, [kh, kw, cin, cout]: number[]): Float32Array {
-  const out = new Float32Array(k.length);
-  for (let y = 0; y < kh!; y++) for (let x = 0; x < kw!; x++) for (let i = 0; i < cin!; i++) for (let o = 0; o < cout!; o++) out[((o * cin! + i) * kh! + y) * kw! + x] = k[((y * kw! + x) * cin! + i) * cout! + o]!;
-  return out;
-}
-
 /**
- * A Dense kernel [H·W·C, out] that reads NHWC-flattened features as the [out, C·H·W] Gemm weight
- * (transB = 1) that reads NCHW-flattened ones.
+ * A TF.js kernel [A, B, C, out] as [out, C, A, B]. For a conv kernel [kh, kw, in, out] that is
+ * ONNX's [out, in, kh, kw]; for a Dense kernel [H·W·C, out] that reads NHWC-flattened features
+ * (viewed as [H, W, C, out]) it is the [out, C·H·W] Gemm weight (transB = 1) that reads the
+ * NCHW-flattened ones.
  */
-function flattenedKernel(k: Float32Array, H: number, W: number, C: number, out: number): Float32Array {
-  const w = new Float32Array(k.length);
-  const d = H * W * C;
-  for (let h = 0; h < H; h++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) {
-    const row = (h * W + x) * C + c;
-    const col = (c * H + h) * W + x;
-    for (let o = 0; o < out; o++) w[o * d + col] = k[row * out + o]!;
-  }
-  return w;
+function channelsFirst(k: Float32Array, dims: [number, number, number, number]): Float32Array {
+  return transposeND(k, dims, [3, 2, 0, 1]);
 }
 
 /** The ONNX model of a trained {@link build} model. */
@@ -60,17 +49,17 @@ function toOnnx(model: tf.LayersModel): Uint8Array {
   let x = 'input';
   for (const [i, layer] of ['conv1', 'conv2'].entries()) {
     const { kernel, bias, shape } = kernelValues(model, layer);
-    const W = g.initializer(`${layer}.weight`, [shape[3]!, shape[2]!, shape[0]!, shape[1]!], convKernel(kernel, shape));
+    const W = g.initializer(`${layer}.weight`, [shape[3]!, shape[2]!, shape[0]!, shape[1]!], channelsFirst(kernel, shape as [number, number, number, number]));
     const [c] = g.node('Conv', [x, W, g.initializer(`${layer}.bias`, [shape[3]!], bias)], { dilations: { ints: [1, 1] }, group: { int: 1 }, kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] }, strides: { ints: [1, 1] } }, { name: `/${layer}/Conv` });
     const [r] = g.node('Relu', [c!], {}, { name: `/relu${i + 1}/Relu` });
     [x] = g.node('MaxPool', [r!], { ceil_mode: { int: 0 }, kernel_shape: { ints: [2, 2] }, pads: { ints: [0, 0, 0, 0] }, strides: { ints: [2, 2] } }, { name: `/pool${i + 1}/MaxPool` }) as [string];
   }
   const [flat] = g.node('Flatten', [x], { axis: { int: 1 } }, { name: '/flatten/Flatten' });
   const fc1 = kernelValues(model, 'fc1');
-  const [h] = g.node('Gemm', [flat!, g.initializer('fc1.weight', [128, 1568], flattenedKernel(fc1.kernel, 7, 7, 32, 128)), g.initializer('fc1.bias', [128], fc1.bias)], { alpha: { float: 1 }, beta: { float: 1 }, transB: { int: 1 } }, { name: '/fc1/Gemm' });
+  const [h] = g.node('Gemm', [flat!, g.initializer('fc1.weight', [128, 1568], channelsFirst(fc1.kernel, [7, 7, 32, 128])), g.initializer('fc1.bias', [128], fc1.bias)], { alpha: { float: 1 }, beta: { float: 1 }, transB: { int: 1 } }, { name: '/fc1/Gemm' });
   const [r] = g.node('Relu', [h!], {}, { name: '/relu3/Relu' });
   const fc2 = kernelValues(model, 'fc2');
-  g.node('Gemm', [r!, g.initializer('fc2.weight', [10, 128], transpose2d(fc2.kernel, 128, 10)), g.initializer('fc2.bias', [10], fc2.bias)], { alpha: { float: 1 }, beta: { float: 1 }, transB: { int: 1 } }, { name: '/fc2/Gemm', outputs: ['logits'] });
+  g.node('Gemm', [r!, g.initializer('fc2.weight', [10, 128], transposeND(fc2.kernel, [128, 10], [1, 0])), g.initializer('fc2.bias', [10], fc2.bias)], { alpha: { float: 1 }, beta: { float: 1 }, transB: { int: 1 } }, { name: '/fc2/Gemm', outputs: ['logits'] });
   g.output('logits', 'float32', ['batch', 10]);
   return g.toBytes();
 }

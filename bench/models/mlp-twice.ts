@@ -10,7 +10,8 @@
  */
 import { OnnxGraphBuilder } from '../../src/io/onnx/graph-builder.js';
 import { tf } from '../../src/tfjs/backend.js';
-import { transpose2d, type BuildOptions } from './common.js';
+import { transposeND } from '../../src/io/onnx/operators.js';
+import type { BuildOptions } from './common.js';
 import { kernelValues, makeVisionModel, visionFiles, type VisionRecipe } from './vision.js';
 
 /** The TF.js model: the `hidden` Dense layer is applied twice. */
@@ -32,7 +33,7 @@ function toOnnx(model: tf.LayersModel): Uint8Array {
   const linear = (layer: string) => {
     const { kernel, bias, shape } = kernelValues(model, layer);
     const [inF, outF] = shape as [number, number];
-    return { W: g.initializer(`${layer}.weight`, [outF, inF], transpose2d(kernel, inF, outF)), b: g.initializer(`${layer}.bias`, [outF], bias) };
+    return { W: g.initializer(`${layer}.weight`, [outF, inF], transposeND(kernel, [inF, outF], [1, 0])), b: g.initializer(`${layer}.bias`, [outF], bias) };
   };
   const gemm = (x: string, p: { W: string; b: string }, name: string) => g.node('Gemm', [x, p.W, p.b], { alpha: { float: 1 }, beta: { float: 1 }, transB: { int: 1 } }, { name: `/${name}/Gemm` })[0]!;
   const relu = (x: string, name: string) => g.node('Relu', [x], {}, { name: `/${name}/Relu` })[0]!;
