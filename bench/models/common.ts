@@ -95,7 +95,7 @@ export function machine(): string {
   return `${c[0]?.model ?? 'unknown CPU'}, ${c.length} cores, Node ${process.version}`;
 }
 
-/** `rows × cols` normal(0, std²) values from a seeded stream. */
+/** `count` normal(0, std²) values from a seeded stream. */
 export function normalMatrix(count: number, std: number, seed: number): Float32Array {
   const normal = gaussian(mulberry32(seed));
   const out = new Float32Array(count);
@@ -159,6 +159,12 @@ export function fashionMnist(): FashionMnist {
     writeImages(test, Int32Array.from({ length: test.count }, (_, i) => i), out.testImages, out.testLabels);
   }
   return { train, test, ...out };
+}
+
+/** The CLI arrays of {@link fashionMnist}, written (from the IDX files) only when one is missing. */
+export function ensureFashionMnistArrays(): void {
+  const names = ['fmnist-calib-images.npy', 'fmnist-calib-labels.npy', 'fmnist-test-images.npy', 'fmnist-test-labels.npy'];
+  if (names.some((n) => !existsSync(join(CACHE, n)))) fashionMnist();
 }
 
 /** How far onnxruntime's outputs are from TF.js's. */

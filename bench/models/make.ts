@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { arg } from '../args.js';
 import { charGptFiles, makeCharGpt } from './char-gpt.js';
-import { log } from './common.js';
+import { ensureFashionMnistArrays, log } from './common.js';
 import { convFiles, makeConv } from './conv.js';
 import { makeMlpTwice, mlpTwiceFiles } from './mlp-twice.js';
 
@@ -19,12 +19,14 @@ interface Builder {
   /** The files whose presence means the model is built. */
   files(): Record<string, string>;
   make(): Promise<void>;
+  /** Data files a built model still needs (written when missing). */
+  data?(): void;
 }
 
 const BUILDERS: Record<string, Builder> = {
   'char-gpt': { files: () => charGptFiles(), make: () => makeCharGpt() },
-  'mlp-twice': { files: () => mlpTwiceFiles(), make: () => makeMlpTwice() },
-  conv: { files: () => convFiles(), make: () => makeConv() },
+  'mlp-twice': { files: () => mlpTwiceFiles(), make: () => makeMlpTwice(), data: ensureFashionMnistArrays },
+  conv: { files: () => convFiles(), make: () => makeConv(), data: ensureFashionMnistArrays },
 };
 
 const names = arg('models', Object.keys(BUILDERS).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -38,6 +40,7 @@ for (const name of names) {
   const builder = BUILDERS[name]!;
   const files = Object.values(builder.files());
   if (!force && files.every((f) => existsSync(f))) {
+    builder.data?.();
     log(`${name}: built (${files[0]}); --force rebuilds it`);
     continue;
   }

@@ -28,13 +28,8 @@ export interface VisionRecipe {
 }
 
 /** The files a vision builder writes (into `dir`, default bench/.cache/models). */
-export function visionFiles(name: string, dir?: string): { model: string; meta: string; calibImages: string; testImages: string } {
-  return {
-    model: cachePath(`${name}.onnx`, dir),
-    meta: cachePath(`${name}.meta.json`, dir),
-    calibImages: cachePath('fmnist-calib-images.npy'),
-    testImages: cachePath('fmnist-test-images.npy'),
-  };
+export function visionFiles(name: string, dir?: string): { model: string; meta: string } {
+  return { model: cachePath(`${name}.onnx`, dir), meta: cachePath(`${name}.meta.json`, dir) };
 }
 
 /** The [out, in] matrix of a TF.js Dense kernel [in, out] (PyTorch's nn.Linear layout, Gemm transB = 1). */
