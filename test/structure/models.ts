@@ -15,6 +15,16 @@ export interface ResidualCnnWidths {
   c2: number;
 }
 
+/** Layout options of {@link residualCnn}. */
+export interface ResidualCnnOptions {
+  /**
+   * Stride of the stem convolution (default 1: stage 1 at 28×28; 2: stage 1 at 14×14 and stage 2
+   * at 7×7, a quarter of the work). The stem keeps pads 1 on every side, as PyTorch's
+   * `Conv2d(1, c1, 3, stride=2, padding=1)` exports.
+   */
+  stemStride?: number;
+}
+
 /** Initializer shapes of {@link residualCnn}. */
 export function residualCnnShapes({ c1, c2 }: ResidualCnnWidths = { c1: 16, c2: 32 }): Record<string, number[]> {
   const conv = (name: string, out: number, inp: number) => ({ [`${name}.w`]: [out, inp, 3, 3], [`${name}.b`]: [out] });
@@ -49,11 +59,11 @@ export function randomResidualCnnWeights(seed = 1, widths?: ResidualCnnWidths): 
 
 /**
  * The residual CNN as ONNX bytes: input float32 [batch, 1, 28, 28], output `logits` [batch, 10].
- * stem Conv–BN–Relu; stage 1: (Conv–BN–Relu–Conv–BN) + stem, Relu; MaxPool 2;
+ * stem Conv–BN–Relu (stride `options.stemStride`); stage 1: (Conv–BN–Relu–Conv–BN) + stem, Relu; MaxPool 2;
  * Conv–BN–Relu to c2; stage 2: (Conv–BN–Relu–Conv–BN) + that, Relu; GlobalAveragePool,
  * Flatten, Gemm.
  */
-export function residualCnn(weights: ResidualCnnWeights = randomResidualCnnWeights(), widths: ResidualCnnWidths = { c1: 16, c2: 32 }): Uint8Array {
+export function residualCnn(weights: ResidualCnnWeights = randomResidualCnnWeights(), widths: ResidualCnnWidths = { c1: 16, c2: 32 }, options: ResidualCnnOptions = {}): Uint8Array {
   const g = new OnnxGraphBuilder({ name: 'residual-cnn' });
   const shapes = residualCnnShapes(widths);
   for (const [name, dims] of Object.entries(shapes)) {
@@ -62,8 +72,8 @@ export function residualCnn(weights: ResidualCnnWeights = randomResidualCnnWeigh
     g.initializer(name, dims, w);
   }
   const x = g.input('input', 'float32', ['batch', 1, 28, 28]);
-  const convBn = (name: string, input: string, relu: boolean): string => {
-    const [c] = g.node('Conv', [input, `${name}.w`, `${name}.b`], { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] } }, { name: `/${name}/Conv` });
+  const convBn = (name: string, input: string, relu: boolean, stride = 1): string => {
+    const [c] = g.node('Conv', [input, `${name}.w`, `${name}.b`], { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] }, strides: { ints: [stride, stride] } }, { name: `/${name}/Conv` });
     const [b] = g.node('BatchNormalization', [c!, `${name}.bn.scale`, `${name}.bn.bias`, `${name}.bn.mean`, `${name}.bn.var`], { epsilon: { float: 1e-5 } }, { name: `/${name}/bn` });
     return relu ? g.node('Relu', [b!], {}, { name: `/${name}/Relu` })[0]! : b!;
   };
@@ -73,7 +83,7 @@ export function residualCnn(weights: ResidualCnnWeights = randomResidualCnnWeigh
     const [sum] = g.node('Add', [b, input], {}, { name: `/${name}/Add` });
     return g.node('Relu', [sum!], {}, { name: `/${name}/Relu` })[0]!;
   };
-  const stem = convBn('stem', x, true);
+  const stem = convBn('stem', x, true, options.stemStride ?? 1);
   const s1 = block('s1', stem);
   const [pooled] = g.node('MaxPool', [s1], { kernel_shape: { ints: [2, 2] }, strides: { ints: [2, 2] } }, { name: '/pool/MaxPool' });
   const down = convBn('down', pooled!, true);
