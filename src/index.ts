@@ -75,7 +75,7 @@ export type { ConsumerProblem, SelectOptions, Selection, StructuredMethod } from
 export { shrinkModel, sliceAxis, removalEdits } from './structure/shrink.js';
 export type { GroupRemoval } from './structure/shrink.js';
 export { measureShapes, probeFeeds } from './structure/shapes.js';
-export { measureLatency, repeatFeeds } from './structure/latency.js';
+export { compareLatency, measureLatency, repeatFeeds } from './structure/latency.js';
 export type { Latency, LatencyOptions } from './structure/latency.js';
 export * from './curve/index.js';
 export * from './queue/index.js';
