@@ -239,18 +239,11 @@ export async function structurePlan(model: OnnxModel, calib?: Dataset, threads =
 }
 
 /**
- * Structured pruning of a copy of `model` (see the module comment). Returns the smaller model
- * and a report; the input is not modified.
+ * The groups of `plan` that `options` prune (the structure, less `--skip`) and the units to
+ * remove from each.
+ * @throws SurgeonInputError for an unknown `--skip`, no group of the structure, or a sparsity that empties a group.
  */
-export async function pruneStructured(model: Network | OnnxModel, calib: Dataset | undefined, options: StructuredPruneOptions): Promise<{ model: OnnxNetwork; report: StructuredPruneReport }> {
-  const started = performance.now();
-  validateStructuredOptions(options);
-  const network = asNetwork(model);
-  if (!(network instanceof OnnxNetwork)) throw new SurgeonInputError(`--structure applies to ONNX models only for now; ${network.format} models cannot be pruned structurally yet (drop --structure)`);
-  const needsData = options.method !== 'magnitude';
-  if (needsData && !calib) throw new SurgeonInputError(`--structure with --method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
-  const threads = options.threads ?? 2;
-  const { plan, shapes } = await structurePlan(network.model, calib, threads);
+export function selectGroups(plan: StructurePlan, options: Pick<StructuredPruneOptions, 'structure' | 'sparsity' | 'roundTo' | 'skip'>): { groups: UnitGroup[]; counts: number[] } {
   const skip = new Set(options.skip ?? []);
   const matched = new Set<string>();
   const isSkipped = (g: UnitGroup) => {
@@ -266,7 +259,37 @@ export async function pruneStructured(model: Network | OnnxModel, calib: Dataset
     const why = plan.blocked.filter((b) => b.kind === options.structure).map((b) => `${b.name}: ${b.reason}`);
     throw new SurgeonInputError(`no group of ${options.structure} can shrink in this model${why.length ? ` (${why.slice(0, 3).join('; ')}${why.length > 3 ? '; …' : ''})` : ''}; see surgeon inspect, or try --structure ${options.structure === 'neurons' ? 'channels' : 'neurons'}`);
   }
-  const counts = groups.map((g) => removeCount(g, options.sparsity, options.roundTo));
+  return { groups, counts: groups.map((g) => removeCount(g, options.sparsity, options.roundTo)) };
+}
+
+/**
+ * Checks, before any pruning, that structured pruning of `model` with `options` can run at every
+ * sparsity of `sparsities` (the checks of {@link pruneStructured}: options, format, data, groups).
+ * @throws SurgeonInputError with the one-line reason.
+ */
+export async function checkStructured(model: Network | OnnxModel, calib: Dataset | undefined, options: Omit<StructuredPruneOptions, 'sparsity'>, sparsities: readonly number[]): Promise<void> {
+  for (const sparsity of sparsities) validateStructuredOptions({ ...options, sparsity });
+  const network = asNetwork(model);
+  if (!(network instanceof OnnxNetwork)) throw new SurgeonInputError(`--structure applies to ONNX models only for now; ${network.format} models cannot be pruned structurally yet (drop --structure)`);
+  if (options.method !== 'magnitude' && !calib) throw new SurgeonInputError(`--structure with --method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
+  const { plan } = await structurePlan(network.model, calib, options.threads ?? 2);
+  for (const sparsity of sparsities) selectGroups(plan, { ...options, sparsity });
+}
+
+/**
+ * Structured pruning of a copy of `model` (see the module comment). Returns the smaller model
+ * and a report; the input is not modified.
+ */
+export async function pruneStructured(model: Network | OnnxModel, calib: Dataset | undefined, options: StructuredPruneOptions): Promise<{ model: OnnxNetwork; report: StructuredPruneReport }> {
+  const started = performance.now();
+  validateStructuredOptions(options);
+  const network = asNetwork(model);
+  if (!(network instanceof OnnxNetwork)) throw new SurgeonInputError(`--structure applies to ONNX models only for now; ${network.format} models cannot be pruned structurally yet (drop --structure)`);
+  const needsData = options.method !== 'magnitude';
+  if (needsData && !calib) throw new SurgeonInputError(`--structure with --method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
+  const threads = options.threads ?? 2;
+  const { plan, shapes } = await structurePlan(network.model, calib, threads);
+  const { groups, counts } = selectGroups(plan, options);
   const calibSamples = calib ? Math.min(options.calibSamples ?? 512, calib.count) : 0;
   const damp = options.damp ?? 0.01;
   const ownEngine = !options.engine;
