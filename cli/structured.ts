@@ -48,8 +48,7 @@ const UNSTRUCTURED_FLAGS = {
  */
 export function validateStructureFlags(network: Network, o: Opts, methods: readonly string[], methodFlag = '--method'): StructureKind {
   const structure = String(o.structure);
-  if (structure === 'heads') throw new SurgeonInputError('--structure heads is not implemented yet; use --structure neurons (the MLP neurons of transformer blocks) or channels');
-  if (!(STRUCTURES as readonly string[]).includes(structure)) throw new SurgeonInputError(`--structure ${structure}: expected ${STRUCTURES.join(' or ')}`);
+  if (!(STRUCTURES as readonly string[]).includes(structure)) throw new SurgeonInputError(`--structure ${structure}: expected one of ${STRUCTURES.join(', ')}`);
   if (network.format !== 'onnx' || !(network instanceof OnnxNetwork)) {
     throw new SurgeonInputError(`--structure applies to ONNX models only; structured pruning of ${network.format} models is not implemented yet (drop --structure, or convert the model to ONNX)`);
   }

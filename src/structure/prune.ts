@@ -29,7 +29,7 @@ import { measureShapes, probeFeeds } from './shapes.js';
 import { shrinkModel, type GroupRemoval } from './shrink.js';
 
 /** The structures `--structure` accepts. */
-export const STRUCTURES = ['neurons', 'channels'] as const;
+export const STRUCTURES = ['neurons', 'channels', 'heads'] as const;
 
 /** Options of {@link pruneStructured}. */
 export interface StructuredPruneOptions {
@@ -224,7 +224,7 @@ async function consumerStatistics(group: UnitGroup, current: Network, dense: Net
 
 /** Refuses bad options in one line. */
 export function validateStructuredOptions(options: StructuredPruneOptions): void {
-  if (!(STRUCTURES as readonly string[]).includes(options.structure)) throw new SurgeonInputError(`--structure ${options.structure}: expected one of ${STRUCTURES.join(', ')} (heads are not implemented yet)`);
+  if (!(STRUCTURES as readonly string[]).includes(options.structure)) throw new SurgeonInputError(`--structure ${options.structure}: expected one of ${STRUCTURES.join(', ')}`);
   if (!(STRUCTURED_METHODS as readonly string[]).includes(options.method)) {
     throw new SurgeonInputError(`--method ${options.method} has no structured form; with --structure use one of ${STRUCTURED_METHODS.join(', ')}`);
   }
@@ -257,7 +257,7 @@ export function selectGroups(plan: StructurePlan, options: Pick<StructuredPruneO
   }
   if (groups.length === 0) {
     const why = plan.blocked.filter((b) => b.kind === options.structure).map((b) => `${b.name}: ${b.reason}`);
-    throw new SurgeonInputError(`no group of ${options.structure} can shrink in this model${why.length ? ` (${why.slice(0, 3).join('; ')}${why.length > 3 ? '; …' : ''})` : ''}; see surgeon inspect, or try --structure ${options.structure === 'neurons' ? 'channels' : 'neurons'}`);
+    throw new SurgeonInputError(`no group of ${options.structure} can shrink in this model${why.length ? ` (${why.slice(0, 3).join('; ')}${why.length > 3 ? '; …' : ''})` : ''}; see surgeon inspect, or try --structure ${STRUCTURES.filter((x) => x !== options.structure).join(' or ')}`);
   }
   return { groups, counts: groups.map((g) => removeCount(g, options.sparsity, options.roundTo)) };
 }
@@ -328,10 +328,13 @@ export async function pruneStructured(model: Network | OnnxModel, calib: Dataset
           const layer = current.layers().find((l) => l.node === p.node && l.weight === p.weight);
           if (!layer) throw new Error(`internal: producer ${p.node} has no weight view`);
           const W = layer.read();
-          for (let u = 0; u < group.units; u++) for (let j = 0; j < layer.cols; j++) producerNorms[u] += W[u * layer.cols + j]! ** 2;
-          if (p.bias) {
-            const b = current.model.readInitializer(p.bias);
-            for (let u = 0; u < group.units; u++) producerNorms[u] += b[u]! ** 2;
+          const b = p.bias ? current.model.readInitializer(p.bias) : undefined;
+          const span = p.span ?? 1;
+          for (let u = 0; u < group.units; u++) {
+            for (let r = ((p.offset ?? 0) + u) * span; r < ((p.offset ?? 0) + u + 1) * span; r++) {
+              for (let j = 0; j < layer.cols; j++) producerNorms[u] += W[r * layer.cols + j]! ** 2;
+              if (b) producerNorms[u] += b[r]! ** 2;
+            }
           }
         }
       }

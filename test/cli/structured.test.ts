@@ -35,7 +35,7 @@ describe('surgeon prune --structure', () => {
     expectBadInput(surgeon(['prune', DEMO, '--structure', 'neurons', '--method', 'sparsegpt', '--sparsity', '0.5', ...calib]), /has no structured form/);
     expectBadInput(surgeon(['prune', DEMO, '--structure', 'neurons', '--method', 'obs', '--sparsity', '0.5', '--global', ...calib]), /^surgeon: --global applies to unstructured pruning, not to --structure; drop it$/);
     expectBadInput(surgeon(['prune', DEMO, '--structure', 'channels', '--method', 'obs', '--sparsity', '0.5', ...calib]), /no group of channels can shrink/);
-    expectBadInput(surgeon(['prune', DEMO, '--structure', 'heads', '--method', 'obs', '--sparsity', '0.5', ...calib]), /--structure heads is not implemented yet/);
+    expectBadInput(surgeon(['prune', DEMO, '--structure', 'heads', '--method', 'obs', '--sparsity', '0.5', ...calib]), /^surgeon: no group of heads can shrink in this model; see surgeon inspect, or try --structure neurons or channels$/);
     expectBadInput(surgeon(['prune', DEMO, '--structure', 'neurons', '--method', 'obs', ...calib]), /--structure needs --sparsity/);
     expectBadInput(surgeon(['prune', DEMO, '--method', 'obs', '--sparsity', '0.5', '--round-to', '8', ...calib]), /--round-to applies to --structure only/);
     expectBadInput(surgeon(['prune', DEMO, '--structure', 'neurons', '--method', 'obs', '--sparsity', '0.5']), /needs calibration data/);

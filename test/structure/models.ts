@@ -94,3 +94,100 @@ export function residualCnn(weights: ResidualCnnWeights = randomResidualCnnWeigh
   g.output('logits', 'float32', ['batch', 10]);
   return g.toBytes();
 }
+
+/** Layout options of {@link tinyAttention}. */
+export interface TinyAttentionOptions {
+  /** One fused q/k/v MatMul [D, 3D] + bias and a Split (PyTorch's `qkv = Linear(D, 3D)`), else three projections (default true). */
+  fused?: boolean;
+  /** Head shapes computed from Shape/Gather/Concat as PyTorch exports `x.view(B, T, H, D // H)` (default true), else constant shapes. */
+  computedShapes?: boolean;
+  /** A causal mask (Where on the scores, as GPT exports) (default false). */
+  causal?: boolean;
+  /** A mask that differs per head (an Add of a [H, T, T] constant): the heads cannot shrink (default false). */
+  perHeadMask?: boolean;
+  seed?: number;
+}
+
+/**
+ * One pre-norm-free transformer block as ONNX bytes, shaped like PyTorch's export of a
+ * hand-written multi-head attention: input `x` float32 [batch, 5, 16], 4 heads of 4, an MLP of
+ * 24 hidden neurons (MatMul + Add + Relu + MatMul + Add), residual Adds, output `y` [batch, 5, 16].
+ */
+export function tinyAttention(options: TinyAttentionOptions = {}): Uint8Array {
+  const { fused = true, computedShapes = true, causal = false, perHeadMask = false, seed = 3 } = options;
+  const T = 5;
+  const D = 16;
+  const H = 4;
+  const dh = D / H;
+  const normal = gaussian(mulberry32(seed));
+  const rand = (n: number, scale: number) => Float32Array.from({ length: n }, () => normal() * scale);
+  const g = new OnnxGraphBuilder({ name: 'tiny-attention' });
+  const x = g.input('x', 'float32', ['batch', T, D]);
+  const linear = (name: string, input: string, inF: number, outF: number, bias = true): string => {
+    g.initializer(`${name}.w`, [inF, outF], rand(inF * outF, 1 / Math.sqrt(inF)));
+    const [mm] = g.node('MatMul', [input, `${name}.w`], {}, { name: `/${name}/MatMul` });
+    if (!bias) return mm!;
+    g.initializer(`${name}.b`, [outF], rand(outF, 0.1));
+    return g.node('Add', [`${name}.b`, mm!], {}, { name: `/${name}/Add` })[0]!;
+  };
+  // [B, T, D] → [B, T, H, dh]: a shape constant, or computed as PyTorch's view(B, T, H, C // H) exports it
+  let shapes = 0;
+  const splitShape = (input: string): string => {
+    const n = shapes++;
+    if (!computedShapes) return g.initializer(`split_shape_${n}`, [4], [0, 0, H, dh], 'int64');
+    const [shape] = g.node('Shape', [input], {}, { name: `/Shape_${n}` });
+    const dim = (i: number) => {
+      const idx = g.constant(`/idx_${n}_${i}`, [], [i], 'int64');
+      const [v] = g.node('Gather', [shape!, idx], { axis: { int: 0 } }, { name: `/Gather_${n}_${i}` });
+      return v!;
+    };
+    const [b, t, c] = [dim(0), dim(1), dim(2)];
+    const [div] = g.node('Div', [c, g.constant(`/heads_${n}`, [], [H], 'int64')], {}, { name: `/Div_${n}` });
+    const axes = g.initializer(`/axes_${n}`, [1], [0], 'int64');
+    const un = (v: string, k: string) => g.node('Unsqueeze', [v, axes], {}, { name: `/Unsqueeze_${n}_${k}` })[0]!;
+    const [concat] = g.node('Concat', [un(b, 'b'), un(t, 't'), g.constant(`/h_${n}`, [1], [H], 'int64'), un(div!, 'd')], { axis: { int: 0 } }, { name: `/Concat_${n}` });
+    return concat!;
+  };
+  const heads = (input: string, perm: number[], name: string): string => {
+    const [r] = g.node('Reshape', [input, splitShape(input)], {}, { name: `/${name}/Reshape` });
+    return g.node('Transpose', [r!], { perm: { ints: perm } }, { name: `/${name}/Transpose` })[0]!;
+  };
+  let q: string;
+  let k: string;
+  let v: string;
+  if (fused) {
+    const qkv = linear('qkv', x, D, 3 * D);
+    const sizes = g.constant('/split_sizes', [3], [D, D, D], 'int64');
+    [q, k, v] = g.node('Split', [qkv, sizes], { axis: { int: 2 } }, { name: '/Split', count: 3 }) as [string, string, string];
+  } else {
+    q = linear('q', x, D, D);
+    k = linear('k', x, D, D);
+    v = linear('v', x, D, D, false);
+  }
+  const qh = heads(q, [0, 2, 1, 3], 'q');
+  const kh = heads(k, [0, 2, 3, 1], 'k');
+  const vh = heads(v, [0, 2, 1, 3], 'v');
+  const [scores] = g.node('MatMul', [qh, kh], {}, { name: '/scores/MatMul' });
+  let s = g.node('Div', [scores!, g.constant('/scale', [], [Math.sqrt(dh)])], {}, { name: '/scores/Div' })[0]!;
+  if (causal) {
+    const cond = g.initializer('causal', [T, T], Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? 1 : 0)), 'bool');
+    s = g.node('Where', [cond, g.constant('/neg_inf', [], [-1e9]), s], {}, { name: '/mask/Where' })[0]!;
+  }
+  if (perHeadMask) {
+    g.initializer('head_bias', [H, T, T], rand(H * T * T, 0.5));
+    s = g.node('Add', [s, 'head_bias'], {}, { name: '/mask/Add' })[0]!;
+  }
+  const [p] = g.node('Softmax', [s], { axis: { int: -1 } }, { name: '/Softmax' });
+  const [av] = g.node('MatMul', [p!, vh], {}, { name: '/attn/MatMul' });
+  const [t] = g.node('Transpose', [av!], { perm: { ints: [0, 2, 1, 3] } }, { name: '/attn/Transpose' });
+  const mergeShape = g.initializer('merge_shape', [3], [0, 0, D], 'int64');
+  const [merged] = g.node('Reshape', [t!, mergeShape], {}, { name: '/attn/Reshape' });
+  const proj = linear('proj', merged!, D, D);
+  const [h1] = g.node('Add', [x, proj], {}, { name: '/res1' });
+  const fc1 = linear('fc1', h1!, D, 24);
+  const [act] = g.node('Relu', [fc1], {}, { name: '/fc1/Relu' });
+  const fc2 = linear('fc2', act!, 24, D);
+  g.node('Add', [h1!, fc2], {}, { name: '/res2', outputs: ['y'] });
+  g.output('y', 'float32', ['batch', T, D]);
+  return g.toBytes();
+}
