@@ -7,7 +7,7 @@
  * Groups are visited in graph order. Each group's consumer inputs are captured from the model
  * pruned so far (X̂, with the earlier groups' units zeroed and their consumers corrected) and,
  * once something upstream changed, from the dense model (X) for the cross term C = XᵀX̂/N; the
- * statistics stream in Float64 through the pipeline's {@link HessianAccumulator}. A consumer
+ * statistics stream in Float64 through the pipeline's accumulators (src/prune/statistics.ts). A consumer
  * with a bias gets a constant-1 input column, so the OBS correction moves the removed units'
  * mean contribution into the bias. The chosen units are zeroed in the working model (the
  * masked model), and at the end removed for real.
@@ -21,8 +21,7 @@ import type { GemmEngine } from '../linalg/engine.js';
 import { asNetwork, OnnxNetwork } from '../network/onnx.js';
 import type { Network, NetworkLayer } from '../network/types.js';
 import { relativeReconstructionError } from '../prune/error.js';
-import { defaultMergeRows, HessianAccumulator } from '../pruners/hessian.js';
-import { batchFeeds } from '../runtime/capture.js';
+import { accumulateStatistics, runnerBatches, withOnesColumn, type StatisticsTarget } from '../prune/statistics.js';
 import { analyzeStructure, type BlockedGroup, type NonProducer, type StructureKind, type StructurePlan, type UnitConsumer, type UnitGroup } from './graph.js';
 import { STRUCTURED_METHODS, selectUnits, type ConsumerProblem, type StructuredMethod } from './select.js';
 import { measureShapes, probeFeeds } from './shapes.js';
@@ -160,65 +159,21 @@ interface ConsumerStats {
 }
 
 /**
- * H (and C, Hd when `withDense`) of every consumer of `group`, from calibration samples
- * [0, count) through `current` (X̂) and `dense` (X).
+ * H (and C, Hd when `dense` is given) of every consumer of `group`, from calibration samples
+ * [0, count) through `current` (X̂) and `dense` (X), with the bias column of consumers that
+ * have a bias (src/prune/statistics.ts).
  */
 async function consumerStatistics(group: UnitGroup, current: Network, dense: Network | undefined, calib: Dataset, count: number, batchSize: number, threads: number, engine: GemmEngine): Promise<ConsumerStats[]> {
   const layers = group.consumers.map((c) => consumerLayer(current, c));
-  const names = [...new Set(layers.map((l) => l.uses[0]!.input))];
-  const hatRunner = await current.runner(names, { threads });
-  const denseRunner = dense ? await dense.runner(names, { threads }) : undefined;
-  const accs = layers.map((l, i) => {
-    const d = l.cols + (group.consumers[i]!.bias ? 1 : 0);
-    return {
-      hat: new HessianAccumulator(d, { engine, cross: dense ? true : false, mergeRows: defaultMergeRows(d) }),
-      dense: dense ? new HessianAccumulator(d, { engine, cross: false, mergeRows: defaultMergeRows(d) }) : undefined,
-    };
-  });
-  const augment = (X: Float32Array, n: number, cols: number, bias: boolean): Float32Array => {
-    if (!bias) return X;
-    const out = new Float32Array(n * (cols + 1));
-    for (let r = 0; r < n; r++) {
-      out.set(X.subarray(r * cols, (r + 1) * cols), r * (cols + 1));
-      out[r * (cols + 1) + cols] = 1;
-    }
-    return out;
-  };
+  const targets: StatisticsTarget[] = layers.map((layer, i) =>
+    group.consumers[i]!.bias !== undefined ? { key: String(i), layer, cols: layer.cols + 1, transform: (X, n) => withOnesColumn(X, n, layer.cols) } : { key: String(i), layer },
+  );
+  const batches = await runnerBatches(current, dense, calib, layers, [[0, count]], batchSize, threads);
   try {
-    for (const { feeds } of batchFeeds(calib, batchSize, 0, count)) {
-      const hat = await hatRunner.run(feeds, names);
-      const den = denseRunner ? await denseRunner.run(feeds, names) : undefined;
-      for (let i = 0; i < layers.length; i++) {
-        const layer = layers[i]!;
-        const use = layer.uses[0]!;
-        const bias = group.consumers[i]!.bias !== undefined;
-        const Xh = use.samples(hat[use.input]!);
-        const xh = augment(Xh.X, Xh.n, layer.cols, bias);
-        if (den) {
-          const X = use.samples(den[use.input]!);
-          const x = augment(X.X, X.n, layer.cols, bias);
-          await accs[i]!.hat.addBatch(xh, Xh.n, x);
-          await accs[i]!.dense!.addBatch(x, X.n);
-        } else {
-          await accs[i]!.hat.addBatch(xh, Xh.n);
-        }
-      }
-    }
-    const out: ConsumerStats[] = [];
-    for (const acc of accs) {
-      await acc.hat.flush();
-      await acc.dense?.flush();
-      const r = acc.hat.result();
-      out.push({ H: r.H, ...(r.C ? { C: r.C } : {}), ...(acc.dense ? { Hdense: acc.dense.result().H } : {}) });
-    }
-    return out;
+    const stats = await accumulateStatistics(targets, batches, dense !== undefined, engine);
+    return targets.map(({ key }) => stats.get(key)!.calib);
   } finally {
-    for (const acc of accs) {
-      acc.hat.free();
-      acc.dense?.free();
-    }
-    await hatRunner.release();
-    await denseRunner?.release();
+    await batches.release();
   }
 }
 
@@ -304,6 +259,11 @@ export async function pruneStructured(model: Network | OnnxModel, calib: Dataset
       const group = groups[gi]!;
       options.onProgress?.(gi, groups.length, group.name);
       const t0 = performance.now();
+      if (counts[gi] === 0) {
+        // nothing to remove (round(S·n) = 0): the group and its consumers stay as they are
+        reports.push({ name: group.name, kind: group.kind, producers: group.producers.map((p) => p.node), consumers: group.consumers.map((c) => c.node), units: group.units, removed: 0, error: calib && needsData ? 0 : null, dampingUsed: [], seconds: (performance.now() - t0) / 1000 });
+        continue;
+      }
       const layers = group.consumers.map((c) => consumerLayer(current, c));
       const stats = calib && needsData ? await consumerStatistics(group, current, changed ? dense : undefined, calib, calibSamples, options.batchSize ?? 64, threads, engine) : undefined;
       const problems: ConsumerProblem[] = layers.map((layer, i) => {
