@@ -21,9 +21,10 @@
  * offsets are exact.
  */
 import type { OnnxModel } from '../io/onnx/model.js';
-import { int64ToNumber, type AttributeProto, type GraphProto, type NodeProto, type TensorProto } from '../io/onnx/proto.js';
+import type { NodeProto, TensorProto } from '../io/onnx/proto.js';
 import { tensorDims } from '../io/onnx/tensor.js';
 import { analyzeHeads, type HeadReshape, type SplitUpdate } from './heads.js';
+import { attr, attrInt, nodeLabel, subgraphReads } from './nodes.js';
 
 /** What `--structure` selects: Gemm/MatMul output neurons, Conv output channels, or attention heads (./heads.ts). */
 export type StructureKind = 'neurons' | 'channels' | 'heads';
@@ -166,30 +167,7 @@ const UNARY = new Set([
 ]);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'PRelu']);
 
-function attr(node: NodeProto, name: string): AttributeProto | undefined {
-  return node.attribute.find((a) => a.name === name);
-}
-function attrInt(node: NodeProto, name: string, dflt: number): number {
-  const a = attr(node, name);
-  return a && a.i != null ? int64ToNumber(a.i) : dflt;
-}
-
-/** Every tensor name read by a node inside a subgraph (If/Loop/Scan bodies), recursively. */
-function subgraphReads(graph: GraphProto, into = new Set<string>(), nested = false): Set<string> {
-  for (const node of graph.node) {
-    if (nested) for (const i of node.input) if (i) into.add(i);
-    for (const a of node.attribute) {
-      if (a.g) subgraphReads(a.g, into, true);
-      for (const g of a.graphs ?? []) subgraphReads(g, into, true);
-    }
-  }
-  return into;
-}
-
-/** A node label that is never empty. */
-function label(node: NodeProto, index: number): string {
-  return node.name || `${node.opType}#${index}`;
-}
+const label = nodeLabel;
 
 /**
  * Analyses `model` for structured pruning. `shapes` gives the dims of every tensor of one
@@ -539,7 +517,7 @@ export function analyzeStructure(model: OnnxModel, shapes: ReadonlyMap<string, r
     }
     groups.push({ name, kind, units, producers: s.producers, consumers: s.consumers, slices: s.slices, reshapes: s.reshapes, tensors: [...s.tensors], order: s.order });
   }
-  const heads = analyzeHeads(model, shapes, ownInitializer, innerReads);
+  const heads = analyzeHeads(model, shapes, { ownInitializer, innerReads, matmulBias });
   groups.push(...heads.groups);
   blocked.push(...heads.blocked);
   groups.sort((a, b) => a.order - b.order);

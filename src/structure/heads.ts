@@ -20,9 +20,10 @@
  * a mask that differs per head, a projection weight that is shared or computed, …
  */
 import type { OnnxModel } from '../io/onnx/model.js';
-import { int64ToNumber, type NodeProto, type TensorProto } from '../io/onnx/proto.js';
+import type { NodeProto, TensorProto } from '../io/onnx/proto.js';
 import { tensorDims } from '../io/onnx/tensor.js';
 import type { BlockedGroup, UnitConsumer, UnitGroup, UnitProducer } from './graph.js';
+import { attrInt, attrInts, nodeLabel } from './nodes.js';
 
 /** A Reshape that splits (`[.., D]` → `[.., H, dh]`) or merges heads (`[.., H, dh]` → `[.., H·dh]`). */
 export interface HeadReshape {
@@ -43,6 +44,16 @@ export interface SplitUpdate {
   perUnit: number;
 }
 
+/** What {@link analyzeHeads} takes from the dependency analysis (./graph.ts). */
+export interface HeadsContext {
+  /** The initializer `name` when it is read by exactly one node (a weight safe to reshape). */
+  ownInitializer: (name: string | undefined) => TensorProto | undefined;
+  /** Tensors read inside subgraphs. */
+  innerReads: ReadonlySet<string>;
+  /** The bias initializer of a MatMul (the constant of the one Add reading its output), if any. */
+  matmulBias: (node: NodeProto) => string | undefined;
+}
+
 /** What {@link analyzeHeads} finds. */
 export interface HeadsAnalysis {
   groups: UnitGroup[];
@@ -56,7 +67,8 @@ class NotAttention extends Error {}
  * tensor of one measured run; `ownInitializer` says whether a weight is an initializer read by
  * one node only (see ./graph.ts).
  */
-export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, readonly number[]>, ownInitializer: (name: string | undefined) => TensorProto | undefined, innerReads: ReadonlySet<string>): HeadsAnalysis {
+export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, readonly number[]>, context: HeadsContext): HeadsAnalysis {
+  const { ownInitializer, innerReads, matmulBias } = context;
   const graph = model.graph;
   const producer = new Map<string, NodeProto>();
   const readers = new Map<string, NodeProto[]>();
@@ -75,8 +87,8 @@ export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, reado
     return tensor ? Array.from(model.tensorToArray(tensor) as ArrayLike<number | bigint>, Number) : undefined;
   };
   const sizeOf = (t: string) => (shapes.get(t) ?? (inits.has(t) ? tensorDims(graph.initializer.find((x) => x.name === t)!) : undefined))?.reduce((a, b) => a * b, 1);
-  const perm = (n: NodeProto): number[] => (n.attribute.find((a) => a.name === 'perm')?.ints ?? []).map((v) => int64ToNumber(v));
-  const label = (n: NodeProto) => n.name || `${n.opType}#${order.get(n)}`;
+  const perm = (n: NodeProto): number[] => attrInts(n, 'perm');
+  const label = (n: NodeProto) => nodeLabel(n, order.get(n)!);
   const fail = (why: string): never => {
     throw new NotAttention(why);
   };
@@ -193,9 +205,8 @@ export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, reado
     let unitOffset = 0;
     const p = producer.get(t);
     if (p?.opType === 'Split') {
-      const axisAttr = p.attribute.find((a) => a.name === 'axis');
       const inDims = dims(p.input[0]!);
-      const axis = axisAttr?.i != null ? int64ToNumber(axisAttr.i) : 0;
+      const axis = attrInt(p, 'axis', 0);
       if ((axis < 0 ? axis + inDims.length : axis) !== inDims.length - 1) fail(`Split ${label(p)} is not along the last axis`);
       const index = p.output.indexOf(t);
       let offset = 0;
@@ -228,8 +239,8 @@ export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, reado
     if (wd.length !== 2) fail(`projection ${label(n)} has a weight of rank ${wd.length}`);
     let axis = 1;
     if (n.opType === 'Gemm') {
-      if (n.attribute.some((a) => a.name === 'transA' && a.i != null && int64ToNumber(a.i) === 1)) fail(`Gemm ${label(n)} with transA=1`);
-      axis = n.attribute.some((a) => a.name === 'transB' && a.i != null && int64ToNumber(a.i) === 1) ? 0 : 1;
+      if (attrInt(n, 'transA', 0) === 1) fail(`Gemm ${label(n)} with transA=1`);
+      axis = attrInt(n, 'transB', 0) === 1 ? 0 : 1;
       if (bias) fail(`Gemm ${label(n)} is followed by another bias Add`);
       bias = n.input[2] || undefined;
     }
@@ -258,9 +269,8 @@ export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, reado
         break;
       }
       if (n.opType === 'Softmax') {
-        const a = n.attribute.find((x) => x.name === 'axis');
         const r = dims(cur).length;
-        const axis = a?.i != null ? int64ToNumber(a.i) : -1;
+        const axis = attrInt(n, 'axis', -1);
         if ((axis < 0 ? axis + r : axis) !== r - 1) fail(`Softmax ${label(n)} is not over the last axis`);
         softmax++;
         cur = n.input[0]!;
@@ -321,8 +331,8 @@ export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, reado
     let axis = 0;
     let outBias: string | undefined;
     if (out.opType === 'Gemm') {
-      if (out.attribute.some((a) => a.name === 'transA' && a.i != null && int64ToNumber(a.i) === 1)) fail(`Gemm ${label(out)} with transA=1`);
-      axis = out.attribute.some((a) => a.name === 'transB' && a.i != null && int64ToNumber(a.i) === 1) ? 1 : 0;
+      if (attrInt(out, 'transA', 0) === 1) fail(`Gemm ${label(out)} with transA=1`);
+      axis = attrInt(out, 'transB', 0) === 1 ? 1 : 0;
       outBias = out.input[2] || undefined;
     } else {
       outBias = matmulBias(out);
@@ -358,13 +368,6 @@ export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, reado
       order: Math.min(...producers.map((p) => order.get(graph.node.find((n) => label(n) === p.node)!)!)),
     };
   };
-
-  /** The bias of a MatMul: the constant of the one Add reading its output, one entry per output. */
-  function matmulBias(n: NodeProto): string | undefined {
-    const r = readers.get(n.output[0]!) ?? [];
-    if (r.length !== 1 || r[0]!.opType !== 'Add' || outputs.has(n.output[0]!)) return undefined;
-    return r[0]!.input.find((i) => i !== n.output[0] && inits.has(i));
-  }
 
   const groups: UnitGroup[] = [];
   const blocked: BlockedGroup[] = [];

@@ -13,6 +13,7 @@ import { makeTensor } from '../io/onnx/graph-builder.js';
 import type { GraphProto } from '../io/onnx/proto.js';
 import type { UnitGroup } from './graph.js';
 import { headShape } from './heads.js';
+import { subgraphReads } from './nodes.js';
 
 /** The units removed from one group (sorted, distinct, each in [0, group.units)). */
 export interface GroupRemoval {
@@ -193,16 +194,6 @@ function constantTensor(model: OnnxModel, name: string): TensorProto {
 /** Removes nodes none of whose outputs is read (by a node, a subgraph or as a graph output), repeatedly (initializers stay). */
 function removeDeadNodes(g: GraphProto): void {
   const outputs = new Set(g.output.map((o) => o.name ?? ''));
-  const subgraphReads = (graph: GraphProto, into: Set<string>): void => {
-    for (const n of graph.node) {
-      for (const a of n.attribute) {
-        for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) {
-          for (const m of sub.node) for (const i of m.input) if (i) into.add(i);
-          subgraphReads(sub, into);
-        }
-      }
-    }
-  };
   for (;;) {
     const read = new Set<string>(outputs);
     for (const n of g.node) for (const i of n.input) if (i) read.add(i);
