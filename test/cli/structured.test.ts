@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { expectBadInput, surgeon, tempDir } from './helpers.js';
-import { demoData } from '../fixtures.js';
+import { demoData, describeShared, fixture } from '../fixtures.js';
 import { parseCsv } from '../../src/curve/store.js';
 import type { CurveResults } from '../../src/curve/types.js';
 
@@ -101,5 +101,36 @@ describe('surgeon curve --structure', () => {
     expectBadInput(surgeon(curveArgs(out, ['--structure', 'channels'])), /no group of channels can shrink/);
     const plain = curveArgs(out).filter((a) => a !== '--structure' && a !== 'neurons').map((a) => (a === 'magnitude,obs' ? 'magnitude' : a));
     expectBadInput(surgeon([...plain, '--round-to', '8']), /^surgeon: --round-to applies to --structure only; drop it$/);
+  });
+});
+
+describeShared('surgeon prune/curve --structure heads on the fixture ViT', () => {
+  const dir = tempDir();
+  const VIT = fixture('fmnist-vit.onnx');
+  const images = (prefix: string) => [`--${prefix}inputs`, fixture('fmnist-calib-images.npy'), `--${prefix}scale`, '1/255'];
+
+  it('prune: removes 2 of 4 heads in every block; the model runs in onnxruntime with the smaller attention', async () => {
+    const out = join(dir, 'vit-heads.onnx');
+    const result = surgeon(['prune', VIT, '--structure', 'heads', '--method', 'iobs', '--sparsity', '0.5', ...images(''), '--calib-samples', '128', '--out', out, '--json']);
+    expect(result.status, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.groups.map((g: { name: string; removed: number; units: number }) => [g.name, g.removed, g.units])).toEqual([0, 1, 2, 3].map((b) => [`/blocks.${b}/proj/MatMul`, 2, 4]));
+    expect(report.after.parameters).toBeLessThan(report.before.parameters);
+    const session = await ort.InferenceSession.create(out);
+    const y = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(3 * 784).fill(0.5), [3, 1, 28, 28]) });
+    expect(Object.values(y)[0]!.dims).toEqual([3, 10]);
+  });
+
+  it('curve: heads at 25 and 50 % (1 and 2 of 4 per block) with parameters and latency', () => {
+    const out = join(dir, 'vit-heads-curve');
+    const result = surgeon([
+      'curve', VIT, '--structure', 'heads', '--methods', 'obs', '--sparsities', '0.25,0.5', ...images('calib-'), '--calib-samples', '64',
+      '--inputs', fixture('fmnist-test-images.npy'), '--labels', fixture('fmnist-test-labels.npy'), '--scale', '1/255', '--limit', '256', '--collapse', 'none', '--out', out,
+    ]);
+    expect(result.status, result.stderr).toBe(0);
+    const points = (JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as CurveResults).points;
+    expect(points.map((p) => p.structured!.groups?.map((g) => g.kept))).toEqual([undefined, [3, 3, 3, 3], [2, 2, 2, 2]]);
+    expect(points[2]!.structured!.parameters).toBeLessThan(points[1]!.structured!.parameters);
+    expect(points[1]!.structured!.parameters).toBeLessThan(points[0]!.structured!.parameters);
   });
 });
