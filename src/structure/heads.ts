@@ -80,12 +80,6 @@ export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, reado
   const outputs = new Set(graph.output.map((o) => o.name ?? ''));
   const inits = new Set(graph.initializer.map((t) => t.name ?? ''));
   const isConst = (t: string) => inits.has(t) || producer.get(t)?.opType === 'Constant';
-  const constValues = (t: string): number[] | undefined => {
-    const init = graph.initializer.find((x) => x.name === t);
-    const c = producer.get(t);
-    const tensor = init ?? (c?.opType === 'Constant' ? c.attribute.find((a) => a.name === 'value')?.t ?? undefined : undefined);
-    return tensor ? Array.from(model.tensorToArray(tensor) as ArrayLike<number | bigint>, Number) : undefined;
-  };
   const sizeOf = (t: string) => (shapes.get(t) ?? (inits.has(t) ? tensorDims(graph.initializer.find((x) => x.name === t)!) : undefined))?.reduce((a, b) => a * b, 1);
   const perm = (n: NodeProto): number[] => attrInts(n, 'perm');
   const label = (n: NodeProto) => nodeLabel(n, order.get(n)!);
