@@ -128,7 +128,7 @@ function formatReport(report: StructuredPruneReport, before: number, after: numb
     '',
     `${report.method} ${percent(report.sparsity)} of the ${report.structure}${report.roundTo > 1 ? `, kept counts rounded to multiples of ${report.roundTo}` : ''} (damp λ=${report.damp}, ${report.calibSamples} calibration samples) in ${report.seconds.toFixed(1)} s`,
     `parameters ${ratio(report.before.parameters, report.after.parameters)}; multiply-adds per sample ${ratio(report.before.macs, report.after.macs)}; file ${ratio(before, after)} bytes`,
-    `onnxruntime latency (median of 20 runs, interleaved, ${threads} threads) ${lat.join('; ')}`,
+    `onnxruntime latency (median of 20 runs alternating with the dense model, ${threads} threads) ${lat.join('; ')}`,
     `wrote ${path}`,
   ].join('\n');
 }

@@ -1,9 +1,9 @@
 /**
  * Measured onnxruntime latency of models: one session per model, a few warm-up runs, then the
  * median of timed runs of one batch (the probe sample repeated to the batch size). Several
- * models are measured interleaved — the timed runs are split into rounds and every round runs
- * each model in turn — so that load from other processes on a shared machine falls on all of
- * them alike and their ratio stays meaningful.
+ * models are measured interleaved — by default they alternate run by run (or the timed runs are
+ * split into rounds and every round runs each model in turn) — so that load from other
+ * processes on a shared machine falls on all of them alike and their ratio stays meaningful.
  */
 import type { Feed, FeedData } from '../io/feeds.js';
 import type { OnnxModel } from '../io/onnx/model.js';
@@ -15,7 +15,7 @@ export interface LatencyOptions {
   threads?: number;
   /** Timed runs per model and batch (default 20); warm-up runs: 3. */
   runs?: number;
-  /** Rounds the timed runs are split into, the models alternating in each (default 5, at most `runs`). */
+  /** Rounds the timed runs are split into, the models taking turns in each (default `runs`: the models alternate run by run). */
   rounds?: number;
 }
 
@@ -46,7 +46,7 @@ export function repeatFeeds(feeds: Record<string, Feed>, batch: number): Record<
  */
 export async function compareLatency(models: readonly OnnxModel[], probe: Record<string, Feed>, batches: readonly number[], options: LatencyOptions = {}): Promise<Latency[][]> {
   const runs = options.runs ?? 20;
-  const rounds = Math.max(1, Math.min(runs, options.rounds ?? 5));
+  const rounds = Math.max(1, Math.min(runs, options.rounds ?? runs));
   const sessions: ModelSession[] = [];
   try {
     for (const model of models) sessions.push(await ModelSession.create(model, { threads: options.threads ?? 2 }));
