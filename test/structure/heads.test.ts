@@ -9,16 +9,14 @@ import { loadDataset, type ClassificationDataset, type Dataset } from '../../src
 import { readOnnxModel, type OnnxModel } from '../../src/io/onnx/model.js';
 import { tensorDims } from '../../src/io/onnx/tensor.js';
 import { createEngine } from '../../src/linalg/create-engine.js';
-import { batchFeeds } from '../../src/runtime/capture.js';
-import { ModelSession } from '../../src/runtime/session.js';
-import { analyzeStructure, type StructurePlan } from '../../src/structure/graph.js';
+import type { StructurePlan } from '../../src/structure/graph.js';
 import { pruneStructured } from '../../src/structure/prune.js';
-import { measureShapes, probeFeeds } from '../../src/structure/shapes.js';
 import { shrinkModel, type GroupRemoval } from '../../src/structure/shrink.js';
 import { gaussian, mulberry32 } from '../../src/random.js';
 import { describeShared, fixture } from '../fixtures.js';
 import { maxAbsDiff } from '../linalg/helpers.js';
 import { tinyAttention, type TinyAttentionOptions } from './models.js';
+import { copy, planOf, run } from './helpers.js';
 
 const engine = createEngine();
 afterAll(async () => {
@@ -31,29 +29,6 @@ function tokens(count: number, seed = 11): ClassificationDataset {
   return { kind: 'classification', inputName: 'x', x: Float32Array.from({ length: count * 5 * 16 }, () => normal()), sampleShape: [5, 16], count };
 }
 
-async function planOf(model: OnnxModel, data?: Dataset): Promise<StructurePlan> {
-  return analyzeStructure(model, await measureShapes(model, probeFeeds(model, data)));
-}
-
-/** The model's first output on all of `data` (batches of 64, concatenated). */
-async function run(model: OnnxModel, data: Dataset): Promise<Float32Array> {
-  const session = await ModelSession.create(readOnnxModel(model.toBytes()));
-  const parts: Float32Array[] = [];
-  try {
-    for (const { feeds } of batchFeeds(data, 64)) parts.push(Object.values(await session.run(feeds))[0]!.data as Float32Array);
-  } finally {
-    await session.release();
-  }
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-const copy = (m: OnnxModel) => readOnnxModel(m.toBytes());
 const headGroups = (plan: StructurePlan) => plan.groups.filter((g) => g.kind === 'heads');
 
 const layouts: Array<[string, TinyAttentionOptions]> = [
