@@ -9,8 +9,8 @@ import { SurgeonInputError } from '../src/errors.js';
 import { loadDataset } from '../src/io/dataset.js';
 import type { Network } from '../src/network/types.js';
 import { OnnxNetwork } from '../src/network/onnx.js';
-import { measureLatency, type Latency } from '../src/structure/latency.js';
-import { pruneStructured, STRUCTURES, type StructuredPruneReport } from '../src/structure/prune.js';
+import { compareLatency, type Latency } from '../src/structure/latency.js';
+import { pruneStructured, STRUCTURES, type StructuredPruneOptions, type StructuredPruneReport } from '../src/structure/prune.js';
 import { STRUCTURED_METHODS, type StructuredMethod } from '../src/structure/select.js';
 import { probeFeeds } from '../src/structure/shapes.js';
 import type { StructureKind } from '../src/structure/graph.js';
@@ -41,21 +41,47 @@ const UNSTRUCTURED_FLAGS = {
   ...FISHER_FLAGS,
 } as const;
 
-/** Runs structured pruning for the prune command (refuses what cannot apply, in one line). */
-export async function structuredPrune(network: Network, modelPath: string, o: Opts, defaultOutput: (suffix: string) => string): Promise<void> {
+/**
+ * Validates the flags of a structured run (`prune --structure` and `curve --structure`), in one
+ * line each: the structure, an ONNX model, structured methods only, no flag of unstructured
+ * pruning. Returns the structure.
+ */
+export function validateStructureFlags(network: Network, o: Opts, methods: readonly string[], methodFlag = '--method'): StructureKind {
   const structure = String(o.structure);
-  if (structure === 'heads') throw new SurgeonInputError('--structure heads is not implemented yet; use --structure neurons (the MLP neurons of transformer blocks) or channels');
-  if (!(STRUCTURES as readonly string[]).includes(structure)) throw new SurgeonInputError(`--structure ${structure}: expected ${STRUCTURES.join(' or ')}`);
+  if (!(STRUCTURES as readonly string[]).includes(structure)) throw new SurgeonInputError(`--structure ${structure}: expected one of ${STRUCTURES.join(', ')}`);
   if (network.format !== 'onnx' || !(network instanceof OnnxNetwork)) {
     throw new SurgeonInputError(`--structure applies to ONNX models only; structured pruning of ${network.format} models is not implemented yet (drop --structure, or convert the model to ONNX)`);
   }
-  if (o.method === undefined) throw new SurgeonInputError(`--structure needs --method: ${STRUCTURED_METHODS.join(', ')}`);
-  const method = String(o.method);
-  if (!(STRUCTURED_METHODS as readonly string[]).includes(method)) throw new SurgeonInputError(`--method ${method} has no structured form; with --structure use ${STRUCTURED_METHODS.join(', ')}`);
+  for (const method of methods) {
+    if (!(STRUCTURED_METHODS as readonly string[]).includes(method)) throw new SurgeonInputError(`${methodFlag} ${method} has no structured form; with --structure use ${STRUCTURED_METHODS.join(', ')}`);
+  }
   if (o.pattern !== undefined && o.pattern !== 'unstructured') throw new SurgeonInputError(`--pattern ${o.pattern} applies to unstructured pruning; --structure removes whole units, drop one of them`);
   refuseGiven(o, UNSTRUCTURED_FLAGS, 'applies to unstructured pruning, not to --structure');
   if (o.storage === 'sparse') throw new SurgeonInputError('--storage sparse applies to unstructured pruning: a --structure model is physically smaller and keeps no zeros to store; drop one of them');
   if (o.stageCache === false) throw new SurgeonInputError('--no-stage-cache applies to unstructured pruning, not to --structure; drop it');
+  return structure as StructureKind;
+}
+
+/** The options of {@link pruneStructured} that the flags give (damping, iterations, step, skip, round-to, calibration samples, threads, batch). */
+export function structuredFlagOptions(o: Opts): Pick<StructuredPruneOptions, 'calibSamples' | 'damp' | 'iterations' | 'step' | 'skip' | 'roundTo' | 'threads' | 'batchSize'> {
+  return {
+    calibSamples: parseNumber(String(o.calibSamples ?? '512'), '--calib-samples', true),
+    damp: prunerOptions(o).damp!,
+    ...(o.iterations !== undefined ? { iterations: parseNumber(String(o.iterations), '--iterations', true) } : {}),
+    ...(o.step !== undefined ? { step: parseNumber(String(o.step), '--step') } : {}),
+    ...(o.skip ? { skip: String(o.skip).split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+    ...(o.roundTo !== undefined ? { roundTo: parseNumber(String(o.roundTo), '--round-to', true) } : {}),
+    threads: parseNumber(String(o.threads ?? '2'), '--threads', true),
+    batchSize: parseNumber(String(o.batch ?? '64'), '--batch', true),
+  };
+}
+
+/** Runs structured pruning for the prune command (refuses what cannot apply, in one line). */
+export async function structuredPrune(network: Network, modelPath: string, o: Opts, defaultOutput: (suffix: string) => string): Promise<void> {
+  if (o.method === undefined) throw new SurgeonInputError(`--structure needs --method: ${STRUCTURED_METHODS.join(', ')}`);
+  const method = String(o.method);
+  const structure = validateStructureFlags(network, o, [method]);
+  if (!(network instanceof OnnxNetwork)) throw new Error('internal: validated as ONNX');
   if (o.sparsity === undefined) throw new SurgeonInputError('--structure needs --sparsity (the fraction of units to remove), e.g. --sparsity 0.3');
   const sparsity = Number(o.sparsity);
   if (String(o.sparsity).trim() === '' || Number.isNaN(sparsity)) throw new SurgeonInputError(`--sparsity ${o.sparsity} is not a number; pass a fraction such as 0.3`);
@@ -66,25 +92,18 @@ export async function structuredPrune(network: Network, modelPath: string, o: Op
   const calib = hasData(spec) ? loadDataset(spec, { inputs: network.inputs }) : undefined;
   const bar = progressBar('prune', 1);
   const { model, report } = await pruneStructured(network, calib, {
-    structure: structure as StructureKind,
+    ...structuredFlagOptions(o),
+    structure,
     method: method as StructuredMethod,
     sparsity,
-    calibSamples: parseNumber(String(o.calibSamples ?? '512'), '--calib-samples', true),
-    damp: prunerOptions(o).damp!,
-    ...(o.iterations !== undefined ? { iterations: parseNumber(String(o.iterations), '--iterations', true) } : {}),
-    ...(o.step !== undefined ? { step: parseNumber(String(o.step), '--step') } : {}),
-    ...(o.skip ? { skip: String(o.skip).split(',').map((s) => s.trim()).filter(Boolean) } : {}),
-    ...(o.roundTo !== undefined ? { roundTo: parseNumber(String(o.roundTo), '--round-to', true) } : {}),
     threads,
-    batchSize: parseNumber(String(o.batch ?? '64'), '--batch', true),
     onProgress: (done, total, group) => bar.update(total ? done / total : 1, group),
   });
   bar.finish();
   try {
     const saved = await model.save(out, network.path ? { inputPath: network.path } : {});
     const probe = probeFeeds(network.model, calib);
-    const dense = await measureLatency(network.model, probe, [1, 64], { threads });
-    const pruned = await measureLatency(model.model, probe, [1, 64], { threads });
+    const [dense, pruned] = (await compareLatency([network.model, model.model], probe, [1, 64], { threads })) as [Latency[], Latency[]];
     const bytesBefore = network.path ? statSync(network.path).size : network.model.toBytes().length;
     const result = { ...formatFields(network), ...report, bytes: { before: bytesBefore, after: saved.bytes }, latency: { threads, dense, pruned }, output: saved.path };
     if (o.json) {
@@ -109,7 +128,7 @@ function formatReport(report: StructuredPruneReport, before: number, after: numb
     '',
     `${report.method} ${percent(report.sparsity)} of the ${report.structure}${report.roundTo > 1 ? `, kept counts rounded to multiples of ${report.roundTo}` : ''} (damp λ=${report.damp}, ${report.calibSamples} calibration samples) in ${report.seconds.toFixed(1)} s`,
     `parameters ${ratio(report.before.parameters, report.after.parameters)}; multiply-adds per sample ${ratio(report.before.macs, report.after.macs)}; file ${ratio(before, after)} bytes`,
-    `onnxruntime latency (median of 20 runs, ${threads} threads) ${lat.join('; ')}`,
+    `onnxruntime latency (median of 20 runs alternating with the dense model, ${threads} threads) ${lat.join('; ')}`,
     `wrote ${path}`,
   ].join('\n');
 }

@@ -11,7 +11,7 @@
  * - layer-wise pruners on typed arrays (W, H): `sparsegptPrune`, `iobsPrune`, … and their classes
  *   (`SparseGPT`, `IOBS`, …: `addBatch` → `prune` → `free`);
  * - neural-collapse accumulators and metric functions;
- * - structured pruning of ONNX graphs ({@link pruneStructured}: whole neurons/channels removed, a smaller model written);
+ * - structured pruning of ONNX graphs ({@link pruneStructured}: whole neurons, channels or attention heads removed, a smaller model written);
  * - dense linear algebra and the GEMM engine;
  * - sparsity curves ({@link runCurve}) and their spread over queue workers on Redis ({@link runCurveOnQueue}, {@link startCurveWorker}).
  */
@@ -70,14 +70,18 @@ export type { LayerSelection } from './collapse/select.js';
 export * from './linalg/index.js';
 export { analyzeStructure, unitColumns } from './structure/graph.js';
 export type { StructureKind, StructurePlan, UnitGroup, UnitProducer, UnitConsumer, UnitSlice, ReshapeUpdate, BlockedGroup, NonProducer } from './structure/graph.js';
-export { pruneStructured, structurePlan, modelCost, validateStructuredOptions, STRUCTURES } from './structure/prune.js';
+export { pruneStructured, structurePlan, modelCost, validateStructuredOptions, selectGroups, checkStructured, STRUCTURES } from './structure/prune.js';
+export { analyzeHeads, headShape } from './structure/heads.js';
+export type { HeadReshape, SplitUpdate, HeadsAnalysis, HeadsContext } from './structure/heads.js';
+export { accumulateStatistics, runnerBatches, sampleKeyTargets, withOnesColumn } from './prune/statistics.js';
+export type { KeyStatistics, StatisticsTarget, RunnerBatches } from './prune/statistics.js';
 export type { StructuredPruneOptions, StructuredPruneReport, StructuredGroupReport, ModelCost } from './structure/prune.js';
 export { selectUnits, STRUCTURED_METHODS } from './structure/select.js';
 export type { ConsumerProblem, SelectOptions, Selection, StructuredMethod } from './structure/select.js';
 export { shrinkModel, sliceAxis, removalEdits } from './structure/shrink.js';
 export type { GroupRemoval } from './structure/shrink.js';
 export { measureShapes, probeFeeds } from './structure/shapes.js';
-export { measureLatency, repeatFeeds } from './structure/latency.js';
+export { compareLatency, measureLatency, repeatFeeds } from './structure/latency.js';
 export type { Latency, LatencyOptions } from './structure/latency.js';
 export * from './curve/index.js';
 export * from './queue/index.js';

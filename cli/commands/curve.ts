@@ -12,7 +12,10 @@ import { SurgeonInputError } from '../../src/errors.js';
 import { loadDataset, type DatasetSpec } from '../../src/io/dataset.js';
 import type { PruneModelOptions } from '../../src/prune/model.js';
 import { PRUNER_NAMES } from '../../src/pruners/registry.js';
-import { curveGrid, runCurve, type CurveProgress, type CurveRunResult } from '../../src/curve/runner.js';
+import { curveGrid, runCurve, type CurveProgress, type CurveRunResult, type StructuredCurveOptions } from '../../src/curve/runner.js';
+import { STRUCTURED_METHODS } from '../../src/structure/select.js';
+import { structuredFlagOptions, validateStructureFlags } from '../structured.js';
+import { checkStructured } from '../../src/structure/prune.js';
 import { hashOptions, modelFingerprint, prepareOutputDir, readResults, writeResults } from '../../src/curve/store.js';
 import { curveEnvironment } from '../../src/curve/environment.js';
 import { writeCurveArtifacts } from '../../src/curve/artifacts.js';
@@ -24,7 +27,7 @@ import { runCurveOnQueue, type QueueCurveEvent, type QueueCurveResult } from '..
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions, quantizeOptions } from '../prune-options.js';
-import { addDeviceOptions, openModel, openOptions } from '../network-options.js';
+import { addDeviceOptions, openModel, openOptions, refuseGiven } from '../network-options.js';
 import { openNetwork, refuseProviders } from '../../src/network/open.js';
 import { BACKEND_NAMES } from '../../src/tfjs/names.js';
 import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
@@ -47,11 +50,14 @@ function display(path: string): string {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }
 
-function parseMethods(text: string): string[] {
+function parseMethods(text: string, structured: boolean): string[] {
   const methods = text.split(',').map((m) => m.trim()).filter(Boolean);
   if (methods.length === 0) throw new SurgeonInputError('--methods is empty; pass e.g. --methods magnitude,sparsegpt');
   for (const m of methods) {
-    if (m !== 'dense' && !(PRUNER_NAMES as readonly string[]).includes(m)) throw new SurgeonInputError(`--methods: unknown method '${m}'; use ${PRUNER_NAMES.join(', ')}`);
+    if (m === 'dense') continue;
+    // with --structure the structured methods are checked against the model (validateStructureFlags)
+    if (structured && (STRUCTURED_METHODS as readonly string[]).includes(m)) continue;
+    if (!(PRUNER_NAMES as readonly string[]).includes(m)) throw new SurgeonInputError(`--methods: unknown method '${m}'; use ${PRUNER_NAMES.join(', ')}`);
   }
   return [...new Set(methods)];
 }
@@ -124,7 +130,9 @@ function failedJobsError(failed: readonly CurveQueueJob[], finished: number, out
 
 /** Runs a curve from parsed commander options; shared by `surgeon curve` and `surgeon demo`. */
 export async function runCurveCommand(modelPath: string, o: Options, commandLine: string): Promise<void> {
-  const methods = parseMethods(String(o.methods ?? ''));
+  const structured = o.structure !== undefined;
+  const methods = parseMethods(String(o.methods ?? ''), structured);
+  if (!structured) refuseGiven(o, { '--round-to': 'roundTo' }, 'applies to --structure only');
   const pattern = parsePattern(o.pattern as string | undefined);
   const sparsities = parseSparsities(o.sparsities as string | undefined);
   if (pattern.kind === 'unstructured' && sparsities.length === 0) throw new SurgeonInputError('--sparsities is required for unstructured pruning; pass e.g. --sparsities 0.5,0.7,0.9');
@@ -172,6 +180,14 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const model = address ? await openNetwork(modelPath, here) : await openModel(modelPath, o);
   if (address && executionProviders) refuseProviders(model.format, modelPath, providerFlag);
   try {
+  let structure: StructuredCurveOptions | undefined;
+  if (structured) {
+    if (address) throw new SurgeonInputError('--structure curves run locally for now; drop --queue (or --structure)');
+    // --rounds has a default of 1: only another value is a flag of unstructured pruning
+    const kind = validateStructureFlags(model, { ...o, rounds: o.rounds === '1' ? undefined : o.rounds }, methods.filter((m) => m !== 'dense'), '--methods');
+    const flags = structuredFlagOptions(o);
+    structure = { structure: kind, ...(flags.roundTo !== undefined ? { roundTo: flags.roundTo } : {}), ...(flags.skip ? { skip: flags.skip } : {}) };
+  }
   if (model.format !== 'onnx') refuseTfjsQuantize(prune.quantize !== undefined, sparseEncoding);
   const evalSpec = dataSpec(o);
   if (o.limit !== undefined) evalSpec.limit = parseNumber(String(o.limit), '--limit', true);
@@ -186,6 +202,8 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
     throw new SurgeonInputError(`${methods.filter((m) => m !== 'dense' && (m !== 'magnitude' || gptq)).join(', ')}${gptq ? ' with GPTQ quantization' : ''} need calibration data; pass --calib-inputs FILE, --calib-dataset NAME or --calib-tokens FILE`);
   }
   const calibration = hasData(calibSpec) ? loadDataset(calibSpec, { inputs: model.inputs }) : undefined;
+  // a structure the model lacks, or a sparsity that empties a group, is refused before any point runs
+  if (structure) await checkStructured(model, calibration ?? evaluation, { ...structure, method: 'magnitude', threads: prune.threads! }, sparsities);
   // A model whose collapse tensors cannot be measured (no final linear classifier, tensors
   // inside subgraphs, no batch axis) still gets its curve: the runner warns once and goes on.
 
@@ -195,9 +213,9 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const modelSha = fingerprint.sha256;
   // Where onnxruntime ran is part of a point's identity (GPU kernels round differently); absent for the CPU, so older curves still match.
   const denseOptions = { model: modelSha, evaluation: absoluteSpec(evalSpec), collapse: collapseMode, executionProviders, ...(storage !== 'dense' ? { storage } : {}), ...(sparseEncoding ? { sparseEncoding } : {}) };
-  const pruneOptions = { ...denseOptions, calibration: absoluteSpec(calibSpec), pattern, ...prune, threads: undefined, batchSize: undefined };
+  const pruneOptions = { ...denseOptions, calibration: absoluteSpec(calibSpec), pattern, ...prune, ...(structure ? { structure } : {}), threads: undefined, batchSize: undefined };
   const hashes = { dense: hashOptions(denseOptions), prune: hashOptions(pruneOptions) };
-  const grid = curveGrid(methods, sparsities, pattern);
+  const grid = curveGrid(methods, sparsities, pattern, structure?.structure);
   const env = await curveEnvironment();
   const started = previous?.started ?? new Date().toISOString();
   const header: Omit<CurveResults, 'points' | 'updated'> = {
@@ -210,6 +228,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
       methods,
       sparsities: pattern.kind === 'nm' ? [1 - pattern.n / pattern.m] : sparsities,
       pattern: pattern.kind === 'nm' ? `${pattern.n}:${pattern.m}` : 'unstructured',
+      ...(structure ? { structure } : {}),
       collapse: collapseMode,
       evaluation: { ...evalSpec, samples: evaluation.count },
       calibration: hasData(calibSpec) ? { ...calibSpec, samples: calibration!.count } : null,
@@ -320,6 +339,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
         pattern,
         collapse: collapseMode,
         prune,
+        ...(structure ? { structure } : {}),
         hashes,
         ...(previous ? { previous: previous.points } : {}),
         threads: prune.threads!,
@@ -385,7 +405,9 @@ export function curveCommand(): Command {
     .argument('<model>', 'ONNX model (.onnx) or TensorFlow.js model (folder or model.json)')
     .requiredOption('--methods <list>', `comma-separated methods: ${PRUNER_NAMES.join(', ')}`)
     .option('--sparsities <list>', 'comma-separated sparsities in [0, 1), e.g. 0.5,0.7,0.9 (not needed with --pattern N:M)')
-    .option('--pattern <p>', "'unstructured' or N:M (one point per method at 1 − N/M)", 'unstructured');
+    .option('--pattern <p>', "'unstructured' or N:M (one point per method at 1 − N/M)", 'unstructured')
+    .addOption(new Option('--structure <unit>', 'remove whole units at every sparsity (ONNX; methods magnitude, wanda, obs, iobs) and record parameters, multiply-adds and latency: neurons, channels or heads').choices(['neurons', 'channels', 'heads']))
+    .option('--round-to <n>', 'with --structure: keep a multiple of n units per group');
   addDataOptions(command, 'calib', 'calibration');
   command.option('--calib-samples <n>', 'calibration samples for the pruners', '512');
   addDataOptions(command, '', 'evaluation')

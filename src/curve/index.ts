@@ -1,7 +1,7 @@
 /** Sparsity–accuracy–collapse curves: runner, results store, plots and HTML report. */
 export * from './types.js';
 export { curveGrid, measurePoint, reusablePoint, runCurve } from './runner.js';
-export type { CurveGridPoint, CurveDeps, CurveProgress, CurveRunOptions, CurveRunResult, PointOptions } from './runner.js';
+export type { CurveGridPoint, CurveDeps, CurveProgress, CurveRunOptions, CurveRunResult, PointOptions, StructuredCurveOptions } from './runner.js';
 export { CURVE_FILES, CSV_COLUMNS, hashOptions, parseCsv, prepareOutputDir, readResults, resultsToCsv, samePoint, sha256File, stableStringify, writeResults, writeText } from './store.js';
 export { accuracySpec, collapseSpec, renderSvg } from './plots.js';
 export type { VegaLiteSpec } from './plots.js';

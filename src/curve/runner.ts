@@ -25,7 +25,13 @@ import type { SparsityPattern } from '../pruners/types.js';
 import { evaluateModel } from '../runtime/evaluate.js';
 import { samePoint } from './store.js';
 import type { QuantizedWeight } from '../pruners/quantize.js';
-import type { CurveCollapse, CurveCollapseMode, CurvePoint } from './types.js';
+import { OnnxNetwork } from '../network/onnx.js';
+import type { StructureKind } from '../structure/graph.js';
+import { compareLatency } from '../structure/latency.js';
+import { modelCost, pruneStructured, structurePlan, type StructuredPruneOptions } from '../structure/prune.js';
+import type { StructuredMethod } from '../structure/select.js';
+import { probeFeeds } from '../structure/shapes.js';
+import type { CurveCollapse, CurveCollapseMode, CurvePoint, CurveStructure } from './types.js';
 
 /** One point to measure. */
 export interface CurveGridPoint {
@@ -39,13 +45,14 @@ export interface CurveGridPoint {
 
 /**
  * The points of a curve in the order they run: `dense` first, then each method at each
- * sparsity (ascending). With an N:M pattern each method has one point at sparsity 1 − N/M.
+ * sparsity (ascending). With an N:M pattern each method has one point at sparsity 1 − N/M. With
+ * `structure` the points' pattern is the structure (`neurons`, `channels`, `heads`).
  */
-export function curveGrid(methods: readonly string[], sparsities: readonly number[], pattern: SparsityPattern): CurveGridPoint[] {
+export function curveGrid(methods: readonly string[], sparsities: readonly number[], pattern: SparsityPattern, structure?: StructureKind): CurveGridPoint[] {
   const grid: CurveGridPoint[] = [{ method: 'dense', sparsity: 0, pattern: 'dense', profile: true }];
   const unique = [...new Set(methods.filter((m) => m !== 'dense'))];
   const levels = pattern.kind === 'nm' ? [1 - pattern.n / pattern.m] : [...new Set(sparsities)].sort((a, b) => a - b);
-  const name = pattern.kind === 'nm' ? `${pattern.n}:${pattern.m}` : 'unstructured';
+  const name = structure ?? (pattern.kind === 'nm' ? `${pattern.n}:${pattern.m}` : 'unstructured');
   for (const method of unique) {
     levels.forEach((sparsity, i) => grid.push({ method, sparsity, pattern: name, profile: i === levels.length - 1 }));
   }
@@ -55,6 +62,7 @@ export function curveGrid(methods: readonly string[], sparsities: readonly numbe
 /** The library functions a curve calls (replaceable, e.g. to count calls in tests). */
 export interface CurveDeps {
   pruneModel: typeof pruneModel;
+  pruneStructured: typeof pruneStructured;
   evaluateModel: typeof evaluateModel;
   measureModelCollapse: typeof measureModelCollapse;
 }
@@ -72,6 +80,18 @@ export interface CurveProgress {
   detail?: string;
 }
 
+/**
+ * A structured curve (`curve --structure`): every pruned point removes whole units with
+ * {@link pruneStructured} (the methods magnitude, wanda, obs, iobs; damping, iterations, step,
+ * calibration samples, threads and batch size come from `prune`), and every point records its
+ * parameters, multiply-adds and onnxruntime latency beside the dense model's (ONNX models only).
+ */
+export interface StructuredCurveOptions extends Pick<StructuredPruneOptions, 'roundTo' | 'skip'> {
+  structure: StructureKind;
+  /** Timed runs per batch size of the latency measurement (default 20). */
+  latencyRuns?: number;
+}
+
 /** Options of {@link runCurve}. */
 export interface CurveRunOptions {
   /** The dense model (any format; an OnnxModel is wrapped). */
@@ -85,6 +105,8 @@ export interface CurveRunOptions {
   collapse: CurveCollapseMode;
   /** Pruner options shared by every point. */
   prune?: Omit<PruneModelOptions, 'method' | 'sparsity' | 'pattern' | 'onProgress'>;
+  /** Prune whole units instead (see {@link StructuredCurveOptions}). */
+  structure?: StructuredCurveOptions;
   /** Option hashes: `dense` for the dense point, `prune` for pruned points. */
   hashes: { dense: string; prune: string };
   /** Saved points; those matching (method, sparsity, pattern, hash) are reused, not recomputed. */
@@ -138,7 +160,64 @@ function summarise(layers: readonly LayerCollapse[], profile: boolean): CurveCol
 }
 
 /** What {@link measurePoint} needs besides the grid point: the model, data and shared options of a curve. */
-export type PointOptions = Pick<CurveRunOptions, 'model' | 'evaluation' | 'calibration' | 'pattern' | 'collapse' | 'prune' | 'hashes' | 'threads' | 'batchSize' | 'collapseAdvice' | 'deps' | 'measureBytes'>;
+export type PointOptions = Pick<CurveRunOptions, 'model' | 'evaluation' | 'calibration' | 'pattern' | 'collapse' | 'prune' | 'structure' | 'hashes' | 'threads' | 'batchSize' | 'collapseAdvice' | 'deps' | 'measureBytes'>;
+
+/** Latency batch sizes of a structured curve. */
+const LATENCY_BATCHES = [1, 64];
+
+/**
+ * Prunes one point of a structured curve; returns the model, the mean group error and what the
+ * point records (its latency is measured after evaluation, see {@link structuredLatency}).
+ */
+async function pruneStructuredPoint(options: PointOptions, g: CurveGridPoint, dense: Network, deps: CurveDeps, progress: (fraction: number, detail?: string) => void): Promise<{ model: Network; meanError: number | null; measuredSparsity: number; structured: Omit<CurveStructure, 'latency'> }> {
+  const s = options.structure!;
+  const p = options.prune ?? {};
+  const { model, report } = await deps.pruneStructured(dense, options.calibration, {
+    structure: s.structure,
+    method: g.method as StructuredMethod,
+    sparsity: g.sparsity,
+    ...(s.roundTo !== undefined ? { roundTo: s.roundTo } : {}),
+    ...(s.skip ? { skip: s.skip } : {}),
+    ...(p.damp !== undefined ? { damp: p.damp } : {}),
+    ...(p.iterations !== undefined ? { iterations: p.iterations } : {}),
+    ...(p.step !== undefined ? { step: p.step } : {}),
+    ...(p.calibSamples !== undefined ? { calibSamples: p.calibSamples } : {}),
+    ...(p.threads !== undefined ? { threads: p.threads } : {}),
+    ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}),
+    onProgress: (done, total, group) => progress(total ? done / total : 1, group),
+  });
+  const errors = report.groups.map((x) => x.error).filter((e): e is number => e !== null);
+  return {
+    model,
+    meanError: errors.length ? errors.reduce((a, b) => a + b, 0) / errors.length : null,
+    measuredSparsity: 1 - report.after.parameters / report.before.parameters,
+    structured: {
+      structure: s.structure,
+      parameters: report.after.parameters,
+      macs: report.after.macs,
+      groups: report.groups.map((x) => ({ name: x.name, kept: x.units - x.removed, units: x.units })),
+    },
+  };
+}
+
+/** Parameters and multiply-adds of the dense model of a structured curve. */
+async function denseCost(options: PointOptions, dense: Network): Promise<Omit<CurveStructure, 'latency'>> {
+  if (!(dense instanceof OnnxNetwork)) throw new SurgeonInputError(`--structure applies to ONNX models only; structured pruning of ${dense.format} models is not implemented yet (drop --structure)`);
+  const { shapes } = await structurePlan(dense.model, options.calibration ?? options.evaluation, options.threads ?? 2);
+  const cost = modelCost(dense.model, shapes);
+  return { structure: options.structure!.structure, parameters: cost.parameters, macs: cost.macs };
+}
+
+/** onnxruntime latency of `model` beside the dense model's (interleaved), at batch 1 and 64. */
+async function structuredLatency(options: PointOptions, dense: Network, model: Network): Promise<CurveStructure['latency']> {
+  if (!(dense instanceof OnnxNetwork) || !(model instanceof OnnxNetwork)) throw new Error('internal: structured curves measure ONNX models');
+  const probe = probeFeeds(dense.model, options.calibration ?? options.evaluation);
+  const models = model === dense ? [dense.model] : [model.model, dense.model];
+  const measured = await compareLatency(models, probe, LATENCY_BATCHES, { threads: options.threads ?? 2, runs: options.structure!.latencyRuns ?? 20 });
+  const own = measured[0]!;
+  const base = measured[measured.length - 1]!;
+  return own.map((l, i) => ({ batch: l.batch, ms: l.medianMs, denseMs: base[i]!.medianMs }));
+}
 
 /**
  * Measures one grid point: prune (unless dense), evaluate, measure collapse. The one
@@ -153,7 +232,7 @@ export async function measurePoint(
   warn: (message: string) => void = () => {},
   onProgress?: (event: CurveProgress) => void,
 ): Promise<CurvePoint> {
-  const deps: CurveDeps = { pruneModel, evaluateModel, measureModelCollapse, ...options.deps };
+  const deps: CurveDeps = { pruneModel, pruneStructured, evaluateModel, measureModelCollapse, ...options.deps };
   const threads = options.threads ?? 2;
   const hash = g.method === 'dense' ? options.hashes.dense : options.hashes.prune;
   const { index, total } = at;
@@ -166,7 +245,21 @@ export async function measurePoint(
   let meanError: number | null = null;
   let measuredSparsity: number;
   let quantized: ReadonlyMap<string, QuantizedWeight> | undefined;
-  if (g.method !== 'dense') {
+  let structured: Omit<CurveStructure, 'latency'> | undefined;
+  if (options.structure) {
+    progress('prune', 0);
+    if (g.method !== 'dense') {
+      const point = await pruneStructuredPoint(options, g, dense, deps, (fraction, detail) => progress('prune', fraction, detail));
+      pruned = point.model;
+      model = point.model;
+      meanError = point.meanError;
+      measuredSparsity = point.measuredSparsity;
+      structured = point.structured;
+    } else {
+      structured = await denseCost(options, dense);
+      measuredSparsity = 0;
+    }
+  } else if (g.method !== 'dense') {
     progress('prune', 0);
     const { model: prunedModel, report, quantized: codes } = await deps.pruneModel(dense, options.calibration, {
       ...options.prune,
@@ -230,6 +323,7 @@ export async function measurePoint(
       }
     }
   }
+  const latency = structured ? await structuredLatency(options, dense, model) : undefined;
   const finished = performance.now();
   pruned?.dispose();
   const point: CurvePoint = {
@@ -242,6 +336,7 @@ export async function measurePoint(
     measuredSparsity,
     ...(bytes !== undefined ? { bytes } : {}),
     meanError,
+    ...(structured ? { structured: { ...structured, latency: latency! } } : {}),
     seconds: {
       prune: (afterPrune - started) / 1000,
       eval: (afterEval - afterPrune) / 1000,

@@ -118,12 +118,18 @@ export const CSV_COLUMNS = [
   'method', 'sparsity', 'pattern', 'accuracy', 'perplexity', 'samples', 'measured_sparsity', 'mean_error',
   'nc1', 'cdnv', 'etf', 'nc4', 'effective_rank', 'collapse_tensor',
   'seconds_prune', 'seconds_eval', 'seconds_collapse', 'seconds_total', 'note', 'bytes',
+  'parameters', 'macs', 'latency_b1_ms', 'latency_b64_ms', 'dense_latency_b1_ms', 'dense_latency_b64_ms',
 ] as const;
 
 function csvCell(value: string | number | null | undefined): string {
   if (value === undefined || value === null || (typeof value === 'number' && !Number.isFinite(value))) return '';
   const text = String(value);
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** A structured point's latency at `batch`. */
+function latencyAt(p: CurvePoint, batch: number) {
+  return p.structured?.latency.find((l) => l.batch === batch);
 }
 
 /** One row per point; numbers are written exactly as in results.json (shortest round-trip form). */
@@ -133,6 +139,7 @@ export function resultsToCsv(points: readonly CurvePoint[]): string {
       p.method, p.sparsity, p.pattern, p.accuracy, p.perplexity, p.samples, p.measuredSparsity, p.meanError,
       p.collapse?.nc1, p.collapse?.cdnv, p.collapse?.etf, p.collapse?.nc4, p.collapse?.effectiveRank, p.collapse?.tensor,
       p.seconds.prune, p.seconds.eval, p.seconds.collapse, p.seconds.total, p.note, p.bytes,
+      p.structured?.parameters, p.structured?.macs, latencyAt(p, 1)?.ms, latencyAt(p, 64)?.ms, latencyAt(p, 1)?.denseMs, latencyAt(p, 64)?.denseMs,
     ].map(csvCell).join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';

@@ -27,8 +27,10 @@ function percent(value: number | undefined, digits = 1): string {
 export function curveTable(points: readonly CurvePoint[]): CurveTable {
   const perplexity = points.some((p) => p.perplexity !== undefined) && !points.some((p) => p.accuracy !== undefined);
   const collapse = points.some((p) => p.collapse);
+  const structured = points.some((p) => p.structured);
   const dense = points.find((p) => p.method === 'dense');
   const header = ['method', 'sparsity', perplexity ? 'perplexity' : 'accuracy', 'Δ dense'];
+  if (structured) header.push('parameters', 'latency b=1', 'latency b=64');
   if (collapse) header.push('NC1', 'CDNV', 'ETF', 'NC4', 'eff. rank');
   header.push('time');
   const rows = points.map((p) => {
@@ -46,6 +48,15 @@ export function curveTable(points: readonly CurvePoint[]): CurveTable {
       }
     }
     const row = [p.method, sparsity, metric, delta];
+    if (structured) {
+      const st = p.structured;
+      const before = dense?.structured?.parameters;
+      const latency = (batch: number) => {
+        const l = st?.latency.find((x) => x.batch === batch);
+        return l ? `${l.ms.toFixed(3)} ms${p === dense ? '' : ` (${(l.denseMs / l.ms).toFixed(2)}×)`}` : '–';
+      };
+      row.push(st ? `${st.parameters}${before && p !== dense ? ` (${percent(st.parameters / before)})` : ''}` : '–', latency(1), latency(64));
+    }
     if (collapse) {
       const c = p.collapse;
       row.push(formatValue(c?.nc1), formatValue(c?.cdnv), formatValue(c?.etf), c?.nc4 === undefined ? '–' : percent(c.nc4), formatValue(c?.effectiveRank));

@@ -40,13 +40,34 @@ export interface CurveSeconds {
   total: number;
 }
 
+/** Latency of a point's model at one batch size, with the dense model's measured interleaved with it. */
+export interface CurveLatency {
+  batch: number;
+  /** Median milliseconds per batch of the point's model, and of the dense model in the same measurement. */
+  ms: number;
+  denseMs: number;
+}
+
+/** What a point of a structured curve (`curve --structure`) measured besides the metric. */
+export interface CurveStructure {
+  /** `neurons`, `channels` or `heads`. */
+  structure: string;
+  /** Float parameters and multiply-adds per sample of the point's model. */
+  parameters: number;
+  macs: number;
+  /** onnxruntime latency at batch 1 and 64 (median, interleaved with the dense model). */
+  latency: CurveLatency[];
+  /** Units kept of every pruned group (absent for the dense point). */
+  groups?: Array<{ name: string; kept: number; units: number }>;
+}
+
 /** One point of the curve: the dense model (method `dense`, sparsity 0) or a pruned one. */
 export interface CurvePoint {
   /** `dense` or a pruning method. */
   method: string;
-  /** Target sparsity (for N:M patterns 1 − N/M). */
+  /** Target sparsity (for N:M patterns 1 − N/M; with `--structure` the fraction of units removed). */
   sparsity: number;
-  /** `unstructured`, `N:M`, or `dense`. */
+  /** `unstructured`, `N:M`, `dense`, or the structure (`neurons`, `channels`, `heads`) of a structured curve. */
   pattern: string;
   /** Classification accuracy in [0, 1]. */
   accuracy?: number;
@@ -54,12 +75,14 @@ export interface CurvePoint {
   perplexity?: number;
   /** Evaluated samples (images or token windows). */
   samples: number;
-  /** Measured fraction of zeros over the prunable layers. */
+  /** Measured fraction of zeros over the prunable layers (structured points: the fraction of parameters removed). */
   measuredSparsity: number;
   /** Bytes of the model as written with the curve's storage (and quantization), when measured. */
   bytes?: number;
-  /** Mean held-out relative reconstruction error of the pruned layers (null when not measured). */
+  /** Mean held-out relative reconstruction error of the pruned layers (structured points: of the groups' consumers on the calibration data; null when not measured). */
   meanError: number | null;
+  /** Sizes and latency of the points of a structured curve. */
+  structured?: CurveStructure;
   seconds: CurveSeconds;
   /** Collapse metrics, or null when not measured (see `note`). */
   collapse: CurveCollapse | null;

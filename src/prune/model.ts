@@ -23,22 +23,21 @@ import type { OnnxModel } from '../io/onnx/model.js';
 import type { Dataset } from '../io/dataset.js';
 import { createEngine } from '../linalg/create-engine.js';
 import type { GemmEngine } from '../linalg/engine.js';
-import { defaultMergeRows, HessianAccumulator } from '../pruners/hessian.js';
 import { getPruner, PRUNER_NAMES, type PrunerEntry } from '../pruners/registry.js';
 import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
 import { countPruned } from '../pruners/masks.js';
 import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
-import { batchFeeds } from '../runtime/capture.js';
 import { asNetwork, isNetwork, type OnnxNetwork } from '../network/onnx.js';
-import type { Network, NetworkLayer, NetworkRunner } from '../network/types.js';
+import type { Network, NetworkLayer } from '../network/types.js';
 import { StageCache, type StageObserver, type CachedBatch } from './stage-cache.js';
 import { gptqQuantize } from '../pruners/gptq.js';
 import { objective } from '../pruners/masks.js';
 import { rtnQuantize, validateGrid, type QuantGrid, type QuantizedWeight } from '../pruners/quantize.js';
 import { sparsegptPrune } from '../pruners/sparsegpt.js';
 import type { LayerPruneOptions, LayerPruneResult } from '../pruners/types.js';
-import { relativeReconstructionError, type InputStatistics } from './error.js';
+import { relativeReconstructionError } from './error.js';
 import { HeldOutModelLoss, type HeldOutLossKind } from './select.js';
+import { accumulateStatistics, runnerBatches, sampleKeyTargets, type KeyStatistics, type RunnerBatches } from './statistics.js';
 
 /** Options of {@link pruneModel}; every field is optional except `method` and `sparsity`. */
 export interface PruneModelOptions {
@@ -267,10 +266,6 @@ export function validatePruneOptions(options: PruneModelOptions): PrunerEntry {
 }
 
 /** Per-sample-key statistics accumulators for one range of samples. */
-interface RangeAccumulators {
-  hat: HessianAccumulator;
-  dense?: HessianAccumulator;
-}
 
 /** The layers of a network and why some stay dense. */
 interface LayerPlan {
@@ -464,7 +459,7 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
           if (calib && measurable.length) {
             const batches = await stageBatches(measurable, statisticRanges, !exact && !direct);
             try {
-              stats = await accumulateStatistics(measurable, batches, !exact && !direct, statsEngine, profile);
+              stats = await accumulateStatistics(sampleKeyTargets(measurable), batches, !exact && !direct, statsEngine, profile);
             } finally {
               await batches.release();
             }
@@ -622,134 +617,6 @@ function layerSparsities(layers: readonly NetworkLayer[], options: PruneModelOpt
   const weights = layers.map((l) => ({ W: l.read() }));
   const { pruneCounts } = globalMagnitudeThresholds(weights, options.sparsity);
   layers.forEach((l, i) => result.set(l, pruneCounts[i]! / weights[i]!.W.length));
-  return result;
-}
-
-/** Statistics of one sample key (layers sharing their inputs and sample layout). */
-interface KeyStatistics {
-  calib: InputStatistics;
-  heldOut?: InputStatistics;
-  columnNorms: Float64Array;
-  /** Calibration sample rows. */
-  rows: number;
-}
-
-/** Batches of every range from runners over the whole networks, and their release. */
-type RunnerBatches = Array<AsyncIterable<CachedBatch>> & { release(): Promise<void> };
-
-/**
- * The previous pipeline (`stageCache: false`, and networks without segment runners): each
- * range's batches run through the current network (X̂) and, unless `dense` is undefined
- * (X̂ = X), the dense one (X), from the graph inputs, fetching the stage's inputs.
- */
-async function runnerBatches(current: Network, dense: Network | undefined, calib: Dataset, stage: readonly NetworkLayer[], ranges: Array<[number, number]>, batchSize: number, threads: number): Promise<RunnerBatches> {
-  const names = [...new Set(stage.flatMap((l) => l.uses.map((u) => u.input)))];
-  const hatRunner = await current.runner(names, { threads });
-  let denseRunner: NetworkRunner | undefined;
-  try {
-    denseRunner = dense ? await dense.runner(names, { threads }) : undefined;
-  } catch (error) {
-    await hatRunner.release();
-    throw error;
-  }
-  async function* range(from: number, to: number): AsyncGenerator<CachedBatch> {
-    for (const { feeds } of batchFeeds(calib, batchSize, from, to)) {
-      const hat = await hatRunner.run(feeds, names);
-      yield denseRunner ? { hat, dense: await denseRunner.run(feeds, names) } : { hat };
-    }
-  }
-  return Object.assign(
-    ranges.map(([from, to]) => range(from, to)),
-    {
-      release: async () => {
-        await hatRunner.release();
-        await denseRunner?.release();
-      },
-    },
-  );
-}
-
-/**
- * Accumulates H per sample key of `stage` — and, `withDense`, C and Hd from the dense model's X
- * in `dense` — summed over every use of each layer, from the batches of each range
- * (calibration, then optionally held-out).
- */
-async function accumulateStatistics(stage: readonly NetworkLayer[], ranges: Array<AsyncIterable<CachedBatch>>, withDense: boolean, engine: GemmEngine, profile: PruneProfile): Promise<Map<string, KeyStatistics>> {
-  const exact = !withDense;
-  let mark = performance.now();
-  /** Adds the seconds since the last lap to `phase` (waiting for a batch is capture, the rest statistics). */
-  const lap = (phase: 'capture' | 'statistics') => {
-    const now = performance.now();
-    profile[phase] += (now - mark) / 1000;
-    mark = now;
-  };
-  const byKey = new Map<string, NetworkLayer>();
-  for (const layer of stage) if (!byKey.has(layer.sampleKey)) byKey.set(layer.sampleKey, layer);
-  const result = new Map<string, KeyStatistics>();
-  const accumulated: Array<Map<string, RangeAccumulators>> = [];
-  try {
-    for (const batches of ranges) {
-      const accs = new Map<string, RangeAccumulators>();
-      accumulated.push(accs);
-      for (const [key, layer] of byKey) {
-        accs.set(key, {
-          hat: new HessianAccumulator(layer.cols, { engine, cross: !exact, mergeRows: defaultMergeRows(layer.cols) }),
-          dense: exact ? undefined : new HessianAccumulator(layer.cols, { engine, cross: false, mergeRows: defaultMergeRows(layer.cols) }),
-        });
-      }
-      lap('statistics');
-      for await (const { hat, dense: den } of batches) {
-        lap('capture');
-        for (const [key, layer] of byKey) {
-          const acc = accs.get(key)!;
-          for (const use of layer.uses) {
-            const Xhat = use.samples(hat[use.input]!);
-            if (!exact) {
-              const X = use.samples(den![use.input]!);
-              await acc.hat.addBatch(Xhat.X, Xhat.n, X.X);
-              await acc.dense!.addBatch(X.X, X.n);
-            } else {
-              await acc.hat.addBatch(Xhat.X, Xhat.n);
-            }
-          }
-        }
-        lap('statistics');
-      }
-      for (const acc of accs.values()) {
-        await acc.hat.flush();
-        await acc.dense?.flush();
-      }
-      lap('statistics');
-    }
-    for (const [key] of byKey) {
-      const calibAcc = accumulated[0]!.get(key)!;
-      const stats = calibAcc.hat.result();
-      const calibStats: InputStatistics = { H: stats.H };
-      if (stats.C) calibStats.C = stats.C;
-      if (calibAcc.dense) calibStats.Hdense = calibAcc.dense.result().H;
-      const entry: KeyStatistics = { calib: calibStats, columnNorms: calibAcc.hat.columnNorms(), rows: stats.samples };
-      const heldAcc = accumulated[1]?.get(key);
-      if (heldAcc && heldAcc.hat.samples > 0) {
-        const held = heldAcc.hat.result();
-        entry.heldOut = { H: held.H };
-        if (held.C) entry.heldOut.C = held.C;
-        if (heldAcc.dense) entry.heldOut.Hdense = heldAcc.dense.result().H;
-      }
-      for (const acc of accumulated.map((a) => a.get(key)!)) {
-        acc.hat.free();
-        acc.dense?.free();
-      }
-      result.set(key, entry);
-    }
-    lap('statistics');
-  } finally {
-    for (const accs of accumulated) {
-      for (const acc of accs.values()) {
-        acc.hat.free();
-        acc.dense?.free();
-      }
-    }
-  }
   return result;
 }
 

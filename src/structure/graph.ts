@@ -21,11 +21,13 @@
  * offsets are exact.
  */
 import type { OnnxModel } from '../io/onnx/model.js';
-import { int64ToNumber, type AttributeProto, type GraphProto, type NodeProto, type TensorProto } from '../io/onnx/proto.js';
+import type { NodeProto, TensorProto } from '../io/onnx/proto.js';
 import { tensorDims } from '../io/onnx/tensor.js';
+import { analyzeHeads, type HeadReshape, type SplitUpdate } from './heads.js';
+import { attr, attrInt, nodeLabel, subgraphReads } from './nodes.js';
 
-/** What `--structure` selects: Gemm/MatMul output neurons, or Conv output channels. */
-export type StructureKind = 'neurons' | 'channels';
+/** What `--structure` selects: Gemm/MatMul output neurons, Conv output channels, or attention heads (./heads.ts). */
+export type StructureKind = 'neurons' | 'channels' | 'heads';
 
 /** A producer of a group: its weight rows along `axis` (and bias entries) are the units. */
 export interface UnitProducer {
@@ -37,8 +39,11 @@ export interface UnitProducer {
   axis: number;
   /** The bias initializer (Gemm C, Conv B) when it has one entry per unit. */
   bias?: string;
-  /** Output rows (units). */
+  /** Output rows of the weight (units × span, plus other units' rows for a fused q/k/v projection). */
   rows: number;
+  /** Unit u owns rows (offset + u)·span … (offset + u + 1)·span − 1 (default 0 and 1; attention heads: the head's rows of a q/k/v projection). */
+  offset?: number;
+  span?: number;
 }
 
 /**
@@ -94,6 +99,10 @@ export interface UnitGroup {
   tensors: string[];
   /** Index of the first producer node in the graph (groups are pruned in this order). */
   order: number;
+  /** Attention heads: the Reshapes that split and merge heads (rewritten for the kept heads). */
+  headReshapes?: HeadReshape[];
+  /** Attention heads: Split sizes of a fused q/k/v projection that shrink. */
+  splits?: SplitUpdate[];
 }
 
 /** A group that cannot shrink, with the reason. */
@@ -158,30 +167,7 @@ const UNARY = new Set([
 ]);
 const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Pow', 'PRelu']);
 
-function attr(node: NodeProto, name: string): AttributeProto | undefined {
-  return node.attribute.find((a) => a.name === name);
-}
-function attrInt(node: NodeProto, name: string, dflt: number): number {
-  const a = attr(node, name);
-  return a && a.i != null ? int64ToNumber(a.i) : dflt;
-}
-
-/** Every tensor name read by a node inside a subgraph (If/Loop/Scan bodies), recursively. */
-function subgraphReads(graph: GraphProto, into = new Set<string>(), nested = false): Set<string> {
-  for (const node of graph.node) {
-    if (nested) for (const i of node.input) if (i) into.add(i);
-    for (const a of node.attribute) {
-      if (a.g) subgraphReads(a.g, into, true);
-      for (const g of a.graphs ?? []) subgraphReads(g, into, true);
-    }
-  }
-  return into;
-}
-
-/** A node label that is never empty. */
-function label(node: NodeProto, index: number): string {
-  return node.name || `${node.opType}#${index}`;
-}
+const label = nodeLabel;
 
 /**
  * Analyses `model` for structured pruning. `shapes` gives the dims of every tensor of one
@@ -283,6 +269,14 @@ export function analyzeStructure(model: OnnxModel, shapes: ReadonlyMap<string, r
     return producer;
   };
 
+  /** The bias of a MatMul as PyTorch exports Linear: the constant of the one Add reading its output. */
+  const matmulBias = (node: NodeProto): string | undefined => {
+    const out = node.output[0];
+    if (!out || readers.get(out) !== 1 || outputs.has(out) || innerReads.has(out)) return undefined;
+    const add = graph.node.find((n) => n.opType === 'Add' && n.input.includes(out));
+    return add?.input.length === 2 ? add.input.find((i) => i !== out && inits.has(i)) : undefined;
+  };
+
   /** Registers `node` as a consumer of the units in `layout`, or blocks them. */
   const consume = (node: NodeProto, name: string, layout: Layout): void => {
     const op = node.opType as 'Gemm' | 'MatMul' | 'Conv';
@@ -312,7 +306,7 @@ export function analyzeStructure(model: OnnxModel, shapes: ReadonlyMap<string, r
       viewSpan = layout.span;
     }
     if (dims[axis] !== layout.channels * layout.span) return block(layout, `${op} ${name}: weight axis ${axis} has ${dims[axis]} entries, the units' tensor ${layout.channels * layout.span}`);
-    const biasName = op === 'MatMul' ? undefined : node.input[2];
+    const biasName = op === 'MatMul' ? matmulBias(node) : node.input[2];
     const bias = biasName ? ownInitializer(biasName) : undefined;
     const outRows = op === 'Conv' ? dims[0]! : dims[axis === 1 ? 0 : 1]!;
     const biasOk = bias && isFloat(bias) && tensorDims(bias).reduce((a, x) => a * x, 1) === outRows;
@@ -523,6 +517,9 @@ export function analyzeStructure(model: OnnxModel, shapes: ReadonlyMap<string, r
     }
     groups.push({ name, kind, units, producers: s.producers, consumers: s.consumers, slices: s.slices, reshapes: s.reshapes, tensors: [...s.tensors], order: s.order });
   }
+  const heads = analyzeHeads(model, shapes, { ownInitializer, innerReads, matmulBias });
+  groups.push(...heads.groups);
+  blocked.push(...heads.blocked);
   groups.sort((a, b) => a.order - b.order);
   return { groups, blocked, nonProducers };
 }

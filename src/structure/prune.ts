@@ -7,7 +7,7 @@
  * Groups are visited in graph order. Each group's consumer inputs are captured from the model
  * pruned so far (X̂, with the earlier groups' units zeroed and their consumers corrected) and,
  * once something upstream changed, from the dense model (X) for the cross term C = XᵀX̂/N; the
- * statistics stream in Float64 through the pipeline's {@link HessianAccumulator}. A consumer
+ * statistics stream in Float64 through the pipeline's accumulators (src/prune/statistics.ts). A consumer
  * with a bias gets a constant-1 input column, so the OBS correction moves the removed units'
  * mean contribution into the bias. The chosen units are zeroed in the working model (the
  * masked model), and at the end removed for real.
@@ -21,15 +21,14 @@ import type { GemmEngine } from '../linalg/engine.js';
 import { asNetwork, OnnxNetwork } from '../network/onnx.js';
 import type { Network, NetworkLayer } from '../network/types.js';
 import { relativeReconstructionError } from '../prune/error.js';
-import { defaultMergeRows, HessianAccumulator } from '../pruners/hessian.js';
-import { batchFeeds } from '../runtime/capture.js';
+import { accumulateStatistics, runnerBatches, withOnesColumn, type StatisticsTarget } from '../prune/statistics.js';
 import { analyzeStructure, type BlockedGroup, type NonProducer, type StructureKind, type StructurePlan, type UnitConsumer, type UnitGroup } from './graph.js';
 import { STRUCTURED_METHODS, selectUnits, type ConsumerProblem, type StructuredMethod } from './select.js';
 import { measureShapes, probeFeeds } from './shapes.js';
 import { shrinkModel, type GroupRemoval } from './shrink.js';
 
 /** The structures `--structure` accepts. */
-export const STRUCTURES = ['neurons', 'channels'] as const;
+export const STRUCTURES = ['neurons', 'channels', 'heads'] as const;
 
 /** Options of {@link pruneStructured}. */
 export interface StructuredPruneOptions {
@@ -160,71 +159,27 @@ interface ConsumerStats {
 }
 
 /**
- * H (and C, Hd when `withDense`) of every consumer of `group`, from calibration samples
- * [0, count) through `current` (X̂) and `dense` (X).
+ * H (and C, Hd when `dense` is given) of every consumer of `group`, from calibration samples
+ * [0, count) through `current` (X̂) and `dense` (X), with the bias column of consumers that
+ * have a bias (src/prune/statistics.ts).
  */
 async function consumerStatistics(group: UnitGroup, current: Network, dense: Network | undefined, calib: Dataset, count: number, batchSize: number, threads: number, engine: GemmEngine): Promise<ConsumerStats[]> {
   const layers = group.consumers.map((c) => consumerLayer(current, c));
-  const names = [...new Set(layers.map((l) => l.uses[0]!.input))];
-  const hatRunner = await current.runner(names, { threads });
-  const denseRunner = dense ? await dense.runner(names, { threads }) : undefined;
-  const accs = layers.map((l, i) => {
-    const d = l.cols + (group.consumers[i]!.bias ? 1 : 0);
-    return {
-      hat: new HessianAccumulator(d, { engine, cross: dense ? true : false, mergeRows: defaultMergeRows(d) }),
-      dense: dense ? new HessianAccumulator(d, { engine, cross: false, mergeRows: defaultMergeRows(d) }) : undefined,
-    };
-  });
-  const augment = (X: Float32Array, n: number, cols: number, bias: boolean): Float32Array => {
-    if (!bias) return X;
-    const out = new Float32Array(n * (cols + 1));
-    for (let r = 0; r < n; r++) {
-      out.set(X.subarray(r * cols, (r + 1) * cols), r * (cols + 1));
-      out[r * (cols + 1) + cols] = 1;
-    }
-    return out;
-  };
+  const targets: StatisticsTarget[] = layers.map((layer, i) =>
+    group.consumers[i]!.bias !== undefined ? { key: String(i), layer, cols: layer.cols + 1, transform: (X, n) => withOnesColumn(X, n, layer.cols) } : { key: String(i), layer },
+  );
+  const batches = await runnerBatches(current, dense, calib, layers, [[0, count]], batchSize, threads);
   try {
-    for (const { feeds } of batchFeeds(calib, batchSize, 0, count)) {
-      const hat = await hatRunner.run(feeds, names);
-      const den = denseRunner ? await denseRunner.run(feeds, names) : undefined;
-      for (let i = 0; i < layers.length; i++) {
-        const layer = layers[i]!;
-        const use = layer.uses[0]!;
-        const bias = group.consumers[i]!.bias !== undefined;
-        const Xh = use.samples(hat[use.input]!);
-        const xh = augment(Xh.X, Xh.n, layer.cols, bias);
-        if (den) {
-          const X = use.samples(den[use.input]!);
-          const x = augment(X.X, X.n, layer.cols, bias);
-          await accs[i]!.hat.addBatch(xh, Xh.n, x);
-          await accs[i]!.dense!.addBatch(x, X.n);
-        } else {
-          await accs[i]!.hat.addBatch(xh, Xh.n);
-        }
-      }
-    }
-    const out: ConsumerStats[] = [];
-    for (const acc of accs) {
-      await acc.hat.flush();
-      await acc.dense?.flush();
-      const r = acc.hat.result();
-      out.push({ H: r.H, ...(r.C ? { C: r.C } : {}), ...(acc.dense ? { Hdense: acc.dense.result().H } : {}) });
-    }
-    return out;
+    const stats = await accumulateStatistics(targets, batches, dense !== undefined, engine);
+    return targets.map(({ key }) => stats.get(key)!.calib);
   } finally {
-    for (const acc of accs) {
-      acc.hat.free();
-      acc.dense?.free();
-    }
-    await hatRunner.release();
-    await denseRunner?.release();
+    await batches.release();
   }
 }
 
 /** Refuses bad options in one line. */
 export function validateStructuredOptions(options: StructuredPruneOptions): void {
-  if (!(STRUCTURES as readonly string[]).includes(options.structure)) throw new SurgeonInputError(`--structure ${options.structure}: expected one of ${STRUCTURES.join(', ')} (heads are not implemented yet)`);
+  if (!(STRUCTURES as readonly string[]).includes(options.structure)) throw new SurgeonInputError(`--structure ${options.structure}: expected one of ${STRUCTURES.join(', ')}`);
   if (!(STRUCTURED_METHODS as readonly string[]).includes(options.method)) {
     throw new SurgeonInputError(`--method ${options.method} has no structured form; with --structure use one of ${STRUCTURED_METHODS.join(', ')}`);
   }
@@ -236,6 +191,44 @@ export function validateStructuredOptions(options: StructuredPruneOptions): void
 export async function structurePlan(model: OnnxModel, calib?: Dataset, threads = 2): Promise<{ plan: StructurePlan; shapes: Map<string, number[]> }> {
   const shapes = await measureShapes(model, probeFeeds(model, calib), threads);
   return { plan: analyzeStructure(model, shapes), shapes };
+}
+
+/**
+ * The groups of `plan` that `options` prune (the structure, less `--skip`) and the units to
+ * remove from each.
+ * @throws SurgeonInputError for an unknown `--skip`, no group of the structure, or a sparsity that empties a group.
+ */
+export function selectGroups(plan: StructurePlan, options: Pick<StructuredPruneOptions, 'structure' | 'sparsity' | 'roundTo' | 'skip'>): { groups: UnitGroup[]; counts: number[] } {
+  const skip = new Set(options.skip ?? []);
+  const matched = new Set<string>();
+  const isSkipped = (g: UnitGroup) => {
+    const hit = [g.name, ...g.producers.flatMap((p) => [p.weight, p.node])].filter((n) => skip.has(n));
+    for (const h of hit) matched.add(h);
+    return hit.length > 0;
+  };
+  const groups = plan.groups.filter((g) => g.kind === options.structure && !isSkipped(g));
+  for (const s of skip) {
+    if (!matched.has(s)) throw new SurgeonInputError(`--skip ${s}: no prunable group has that producer; groups: ${plan.groups.map((g) => g.name).join(', ') || 'none'}`);
+  }
+  if (groups.length === 0) {
+    const why = plan.blocked.filter((b) => b.kind === options.structure).map((b) => `${b.name}: ${b.reason}`);
+    throw new SurgeonInputError(`no group of ${options.structure} can shrink in this model${why.length ? ` (${why.slice(0, 3).join('; ')}${why.length > 3 ? '; …' : ''})` : ''}; see surgeon inspect, or try --structure ${STRUCTURES.filter((x) => x !== options.structure).join(' or ')}`);
+  }
+  return { groups, counts: groups.map((g) => removeCount(g, options.sparsity, options.roundTo)) };
+}
+
+/**
+ * Checks, before any pruning, that structured pruning of `model` with `options` can run at every
+ * sparsity of `sparsities` (the checks of {@link pruneStructured}: options, format, data, groups).
+ * @throws SurgeonInputError with the one-line reason.
+ */
+export async function checkStructured(model: Network | OnnxModel, calib: Dataset | undefined, options: Omit<StructuredPruneOptions, 'sparsity'>, sparsities: readonly number[]): Promise<void> {
+  for (const sparsity of sparsities) validateStructuredOptions({ ...options, sparsity });
+  const network = asNetwork(model);
+  if (!(network instanceof OnnxNetwork)) throw new SurgeonInputError(`--structure applies to ONNX models only for now; ${network.format} models cannot be pruned structurally yet (drop --structure)`);
+  if (options.method !== 'magnitude' && !calib) throw new SurgeonInputError(`--structure with --method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
+  const { plan } = await structurePlan(network.model, calib, options.threads ?? 2);
+  for (const sparsity of sparsities) selectGroups(plan, { ...options, sparsity });
 }
 
 /**
@@ -251,22 +244,7 @@ export async function pruneStructured(model: Network | OnnxModel, calib: Dataset
   if (needsData && !calib) throw new SurgeonInputError(`--structure with --method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
   const threads = options.threads ?? 2;
   const { plan, shapes } = await structurePlan(network.model, calib, threads);
-  const skip = new Set(options.skip ?? []);
-  const matched = new Set<string>();
-  const isSkipped = (g: UnitGroup) => {
-    const hit = [g.name, ...g.producers.flatMap((p) => [p.weight, p.node])].filter((n) => skip.has(n));
-    for (const h of hit) matched.add(h);
-    return hit.length > 0;
-  };
-  const groups = plan.groups.filter((g) => g.kind === options.structure && !isSkipped(g));
-  for (const s of skip) {
-    if (!matched.has(s)) throw new SurgeonInputError(`--skip ${s}: no prunable group has that producer; groups: ${plan.groups.map((g) => g.name).join(', ') || 'none'}`);
-  }
-  if (groups.length === 0) {
-    const why = plan.blocked.filter((b) => b.kind === options.structure).map((b) => `${b.name}: ${b.reason}`);
-    throw new SurgeonInputError(`no group of ${options.structure} can shrink in this model${why.length ? ` (${why.slice(0, 3).join('; ')}${why.length > 3 ? '; …' : ''})` : ''}; see surgeon inspect, or try --structure ${options.structure === 'neurons' ? 'channels' : 'neurons'}`);
-  }
-  const counts = groups.map((g) => removeCount(g, options.sparsity, options.roundTo));
+  const { groups, counts } = selectGroups(plan, options);
   const calibSamples = calib ? Math.min(options.calibSamples ?? 512, calib.count) : 0;
   const damp = options.damp ?? 0.01;
   const ownEngine = !options.engine;
@@ -281,6 +259,11 @@ export async function pruneStructured(model: Network | OnnxModel, calib: Dataset
       const group = groups[gi]!;
       options.onProgress?.(gi, groups.length, group.name);
       const t0 = performance.now();
+      if (counts[gi] === 0) {
+        // nothing to remove (round(S·n) = 0): the group and its consumers stay as they are
+        reports.push({ name: group.name, kind: group.kind, producers: group.producers.map((p) => p.node), consumers: group.consumers.map((c) => c.node), units: group.units, removed: 0, error: calib && needsData ? 0 : null, dampingUsed: [], seconds: (performance.now() - t0) / 1000 });
+        continue;
+      }
       const layers = group.consumers.map((c) => consumerLayer(current, c));
       const stats = calib && needsData ? await consumerStatistics(group, current, changed ? dense : undefined, calib, calibSamples, options.batchSize ?? 64, threads, engine) : undefined;
       const problems: ConsumerProblem[] = layers.map((layer, i) => {
@@ -305,10 +288,13 @@ export async function pruneStructured(model: Network | OnnxModel, calib: Dataset
           const layer = current.layers().find((l) => l.node === p.node && l.weight === p.weight);
           if (!layer) throw new Error(`internal: producer ${p.node} has no weight view`);
           const W = layer.read();
-          for (let u = 0; u < group.units; u++) for (let j = 0; j < layer.cols; j++) producerNorms[u] += W[u * layer.cols + j]! ** 2;
-          if (p.bias) {
-            const b = current.model.readInitializer(p.bias);
-            for (let u = 0; u < group.units; u++) producerNorms[u] += b[u]! ** 2;
+          const b = p.bias ? current.model.readInitializer(p.bias) : undefined;
+          const span = p.span ?? 1;
+          for (let u = 0; u < group.units; u++) {
+            for (let r = ((p.offset ?? 0) + u) * span; r < ((p.offset ?? 0) + u + 1) * span; r++) {
+              for (let j = 0; j < layer.cols; j++) producerNorms[u] += W[r * layer.cols + j]! ** 2;
+              if (b) producerNorms[u] += b[r]! ** 2;
+            }
           }
         }
       }

@@ -7,7 +7,7 @@
  * X: the dense model's), removing unit u zeroes the columns S_u of W_c (one column per neuron,
  * the k×k patch columns of a channel for a Conv consumer, the HW columns of a flattened channel
  * for a Gemm). The layer objective is f(Ŵ) = ½‖ŴX̂ᵀ − WXᵀ‖²/N; its unconstrained minimiser is
- * the Newton target T = W C H⁻¹ (T = W when X̂ = X), and for a removed set S the best weights
+ * the Newton target T = W(C + δI)(H + δI)⁻¹ (T = W when X̂ = X), and for a removed set S the best weights
  * are the group-OBS projection of T (Kurtic et al. 2023, ZipLM; Frantar et al. 2022, OBC):
  *
  *   Ŵ = T − T_S ([H⁻¹]_SS)⁻¹ [H⁻¹]_S,:      at cost ½ tr(T_S ([H⁻¹]_SS)⁻¹ T_Sᵀ),
@@ -193,7 +193,16 @@ async function curvatureOf(c: ConsumerProblem, damp: number, engine: GemmEngine)
     if (e instanceof NotPositiveDefiniteError) throw new SurgeonInputError(`a consumer's H (${d}×${d}) is singular after dampening ${damped.dampingUsed}; use more calibration samples or a larger --damp`, { cause: e });
     throw e;
   });
-  const T = c.C ? await engine.gemm(await engine.gemm(c.W, c.C, c.rows, d, d), Hinv, c.rows, d, d) : Float64Array.from(c.W);
+  // The least-squares target, shrunk toward the dense weights by the damping δ (as newtonTarget): T = W(C + δI)(H + δI)⁻¹.
+  let T: Float64Array;
+  if (c.C) {
+    const WC = await engine.gemm(c.W, c.C, c.rows, d, d);
+    const dead = new Set(damped.deadInputs);
+    for (let r = 0; r < c.rows; r++) for (let j = 0; j < d; j++) if (!dead.has(j)) WC[r * d + j] += damped.dampingUsed * c.W[r * d + j]!;
+    T = await engine.gemm(WC, Hinv, c.rows, d, d);
+  } else {
+    T = Float64Array.from(c.W);
+  }
   return { Hinv, T, dampingUsed: damped.dampingUsed };
 }
 

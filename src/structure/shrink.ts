@@ -9,7 +9,11 @@
 import type { OnnxModel } from '../io/onnx/model.js';
 import type { TensorProto } from '../io/onnx/proto.js';
 import { tensorDims } from '../io/onnx/tensor.js';
+import { makeTensor } from '../io/onnx/graph-builder.js';
+import type { GraphProto } from '../io/onnx/proto.js';
 import type { UnitGroup } from './graph.js';
+import { headShape } from './heads.js';
+import { subgraphReads } from './nodes.js';
 
 /** The units removed from one group (sorted, distinct, each in [0, group.units)). */
 export interface GroupRemoval {
@@ -46,8 +50,9 @@ export function removalEdits(model: OnnxModel, removals: readonly GroupRemoval[]
   for (const { group, units } of removals) {
     if (units.length === 0) continue;
     for (const p of group.producers) {
-      addEdit(edits, p.weight, p.axis, units);
-      if (p.bias) addEdit(edits, p.bias, biasAxis(tensorDims(model.initializer(p.bias)!), p.rows), units);
+      const rows = [...spanIndices(units, p.offset ?? 0, p.span ?? 1)];
+      addEdit(edits, p.weight, p.axis, rows);
+      if (p.bias) addEdit(edits, p.bias, biasAxis(tensorDims(model.initializer(p.bias)!), p.rows), rows);
     }
     for (const c of group.consumers) addEdit(edits, c.tensor, c.axis, spanIndices(units, c.offset, c.span));
     for (const s of group.slices) addEdit(edits, s.tensor, s.axis, spanIndices(units, s.offset, s.span));
@@ -118,11 +123,83 @@ export function shrinkModel(model: OnnxModel, removals: readonly GroupRemoval[],
     for (const [i, d] of deltas) values[i] = values[i]! - d;
     writeInt64(t, values);
   }
+  rewriteHeads(model, removals);
   const changed = new Set(removals.filter((r) => r.units.length > 0).flatMap((r) => r.group.tensors));
   const g = model.graph;
   g.valueInfo = g.valueInfo.filter((v) => !changed.has(v.name ?? ''));
   // Initializers listed as graph inputs (IR < 4) carry their old shape: drop it.
   for (const v of g.input) {
     if (edits.has(v.name ?? '') && v.type?.tensorType) delete (v.type.tensorType as { shape?: unknown }).shape;
+  }
+}
+
+/** A fresh initializer name derived from `base`. */
+function freshName(model: OnnxModel, base: string): string {
+  const taken = new Set([...model.graph.initializer.map((t) => t.name ?? ''), ...model.graph.node.flatMap((n) => n.output)]);
+  let name = base;
+  for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
+  return name;
+}
+
+/**
+ * Attention heads: every Reshape that splits or merges heads gets a constant shape for the kept
+ * heads (leading dims copied: 0), every Split of a fused q/k/v projection its reduced sizes;
+ * the nodes that computed the old shapes and sizes are removed when nothing else reads them.
+ */
+function rewriteHeads(model: OnnxModel, removals: readonly GroupRemoval[]): void {
+  const g = model.graph;
+  let rewritten = false;
+  for (const { group, units } of removals) {
+    if (units.length === 0 || (!group.headReshapes?.length && !group.splits?.length)) continue;
+    const kept = group.units - units.length;
+    for (const r of group.headReshapes ?? []) {
+      const node = g.node.find((n) => n.opType === 'Reshape' && n.output[0] === r.output);
+      if (!node) throw new Error(`internal: head Reshape of '${r.output}' not found`);
+      const values = headShape(r, kept);
+      const name = freshName(model, `${r.output}::shape`);
+      g.initializer.push(makeTensor(name, [values.length], values, 'int64'));
+      node.input[1] = name;
+      rewritten = true;
+    }
+    for (const sp of group.splits ?? []) {
+      const node = g.node.find((n) => n.opType === 'Split' && n.output[0] === sp.output);
+      if (!node) throw new Error(`internal: Split of '${sp.output}' not found`);
+      const attr = node.attribute.find((a) => a.name === 'split');
+      const current = node.input[1] ? Array.from(model.tensorToArray(constantTensor(model, node.input[1])) as ArrayLike<number | bigint>, Number) : attr ? attr.ints.map(Number) : undefined;
+      if (!current) continue; // equal split: the outputs shrink alike
+      const sizes = current.map((v, i) => (sp.outputs.includes(i) ? v - sp.perUnit * units.length : v));
+      if (attr) {
+        attr.ints = sizes as never;
+      } else {
+        const name = freshName(model, `${sp.output}::split`);
+        g.initializer.push(makeTensor(name, [sizes.length], sizes, 'int64'));
+        node.input[1] = name;
+      }
+      rewritten = true;
+    }
+  }
+  if (rewritten) removeDeadNodes(g);
+}
+
+/** The tensor of an initializer or a Constant node's value. */
+function constantTensor(model: OnnxModel, name: string): TensorProto {
+  const init = model.initializer(name);
+  if (init) return init;
+  const c = model.graph.node.find((n) => n.opType === 'Constant' && n.output[0] === name);
+  const t = c?.attribute.find((a) => a.name === 'value')?.t;
+  if (!t) throw new Error(`internal: '${name}' is no constant`);
+  return t;
+}
+
+/** Removes nodes none of whose outputs is read (by a node, a subgraph or as a graph output), repeatedly (initializers stay). */
+function removeDeadNodes(g: GraphProto): void {
+  const outputs = new Set(g.output.map((o) => o.name ?? ''));
+  for (;;) {
+    const read = new Set<string>(outputs);
+    for (const n of g.node) for (const i of n.input) if (i) read.add(i);
+    subgraphReads(g, read);
+    const keep = g.node.filter((n) => n.output.some((o) => o && read.has(o)));
+    if (keep.length === g.node.length) break;
+    g.node = keep;
   }
 }

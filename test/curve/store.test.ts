@@ -16,7 +16,10 @@ function csvValue(p: CurvePoint, column: string): unknown {
     method: p.method, sparsity: p.sparsity, pattern: p.pattern, accuracy: p.accuracy, perplexity: p.perplexity, samples: p.samples,
     measured_sparsity: p.measuredSparsity, mean_error: p.meanError, nc1: c?.nc1, cdnv: c?.cdnv, etf: c?.etf, nc4: c?.nc4,
     effective_rank: c?.effectiveRank, collapse_tensor: c?.tensor, seconds_prune: p.seconds.prune, seconds_eval: p.seconds.eval,
-    seconds_collapse: p.seconds.collapse, seconds_total: p.seconds.total, note: p.note,
+    seconds_collapse: p.seconds.collapse, seconds_total: p.seconds.total, note: p.note, bytes: p.bytes,
+    parameters: p.structured?.parameters, macs: p.structured?.macs,
+    latency_b1_ms: p.structured?.latency[0]?.ms, latency_b64_ms: p.structured?.latency[1]?.ms,
+    dense_latency_b1_ms: p.structured?.latency[0]?.denseMs, dense_latency_b64_ms: p.structured?.latency[1]?.denseMs,
   };
   return map[column];
 }
@@ -26,6 +29,10 @@ describe('results store', () => {
     const dir = temp();
     const results = sampleResults();
     results.points.push({ ...point('wanda', 0.5, 0.5, 2), note: 'a note, with "quotes"', collapse: null });
+    results.points.push({
+      ...point('obs', 0.3, 0.8, 3), pattern: 'channels', bytes: 1234,
+      structured: { structure: 'channels', parameters: 7000, macs: 90000, latency: [{ batch: 1, ms: 0.04, denseMs: 0.05 }, { batch: 64, ms: 0.9, denseMs: 1.25 }] },
+    });
     writeResults(dir, results);
     const json = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     const rows = parseCsv(readFileSync(join(dir, 'results.csv'), 'utf8'));

@@ -5,16 +5,14 @@ import { OnnxGraphBuilder } from '../../src/io/onnx/graph-builder.js';
 import { readOnnxModel, type OnnxModel } from '../../src/io/onnx/model.js';
 import { tensorDims } from '../../src/io/onnx/tensor.js';
 import { createEngine } from '../../src/linalg/create-engine.js';
-import { batchFeeds } from '../../src/runtime/capture.js';
-import { ModelSession } from '../../src/runtime/session.js';
-import { analyzeStructure, type StructurePlan } from '../../src/structure/graph.js';
+import type { StructurePlan } from '../../src/structure/graph.js';
 import { pruneStructured } from '../../src/structure/prune.js';
 import { selectUnits } from '../../src/structure/select.js';
-import { measureShapes, probeFeeds } from '../../src/structure/shapes.js';
 import { shrinkModel, type GroupRemoval } from '../../src/structure/shrink.js';
 import { gaussian, mulberry32 } from '../../src/random.js';
 import { demoData, describeShared, fixture } from '../fixtures.js';
 import { residualCnn } from './models.js';
+import { copy, planOf, run } from './helpers.js';
 import { maxAbsDiff } from '../linalg/helpers.js';
 
 const engine = createEngine();
@@ -22,34 +20,15 @@ afterAll(async () => {
   await engine.dispose();
 });
 
-async function planOf(model: OnnxModel): Promise<StructurePlan> {
-  return analyzeStructure(model, await measureShapes(model, probeFeeds(model)));
-}
-
 /** 32 demo images as one batch of feeds. */
 function demoImages(model: OnnxModel, limit = 32): Dataset {
   return loadDataset({ inputs: demoData('fmnist-train.npz.gz'), scale: 1 / 255, limit }, { inputs: model.inputs });
-}
-
-async function run(model: OnnxModel, data: Dataset): Promise<Float32Array> {
-  const session = await ModelSession.create(readOnnxModel(model.toBytes()));
-  try {
-    for (const { feeds } of batchFeeds(data, data.count)) {
-      const out = await session.run(feeds);
-      return Object.values(out)[0]!.data as Float32Array;
-    }
-    throw new Error('no batch');
-  } finally {
-    await session.release();
-  }
 }
 
 /** Every third unit of every group. */
 function everyThird(plan: StructurePlan): GroupRemoval[] {
   return plan.groups.map((group) => ({ group, units: Int32Array.from({ length: Math.floor(group.units / 3) }, (_, i) => 3 * i + 1) }));
 }
-
-const copy = (m: OnnxModel) => readOnnxModel(m.toBytes());
 
 describe('dependency analysis', () => {
   it('finds the residual groups of a ResNet-shaped CNN: both producers of a residual Add, their BatchNorms and every consumer', async () => {
@@ -137,7 +116,7 @@ describe('writing the smaller model', () => {
     const data = demoImages(model, 64);
     await expect(pruneStructured(model, data, { structure: 'channels', method: 'magnitude', sparsity: 0.99 })).rejects.toThrow(SurgeonInputError);
     await expect(pruneStructured(model, data, { structure: 'channels', method: 'magnitude', sparsity: 0.99 })).rejects.toThrow(/^--sparsity 0.99 removes all 16 units of group stem.w\+1; pass a smaller sparsity or --skip stem.w\+1$/);
-    await expect(pruneStructured(model, data, { structure: 'neurons', method: 'obs', sparsity: 0.3 })).rejects.toThrow(/^no group of neurons can shrink in this model \(head.w: its tensor 'logits' is a graph output\); see surgeon inspect, or try --structure channels$/);
+    await expect(pruneStructured(model, data, { structure: 'neurons', method: 'obs', sparsity: 0.3 })).rejects.toThrow(/^no group of neurons can shrink in this model \(head.w: its tensor 'logits' is a graph output\); see surgeon inspect, or try --structure channels or heads$/);
     await expect(pruneStructured(model, data, { structure: 'channels', method: 'sparsegpt' as never, sparsity: 0.3 })).rejects.toThrow(/has no structured form/);
   });
 });
