@@ -1,7 +1,8 @@
 /**
  * `surgeon prune MODEL --structure neurons|channels --method magnitude|wanda|obs|iobs --sparsity S`:
- * structured pruning (src/structure) — removes whole units and writes a smaller ONNX model;
- * reports parameters, multiply-adds, file size and measured onnxruntime latency before and after.
+ * structured pruning (src/structure) — removes whole units and writes a smaller ONNX model or
+ * TF.js layers model folder; reports parameters, multiply-adds, file size and (ONNX only)
+ * measured onnxruntime latency before and after.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -9,6 +10,9 @@ import { SurgeonInputError } from '../src/errors.js';
 import { loadDataset } from '../src/io/dataset.js';
 import type { Network } from '../src/network/types.js';
 import { OnnxNetwork } from '../src/network/onnx.js';
+import { folderBytes } from '../src/network/tfjs-common.js';
+import { TfjsLayersNetwork } from '../src/network/tfjs-layers.js';
+import { pruneStructuredTfjs } from '../src/structure/tfjs.js';
 import { compareLatency, type Latency } from '../src/structure/latency.js';
 import { pruneStructured, STRUCTURES, type StructuredPruneOptions, type StructuredPruneReport } from '../src/structure/prune.js';
 import { STRUCTURED_METHODS, type StructuredMethod } from '../src/structure/select.js';
@@ -46,11 +50,14 @@ const UNSTRUCTURED_FLAGS = {
  * line each: the structure, an ONNX model, structured methods only, no flag of unstructured
  * pruning. Returns the structure.
  */
-export function validateStructureFlags(network: Network, o: Opts, methods: readonly string[], methodFlag = '--method'): StructureKind {
+export function validateStructureFlags(network: Network, o: Opts, methods: readonly string[], methodFlag = '--method', tfjsLayers = false): StructureKind {
   const structure = String(o.structure);
   if (!(STRUCTURES as readonly string[]).includes(structure)) throw new SurgeonInputError(`--structure ${structure}: expected one of ${STRUCTURES.join(', ')}`);
-  if (network.format !== 'onnx' || !(network instanceof OnnxNetwork)) {
-    throw new SurgeonInputError(`--structure applies to ONNX models only; structured pruning of ${network.format} models is not implemented yet (drop --structure, or convert the model to ONNX)`);
+  if (tfjsLayers && network instanceof TfjsLayersNetwork) {
+    if (structure === 'heads') throw new SurgeonInputError('--structure heads applies to ONNX models only; for a TF.js layers model use --structure neurons or channels');
+  } else if (network.format !== 'onnx' || !(network instanceof OnnxNetwork)) {
+    const what = tfjsLayers ? 'ONNX and TF.js layers models' : 'ONNX models only';
+    throw new SurgeonInputError(`--structure applies to ${what}; structured pruning of ${network.format} models is not implemented (drop --structure${network.format === 'tfjs-graph' ? ', or export a TF.js layers model' : ', or convert the model to ONNX'})`);
   }
   for (const method of methods) {
     if (!(STRUCTURED_METHODS as readonly string[]).includes(method)) throw new SurgeonInputError(`${methodFlag} ${method} has no structured form; with --structure use ${STRUCTURED_METHODS.join(', ')}`);
@@ -80,8 +87,7 @@ export function structuredFlagOptions(o: Opts): Pick<StructuredPruneOptions, 'ca
 export async function structuredPrune(network: Network, modelPath: string, o: Opts, defaultOutput: (suffix: string) => string): Promise<void> {
   if (o.method === undefined) throw new SurgeonInputError(`--structure needs --method: ${STRUCTURED_METHODS.join(', ')}`);
   const method = String(o.method);
-  const structure = validateStructureFlags(network, o, [method]);
-  if (!(network instanceof OnnxNetwork)) throw new Error('internal: validated as ONNX');
+  const structure = validateStructureFlags(network, o, [method], '--method', true);
   if (o.sparsity === undefined) throw new SurgeonInputError('--structure needs --sparsity (the fraction of units to remove), e.g. --sparsity 0.3');
   const sparsity = Number(o.sparsity);
   if (String(o.sparsity).trim() === '' || Number.isNaN(sparsity)) throw new SurgeonInputError(`--sparsity ${o.sparsity} is not a number; pass a fraction such as 0.3`);
@@ -91,14 +97,33 @@ export async function structuredPrune(network: Network, modelPath: string, o: Op
   const spec = dataSpec(o);
   const calib = hasData(spec) ? loadDataset(spec, { inputs: network.inputs }) : undefined;
   const bar = progressBar('prune', 1);
-  const { model, report } = await pruneStructured(network, calib, {
+  const options: StructuredPruneOptions = {
     ...structuredFlagOptions(o),
     structure,
     method: method as StructuredMethod,
     sparsity,
     threads,
     onProgress: (done, total, group) => bar.update(total ? done / total : 1, group),
-  });
+  };
+  if (network instanceof TfjsLayersNetwork) {
+    const { model, report } = await pruneStructuredTfjs(network, calib, options);
+    bar.finish();
+    try {
+      const saved = await model.save(out, network.path ? { inputPath: network.path } : {});
+      const bytesBefore = network.path ? folderBytes(network.path) : 0;
+      const note = 'latency not measured: onnxruntime does not run TF.js models';
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ ...formatFields(network), ...report, bytes: { before: bytesBefore, after: saved.bytes }, latency: null, note, output: saved.path }, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(formatReport(report, bytesBefore, saved.bytes, undefined, saved.path) + `\n${note}\n`);
+    } finally {
+      model.dispose();
+    }
+    return;
+  }
+  if (!(network instanceof OnnxNetwork)) throw new Error('internal: validated as ONNX');
+  const { model, report } = await pruneStructured(network, calib, options);
   bar.finish();
   try {
     const saved = await model.save(out, network.path ? { inputPath: network.path } : {});
@@ -110,17 +135,17 @@ export async function structuredPrune(network: Network, modelPath: string, o: Op
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       return;
     }
-    process.stdout.write(formatReport(report, bytesBefore, saved.bytes, dense, pruned, threads, saved.path) + '\n');
+    process.stdout.write(formatReport(report, bytesBefore, saved.bytes, { dense, pruned, threads }, saved.path) + '\n');
   } finally {
     model.dispose();
   }
 }
 
-function formatReport(report: StructuredPruneReport, before: number, after: number, dense: Latency[], pruned: Latency[], threads: number, path: string): string {
+function formatReport(report: StructuredPruneReport, before: number, after: number, latency: { dense: Latency[]; pruned: Latency[]; threads: number } | undefined, path: string): string {
   const rows = report.groups.map((g) => [g.name, g.kind, `${g.units - g.removed}/${g.units}`, g.consumers.join(', '), g.error === null ? '–' : formatNumber(g.error), `${g.seconds.toFixed(2)}s`]);
   const blocked = report.blocked.map((b) => [b.name, b.kind, b.reason]);
   const ratio = (a: number, b: number) => `${a.toLocaleString('en-US')} → ${b.toLocaleString('en-US')} (${percent(b / a)})`;
-  const lat = dense.map((d, i) => `batch ${d.batch}: ${d.medianMs.toFixed(3)} → ${pruned[i]!.medianMs.toFixed(3)} ms (${(d.medianMs / pruned[i]!.medianMs).toFixed(2)}×)`);
+  const lat = latency?.dense.map((d, i) => `batch ${d.batch}: ${d.medianMs.toFixed(3)} → ${latency.pruned[i]!.medianMs.toFixed(3)} ms (${(d.medianMs / latency.pruned[i]!.medianMs).toFixed(2)}×)`);
   return [
     table(['group', 'kind', 'units kept', 'consumers', 'rel. error', 'time'], rows),
     ...(blocked.length ? ['', 'left alone:', table(['group', 'kind', 'reason'], blocked)] : []),
@@ -128,7 +153,7 @@ function formatReport(report: StructuredPruneReport, before: number, after: numb
     '',
     `${report.method} ${percent(report.sparsity)} of the ${report.structure}${report.roundTo > 1 ? `, kept counts rounded to multiples of ${report.roundTo}` : ''} (damp λ=${report.damp}, ${report.calibSamples} calibration samples) in ${report.seconds.toFixed(1)} s`,
     `parameters ${ratio(report.before.parameters, report.after.parameters)}; multiply-adds per sample ${ratio(report.before.macs, report.after.macs)}; file ${ratio(before, after)} bytes`,
-    `onnxruntime latency (median of 20 runs alternating with the dense model, ${threads} threads) ${lat.join('; ')}`,
+    ...(latency && lat ? [`onnxruntime latency (median of 20 runs alternating with the dense model, ${latency.threads} threads) ${lat.join('; ')}`] : []),
     `wrote ${path}`,
   ].join('\n');
 }

@@ -113,7 +113,7 @@ export function pruneCommand(): Command {
     .description('prune an ONNX or TensorFlow.js model layer by layer (or a TF.js layers model with Fisher curvature) and save the sparse model')
     .argument('<model>', 'ONNX model (.onnx) or TensorFlow.js model (folder or model.json)')
     .addOption(new Option('--method <name>', 'pruning method (woodfisher, fisher-iobs: TensorFlow.js layers models); obs: with --structure; optional with --quantize alone').choices([...PRUNER_NAMES, ...FISHER_METHODS, 'obs']))
-    .addOption(new Option('--structure <unit>', 'remove whole units and write a smaller ONNX model: neurons (Gemm/MatMul outputs) or channels (Conv outputs); methods magnitude, wanda, obs, iobs').choices(['neurons', 'channels', 'heads']))
+    .addOption(new Option('--structure <unit>', 'remove whole units and write a smaller ONNX or TF.js layers model: neurons (Gemm/MatMul/Dense outputs), channels (Conv/Conv2D outputs) or heads (ONNX); methods magnitude, wanda, obs, iobs').choices(['neurons', 'channels', 'heads']))
     .option('--round-to <n>', 'with --structure: keep a multiple of n units per group (16 suits onnxruntime convolutions on AVX-512 CPUs; default 1)')
     .option('--sparsity <s>', 'fraction of weights to zero per layer, in [0, 1) (not needed with --pattern N:M, or with --quantize alone)')
     .addOption(new Option('--quantize <q>', 'quantize the kept weights (ONNX: MatMulNBits where the weight is a MatMul/Gemm operand, DequantizeLinear elsewhere)').choices(['int8', 'int4']))

@@ -32,7 +32,8 @@ export type StructureKind = 'neurons' | 'channels' | 'heads';
 /** A producer of a group: its weight rows along `axis` (and bias entries) are the units. */
 export interface UnitProducer {
   node: string;
-  op: 'Gemm' | 'MatMul' | 'Conv';
+  /** ONNX op, or the TF.js layer class (Dense, Conv2D). */
+  op: 'Gemm' | 'MatMul' | 'Conv' | 'Dense' | 'Conv2D';
   /** The weight initializer. */
   weight: string;
   /** The weight's output axis (Gemm transB=1: 0, transB=0: 1; MatMul: 1; Conv: 0). */
@@ -65,11 +66,16 @@ export interface UnitSlice {
 
 /** A consumer of a group: its weight columns of the removed units go with them. */
 export interface UnitConsumer extends UnitSlice {
-  op: 'Gemm' | 'MatMul' | 'Conv';
+  op: 'Gemm' | 'MatMul' | 'Conv' | 'Dense' | 'Conv2D';
   /** Columns of the consumer's weight view (rows × cols, im2col order for Conv) per unit: span for Gemm/MatMul, kh·kw for Conv. */
   viewSpan: number;
   /** The consumer's bias initializer (Gemm C or Conv B, one entry per output), which the curvature step may correct. */
   bias?: string;
+  /**
+   * Channels-last column order (TF.js Conv2D im2col, a Dense after an NHWC Flatten): unit u owns
+   * the view columns p·units + u for p < viewSpan instead of [u·viewSpan, (u + 1)·viewSpan).
+   */
+  unitsLast?: boolean;
 }
 
 /** A Reshape whose shape constant names a size that shrinks with the units. */

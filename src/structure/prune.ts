@@ -163,7 +163,7 @@ interface ConsumerStats {
  * [0, count) through `current` (X̂) and `dense` (X), with the bias column of consumers that
  * have a bias (src/prune/statistics.ts).
  */
-async function consumerStatistics(group: UnitGroup, current: Network, dense: Network | undefined, calib: Dataset, count: number, batchSize: number, threads: number, engine: GemmEngine): Promise<ConsumerStats[]> {
+export async function consumerStatistics(group: UnitGroup, current: Network, dense: Network | undefined, calib: Dataset, count: number, batchSize: number, threads: number, engine: GemmEngine): Promise<ConsumerStats[]> {
   const layers = group.consumers.map((c) => consumerLayer(current, c));
   const targets: StatisticsTarget[] = layers.map((layer, i) =>
     group.consumers[i]!.bias !== undefined ? { key: String(i), layer, cols: layer.cols + 1, transform: (X, n) => withOnesColumn(X, n, layer.cols) } : { key: String(i), layer },
@@ -175,6 +175,164 @@ async function consumerStatistics(group: UnitGroup, current: Network, dense: Net
   } finally {
     await batches.release();
   }
+}
+
+/** The working models of {@link pruneGroups} and how to read, write and zero their tensors (one implementation per format). */
+export interface GroupPruneContext {
+  /** The model pruned so far (X̂): consumer weights are written into it, removed units zeroed. */
+  current: Network;
+  /** The dense model (X), for the cross term once something upstream changed. */
+  dense: Network;
+  readBias(name: string): Float32Array;
+  writeBias(name: string, values: Float32Array): void;
+  /** Zeroes the removed units of `removal` (producer rows, biases, slices) in `current`. */
+  zero(removal: GroupRemoval): void;
+}
+
+/**
+ * Column order that puts a channels-last consumer's columns unit-major: view column
+ * perm[k] moves to k, for k = u·viewSpan + p ← p·units + u (the bias column, if any, stays last).
+ * Undefined when the consumer's columns are already unit-major.
+ */
+function unitMajorPermutation(c: UnitConsumer, units: number, cols: number): Int32Array | undefined {
+  if (!c.unitsLast || c.viewSpan === 1) return undefined;
+  const perm = new Int32Array(cols);
+  for (let k = 0; k < cols; k++) perm[k] = k;
+  for (let u = 0; u < units; u++) for (let p = 0; p < c.viewSpan; p++) perm[u * c.viewSpan + p] = p * units + u;
+  return perm;
+}
+
+/** rows × cols with columns permuted: out[:, k] = W[:, perm[k]] (inverse: out[:, perm[k]] = W[:, k]). */
+function permuteColumns<T extends Float32Array | Float64Array>(W: T, rows: number, cols: number, perm: Int32Array, inverse = false): T {
+  const out = new (W.constructor as new (n: number) => T)(W.length);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let k = 0; k < cols; k++) {
+      if (inverse) out[o + perm[k]!] = W[o + k]!;
+      else out[o + k] = W[o + perm[k]!]!;
+    }
+  }
+  return out;
+}
+
+/** A symmetric (or cross) d × d statistic with rows and columns permuted. */
+function permuteSquare(M: Float64Array, d: number, perm: Int32Array): Float64Array {
+  const out = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) out[i * d + j] = M[perm[i]! * d + perm[j]!]!;
+  return out;
+}
+
+/**
+ * Prunes `groups` in order in `ctx.current` (see the module comment): statistics of each group's
+ * consumers, unit selection, consumer weights and biases written back, removed units zeroed.
+ * Shared by every model format; returns the removals (for the format's writer) and the reports.
+ */
+export async function pruneGroups(groups: readonly UnitGroup[], counts: readonly number[], ctx: GroupPruneContext, calib: Dataset | undefined, options: StructuredPruneOptions & { calibSamples: number; damp: number; threads: number }, engine: GemmEngine): Promise<{ removals: GroupRemoval[]; reports: StructuredGroupReport[] }> {
+  const { current, dense } = ctx;
+  const { calibSamples, damp, threads } = options;
+  const needsData = options.method !== 'magnitude';
+  const removals: GroupRemoval[] = [];
+  const reports: StructuredGroupReport[] = [];
+  let changed = false;
+  for (let gi = 0; gi < groups.length; gi++) {
+    const group = groups[gi]!;
+    options.onProgress?.(gi, groups.length, group.name);
+    const t0 = performance.now();
+    if (counts[gi] === 0) {
+      // nothing to remove (round(S·n) = 0): the group and its consumers stay as they are
+      reports.push({ name: group.name, kind: group.kind, producers: group.producers.map((p) => p.node), consumers: group.consumers.map((c) => c.node), units: group.units, removed: 0, error: calib && needsData ? 0 : null, dampingUsed: [], seconds: (performance.now() - t0) / 1000 });
+      continue;
+    }
+    const layers = group.consumers.map((c) => consumerLayer(current, c));
+    const rawStats = calib && needsData ? await consumerStatistics(group, current, changed ? dense : undefined, calib, calibSamples, options.batchSize ?? 64, threads, engine) : undefined;
+    const perms = layers.map((layer, i) => unitMajorPermutation(group.consumers[i]!, group.units, layer.cols + (group.consumers[i]!.bias ? 1 : 0)));
+    const stats = rawStats?.map((s, i) => {
+      const perm = perms[i];
+      if (!perm) return s;
+      const d = perm.length;
+      return { H: permuteSquare(s.H, d, perm), ...(s.C ? { C: permuteSquare(s.C, d, perm) } : {}), ...(s.Hdense ? { Hdense: permuteSquare(s.Hdense, d, perm) } : {}) };
+    });
+    const problems: ConsumerProblem[] = layers.map((layer, i) => {
+      const c = group.consumers[i]!;
+      const view = layer.read();
+      const bias = c.bias ? ctx.readBias(c.bias) : undefined;
+      const cols = layer.cols + (bias ? 1 : 0);
+      let W = bias ? new Float32Array(layer.rows * cols) : view;
+      if (bias) {
+        for (let r = 0; r < layer.rows; r++) {
+          W.set(view.subarray(r * layer.cols, (r + 1) * layer.cols), r * cols);
+          W[r * cols + layer.cols] = bias[r]!;
+        }
+      }
+      if (perms[i]) W = permuteColumns(W, layer.rows, cols, perms[i]!);
+      const s = stats?.[i];
+      return { W, rows: layer.rows, cols, start: c.offset * c.viewSpan, span: c.viewSpan, ...(s ? { H: s.H, ...(s.C ? { C: s.C } : {}) } : {}) };
+    });
+    let producerNorms: Float64Array | undefined;
+    if (options.method === 'magnitude') {
+      producerNorms = new Float64Array(group.units);
+      for (const p of group.producers) {
+        const layer = current.layers().find((l) => l.node === p.node && l.weight === p.weight);
+        if (!layer) throw new Error(`internal: producer ${p.node} has no weight view`);
+        const W = layer.read();
+        const b = p.bias ? ctx.readBias(p.bias) : undefined;
+        const span = p.span ?? 1;
+        for (let u = 0; u < group.units; u++) {
+          for (let r = ((p.offset ?? 0) + u) * span; r < ((p.offset ?? 0) + u + 1) * span; r++) {
+            for (let j = 0; j < layer.cols; j++) producerNorms[u] += W[r * layer.cols + j]! ** 2;
+            if (b) producerNorms[u] += b[r]! ** 2;
+          }
+        }
+      }
+    }
+    const selection = await selectUnits(group.units, problems, {
+      method: options.method,
+      remove: counts[gi]!,
+      damp,
+      ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
+      ...(options.step !== undefined ? { step: options.step } : {}),
+      ...(producerNorms ? { producerNorms } : {}),
+    }, engine);
+    // Write the consumers' new weights (and biases) into the working model.
+    let error: number | null = stats ? 0 : null;
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i]!;
+      const c = group.consumers[i]!;
+      const p = problems[i]!;
+      if (stats) error! += await relativeReconstructionError(engine, p.W, selection.W[i]!, p.rows, p.cols, stats[i]!);
+      const Wn = perms[i] ? permuteColumns(selection.W[i]!, p.rows, p.cols, perms[i]!, true) : selection.W[i]!;
+      if (c.bias) {
+        const view = new Float32Array(layer.rows * layer.cols);
+        const bias = new Float32Array(layer.rows);
+        for (let r = 0; r < layer.rows; r++) {
+          view.set(Wn.subarray(r * p.cols, r * p.cols + layer.cols), r * layer.cols);
+          bias[r] = Wn[r * p.cols + layer.cols]!;
+        }
+        layer.write(view);
+        ctx.writeBias(c.bias, bias);
+      } else {
+        layer.write(Wn);
+      }
+    }
+    const removal = { group, units: selection.removed };
+    ctx.zero(removal);
+    removals.push(removal);
+    changed = true;
+    reports.push({
+      name: group.name,
+      kind: group.kind,
+      producers: group.producers.map((p) => p.node),
+      consumers: group.consumers.map((c) => c.node),
+      units: group.units,
+      removed: selection.removed.length,
+      error,
+      dampingUsed: selection.dampingUsed,
+      ...(selection.history ? { history: selection.history, bestIteration: selection.bestIteration! } : {}),
+      seconds: (performance.now() - t0) / 1000,
+    });
+  }
+  options.onProgress?.(groups.length, groups.length, '');
+  return { removals, reports };
 }
 
 /** Refuses bad options in one line. */
@@ -251,100 +409,14 @@ export async function pruneStructured(model: Network | OnnxModel, calib: Dataset
   const engine = options.engine ?? createEngine({ threads });
   const current = (await network.clone()) as OnnxNetwork;
   const dense = (await network.clone()) as OnnxNetwork;
-  const removals: GroupRemoval[] = [];
-  const reports: StructuredGroupReport[] = [];
   try {
-    let changed = false;
-    for (let gi = 0; gi < groups.length; gi++) {
-      const group = groups[gi]!;
-      options.onProgress?.(gi, groups.length, group.name);
-      const t0 = performance.now();
-      if (counts[gi] === 0) {
-        // nothing to remove (round(S·n) = 0): the group and its consumers stay as they are
-        reports.push({ name: group.name, kind: group.kind, producers: group.producers.map((p) => p.node), consumers: group.consumers.map((c) => c.node), units: group.units, removed: 0, error: calib && needsData ? 0 : null, dampingUsed: [], seconds: (performance.now() - t0) / 1000 });
-        continue;
-      }
-      const layers = group.consumers.map((c) => consumerLayer(current, c));
-      const stats = calib && needsData ? await consumerStatistics(group, current, changed ? dense : undefined, calib, calibSamples, options.batchSize ?? 64, threads, engine) : undefined;
-      const problems: ConsumerProblem[] = layers.map((layer, i) => {
-        const c = group.consumers[i]!;
-        const view = layer.read();
-        const bias = c.bias ? current.model.readInitializer(c.bias) : undefined;
-        const cols = layer.cols + (bias ? 1 : 0);
-        const W = bias ? new Float32Array(layer.rows * cols) : view;
-        if (bias) {
-          for (let r = 0; r < layer.rows; r++) {
-            W.set(view.subarray(r * layer.cols, (r + 1) * layer.cols), r * cols);
-            W[r * cols + layer.cols] = bias[r]!;
-          }
-        }
-        const s = stats?.[i];
-        return { W, rows: layer.rows, cols, start: c.offset * c.viewSpan, span: c.viewSpan, ...(s ? { H: s.H, ...(s.C ? { C: s.C } : {}) } : {}) };
-      });
-      let producerNorms: Float64Array | undefined;
-      if (options.method === 'magnitude') {
-        producerNorms = new Float64Array(group.units);
-        for (const p of group.producers) {
-          const layer = current.layers().find((l) => l.node === p.node && l.weight === p.weight);
-          if (!layer) throw new Error(`internal: producer ${p.node} has no weight view`);
-          const W = layer.read();
-          const b = p.bias ? current.model.readInitializer(p.bias) : undefined;
-          const span = p.span ?? 1;
-          for (let u = 0; u < group.units; u++) {
-            for (let r = ((p.offset ?? 0) + u) * span; r < ((p.offset ?? 0) + u + 1) * span; r++) {
-              for (let j = 0; j < layer.cols; j++) producerNorms[u] += W[r * layer.cols + j]! ** 2;
-              if (b) producerNorms[u] += b[r]! ** 2;
-            }
-          }
-        }
-      }
-      const selection = await selectUnits(group.units, problems, {
-        method: options.method,
-        remove: counts[gi]!,
-        damp,
-        ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
-        ...(options.step !== undefined ? { step: options.step } : {}),
-        ...(producerNorms ? { producerNorms } : {}),
-      }, engine);
-      // Write the consumers' new weights (and biases) into the working model.
-      let error: number | null = stats ? 0 : null;
-      for (let i = 0; i < layers.length; i++) {
-        const layer = layers[i]!;
-        const c = group.consumers[i]!;
-        const p = problems[i]!;
-        const Wn = selection.W[i]!;
-        if (stats) error! += await relativeReconstructionError(engine, p.W, Wn, p.rows, p.cols, stats[i]!);
-        if (c.bias) {
-          const view = new Float32Array(layer.rows * layer.cols);
-          const bias = new Float32Array(layer.rows);
-          for (let r = 0; r < layer.rows; r++) {
-            view.set(Wn.subarray(r * p.cols, r * p.cols + layer.cols), r * layer.cols);
-            bias[r] = Wn[r * p.cols + layer.cols]!;
-          }
-          layer.write(view);
-          current.model.setInitializer(c.bias, bias);
-        } else {
-          layer.write(Wn);
-        }
-      }
-      const removal = { group, units: selection.removed };
-      shrinkModel(current.model, [removal], 'zero');
-      removals.push(removal);
-      changed = true;
-      reports.push({
-        name: group.name,
-        kind: group.kind,
-        producers: group.producers.map((p) => p.node),
-        consumers: group.consumers.map((c) => c.node),
-        units: group.units,
-        removed: selection.removed.length,
-        error,
-        dampingUsed: selection.dampingUsed,
-        ...(selection.history ? { history: selection.history, bestIteration: selection.bestIteration! } : {}),
-        seconds: (performance.now() - t0) / 1000,
-      });
-    }
-    options.onProgress?.(groups.length, groups.length, '');
+    const { removals, reports } = await pruneGroups(groups, counts, {
+      current,
+      dense,
+      readBias: (name) => current.model.readInitializer(name),
+      writeBias: (name, values) => current.model.setInitializer(name, values),
+      zero: (removal) => shrinkModel(current.model, [removal], 'zero'),
+    }, calib, { ...options, calibSamples, damp, threads }, engine);
     const output = (await current.clone()) as OnnxNetwork;
     shrinkModel(output.model, removals, 'remove');
     output.invalidate();
