@@ -10,9 +10,7 @@ import { SurgeonInputError } from '../src/errors.js';
 import { loadDataset } from '../src/io/dataset.js';
 import type { Network } from '../src/network/types.js';
 import { OnnxNetwork } from '../src/network/onnx.js';
-import { folderBytes } from '../src/network/tfjs-common.js';
-import { TfjsLayersNetwork } from '../src/network/tfjs-layers.js';
-import { pruneStructuredTfjs } from '../src/structure/tfjs.js';
+import type { TfjsLayersNetwork } from '../src/network/tfjs-layers.js';
 import { compareLatency, type Latency } from '../src/structure/latency.js';
 import { pruneStructured, STRUCTURES, type StructuredPruneOptions, type StructuredPruneReport } from '../src/structure/prune.js';
 import { STRUCTURED_METHODS, type StructuredMethod } from '../src/structure/select.js';
@@ -53,7 +51,7 @@ const UNSTRUCTURED_FLAGS = {
 export function validateStructureFlags(network: Network, o: Opts, methods: readonly string[], methodFlag = '--method', tfjsLayers = false): StructureKind {
   const structure = String(o.structure);
   if (!(STRUCTURES as readonly string[]).includes(structure)) throw new SurgeonInputError(`--structure ${structure}: expected one of ${STRUCTURES.join(', ')}`);
-  if (tfjsLayers && network instanceof TfjsLayersNetwork) {
+  if (tfjsLayers && network.format === 'tfjs-layers') {
     if (structure === 'heads') throw new SurgeonInputError('--structure heads applies to ONNX models only; for a TF.js layers model use --structure neurons or channels');
   } else if (network.format !== 'onnx' || !(network instanceof OnnxNetwork)) {
     const what = tfjsLayers ? 'ONNX and TF.js layers models' : 'ONNX models only';
@@ -105,8 +103,11 @@ export async function structuredPrune(network: Network, modelPath: string, o: Op
     threads,
     onProgress: (done, total, group) => bar.update(total ? done / total : 1, group),
   };
-  if (network instanceof TfjsLayersNetwork) {
-    const { model, report } = await pruneStructuredTfjs(network, calib, options);
+  if (network.format === 'tfjs-layers') {
+    // TF.js is loaded only for TF.js models
+    const { pruneStructuredTfjs } = await import('../src/structure/tfjs.js');
+    const { folderBytes } = await import('../src/network/tfjs-common.js');
+    const { model, report } = await pruneStructuredTfjs(network as TfjsLayersNetwork, calib, options);
     bar.finish();
     try {
       const saved = await model.save(out, network.path ? { inputPath: network.path } : {});

@@ -70,7 +70,22 @@ export type { LayerSelection } from './collapse/select.js';
 export * from './linalg/index.js';
 export { analyzeStructure, unitColumns } from './structure/graph.js';
 export type { StructureKind, StructurePlan, UnitGroup, UnitProducer, UnitConsumer, UnitSlice, ReshapeUpdate, BlockedGroup, NonProducer } from './structure/graph.js';
-export { pruneStructured, structurePlan, modelCost, validateStructuredOptions, selectGroups, checkStructured, STRUCTURES } from './structure/prune.js';
+export { pruneStructured, pruneGroups, structurePlan, modelCost, validateStructuredOptions, selectGroups, checkStructured, STRUCTURES } from './structure/prune.js';
+export type { GroupPruneContext } from './structure/prune.js';
+
+/**
+ * Structured pruning (`neurons`/`channels`) of a TF.js layers network: the Keras-graph analysis,
+ * the shared selection, a smaller model whose `save` writes a new folder (src/structure/tfjs.ts).
+ * TF.js is loaded on the first call.
+ */
+export async function pruneStructuredTfjs(...args: Parameters<typeof import('./structure/tfjs.js').pruneStructuredTfjs>): ReturnType<typeof import('./structure/tfjs.js').pruneStructuredTfjs> {
+  return (await import('./structure/tfjs.js')).pruneStructuredTfjs(...args);
+}
+
+/** The structure plan (groups, blocked groups with reasons, non-producers) of a TF.js layers network; TF.js is loaded on the first call. */
+export async function analyzeTfjsStructure(...args: Parameters<typeof import('./structure/tfjs.js').analyzeTfjsStructure>): Promise<ReturnType<typeof import('./structure/tfjs.js').analyzeTfjsStructure>> {
+  return (await import('./structure/tfjs.js')).analyzeTfjsStructure(...args);
+}
 export { analyzeHeads, headShape } from './structure/heads.js';
 export type { HeadReshape, SplitUpdate, HeadsAnalysis, HeadsContext } from './structure/heads.js';
 export { accumulateStatistics, runnerBatches, sampleKeyTargets, withOnesColumn } from './prune/statistics.js';

@@ -3,7 +3,7 @@ import * as surgeon from '../src/index.js';
 
 describe('public API (src/index.ts)', () => {
   it('exports the documented entry points', () => {
-    for (const name of ['readOnnxModel', 'saveOnnxModel', 'findPrunableLayers', 'pruneModel', 'evaluateModel', 'measureModelCollapse', 'inspectModel', 'loadDataset', 'readNpy', 'sparsegptPrune', 'iobsPrune', 'obcPrune', 'SparseGPT', 'IOBS', 'HessianAccumulator', 'measureCollapse', 'createEngine', 'spdInverse', 'SurgeonInputError', 'openNetwork', 'OnnxNetwork', 'gptqQuantize', 'rtnQuantize', 'encodeSparseStorage', 'densifyStorage', 'encodeQuantized', 'pruneStructured', 'analyzeHeads', 'compareLatency', 'accumulateStatistics', 'runCurve']) {
+    for (const name of ['readOnnxModel', 'saveOnnxModel', 'findPrunableLayers', 'pruneModel', 'evaluateModel', 'measureModelCollapse', 'inspectModel', 'loadDataset', 'readNpy', 'sparsegptPrune', 'iobsPrune', 'obcPrune', 'SparseGPT', 'IOBS', 'HessianAccumulator', 'measureCollapse', 'createEngine', 'spdInverse', 'SurgeonInputError', 'openNetwork', 'OnnxNetwork', 'gptqQuantize', 'rtnQuantize', 'encodeSparseStorage', 'densifyStorage', 'encodeQuantized', 'pruneStructured', 'pruneStructuredTfjs', 'analyzeTfjsStructure', 'pruneGroups', 'analyzeHeads', 'compareLatency', 'accumulateStatistics', 'runCurve']) {
       expect(surgeon, name).toHaveProperty(name);
     }
   });

@@ -163,7 +163,7 @@ interface ConsumerStats {
  * [0, count) through `current` (X̂) and `dense` (X), with the bias column of consumers that
  * have a bias (src/prune/statistics.ts).
  */
-export async function consumerStatistics(group: UnitGroup, current: Network, dense: Network | undefined, calib: Dataset, count: number, batchSize: number, threads: number, engine: GemmEngine): Promise<ConsumerStats[]> {
+async function consumerStatistics(group: UnitGroup, current: Network, dense: Network | undefined, calib: Dataset, count: number, batchSize: number, threads: number, engine: GemmEngine): Promise<ConsumerStats[]> {
   const layers = group.consumers.map((c) => consumerLayer(current, c));
   const targets: StatisticsTarget[] = layers.map((layer, i) =>
     group.consumers[i]!.bias !== undefined ? { key: String(i), layer, cols: layer.cols + 1, transform: (X, n) => withOnesColumn(X, n, layer.cols) } : { key: String(i), layer },

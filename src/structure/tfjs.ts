@@ -172,10 +172,12 @@ function variable(model: tf.LayersModel, name: string): tf.LayerVariable {
   return w;
 }
 
+/** A float32 weight's current values, by saved name. */
 export function readTfjsWeight(model: tf.LayersModel, name: string): Float32Array {
   return Float32Array.from(variable(model, name).read().dataSync() as Float32Array);
 }
 
+/** Writes a float32 weight (same shape), by saved name. */
 export function writeTfjsWeight(model: tf.LayersModel, name: string, values: Float32Array): void {
   const v = variable(model, name);
   const t = tf.tensor(values, v.shape as number[], 'float32');
