@@ -9,6 +9,7 @@ import { loadTfjsModel, saveNewModel } from '../../src/tfjs/model.js';
 import { analyzeTfjsStructure, pruneStructuredTfjs } from '../../src/structure/tfjs.js';
 import { expectBadInput, surgeon } from '../cli/helpers.js';
 import { tempDir } from '../tfjs/helpers.js';
+import { writeDemoMlpGraphModel } from '../exported-models.js';
 
 let seed = 7;
 const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0), seed / 4294967296);
@@ -137,8 +138,14 @@ describe('structured pruning of TF.js layers models', () => {
     expect(cplan.groups).toHaveLength(1);
     const g = cplan.groups[0]!;
     expect([g.kind, g.units, g.consumers[0]!.node, g.consumers[0]!.span, g.slices.map((s) => s.tensor)]).toEqual(['channels', 6, 'fc', 9, ['bn/gamma', 'bn/beta', 'bn/moving_mean', 'bn/moving_variance']]);
+    // a functional model whose graph is a chain is analysed as the Sequential one
+    const x = tf.input({ shape: [10], name: 'x' });
+    const h = tf.layers.dropout({ rate: 0.1, name: 'drop' }).apply(tf.layers.dense({ units: 7, activation: 'relu', name: 'f1' }).apply(x)) as tf.SymbolicTensor;
+    const f = await saved(tf.model({ inputs: x, outputs: tf.layers.dense({ units: 2, name: 'f2' }).apply(h) as tf.SymbolicTensor }), dir, 'functional');
+    expect(analyzeTfjsStructure(f).groups.map((g) => [g.name, g.units, g.consumers[0]!.node, g.tensors])).toEqual([['f1/kernel', 7, 'f2', ['f1', 'drop']]]);
     m.dispose();
     c.dispose();
+    f.dispose();
   });
 
   it('leaves the groups of a residual Add alone, with the reason', async () => {
@@ -182,18 +189,19 @@ describe('structured pruning of TF.js layers models', () => {
     }
   });
 
-  it('obs: units whose outgoing weights are zero are removed and the outputs do not change (to 1e-6)', async () => {
+  it('obs and iobs: units whose outgoing weights are zero are removed and the outputs do not change (to 1e-6)', async () => {
     const cases = [
-      { name: 'mlp', build: mlp, structure: 'neurons', sparsity: 0.25, dead: [['d2', 16, [1, 4, 9, 12]], ['d3', 12, [0, 5, 7]]], kernel: ['d2/kernel', 12] },
-      { name: 'cnn', build: cnn, structure: 'channels', sparsity: 1 / 3, dead: [['fc', 6, [0, 3]]], kernel: ['fc/kernel', 36] },
-      { name: 'cnn2', build: cnn2, structure: 'channels', sparsity: 0.25, dead: [['c2', 4, [1]], ['head', 6, [2, 4]]], kernel: ['c2/kernel', 3] },
+      { name: 'mlp', build: mlp, structure: 'neurons', sparsity: 0.25, dead: [['d2', 16, [1, 4, 9, 12]], ['d3', 12, [0, 5, 7]]], kernel: ['d2/kernel', 12], method: 'obs' },
+      { name: 'mlp', build: mlp, structure: 'neurons', sparsity: 0.25, dead: [['d2', 16, [1, 4, 9, 12]], ['d3', 12, [0, 5, 7]]], kernel: ['d2/kernel', 12], method: 'iobs' },
+      { name: 'cnn', build: cnn, structure: 'channels', sparsity: 1 / 3, dead: [['fc', 6, [0, 3]]], kernel: ['fc/kernel', 36], method: 'obs' },
+      { name: 'cnn2', build: cnn2, structure: 'channels', sparsity: 0.25, dead: [['c2', 4, [1]], ['head', 6, [2, 4]]], kernel: ['c2/kernel', 3], method: 'obs' },
     ] as const;
-    for (const { name, build, structure, sparsity, dead, kernel } of cases) {
+    for (const { name, build, structure, sparsity, dead, kernel, method } of cases) {
       const m = build();
       for (const [consumer, units, removed] of dead) maskConsumer(m, consumer, units, removed);
-      const network = await saved(m, dir, `${name}-dead`);
+      const network = await saved(m, dir, `${name}-${method}-dead`);
       const d = data(network.model, 64);
-      const { model, report } = await pruneStructuredTfjs(network, d, { structure, method: 'obs', sparsity });
+      const { model, report } = await pruneStructuredTfjs(network, d, { structure, method, sparsity });
       expect(report.groups.map((g) => g.removed)).toEqual(dead.map(([, , removed]) => removed.length));
       expect(maxDiff(predict(model.model, d), predict(network.model, d))).toBeLessThan(1e-6);
       const w = model.model.weights.find((v) => v.originalName === kernel[0])!;
@@ -215,7 +223,7 @@ describe('structured pruning of TF.js layers models', () => {
     network.dispose();
   });
 
-  it('surgeon prune --structure neurons on a TF.js MLP writes a smaller folder; heads and the input folder are refused', async () => {
+  it('surgeon prune --structure neurons on a TF.js MLP writes a smaller folder; heads, the input folder and graph models are refused', async () => {
     const src = join(dir, 'cli-mlp');
     await saveNewModel(mlp(), src);
     const out = join(dir, 'cli-mlp-small');
@@ -232,6 +240,8 @@ describe('structured pruning of TF.js layers models', () => {
     back.model.dispose();
     expectBadInput(surgeon(['prune', src, '--structure', 'heads', '--method', 'magnitude', '--sparsity', '0.25', '--out', join(dir, 'h'), '--backend', 'cpu']), /--structure heads applies to ONNX models only/);
     expectBadInput(surgeon(['prune', src, '--structure', 'neurons', '--method', 'magnitude', '--sparsity', '0.25', '--out', src, '--backend', 'cpu']), /is the input model/);
+    const graph = writeDemoMlpGraphModel(join(dir, 'graph'));
+    expectBadInput(surgeon(['prune', graph, '--structure', 'neurons', '--method', 'magnitude', '--sparsity', '0.25', '--out', join(dir, 'g'), '--backend', 'cpu']), /^surgeon: --structure applies to ONNX and TF.js layers models; structured pruning of tfjs-graph models is not implemented \(drop --structure, or export a TF.js layers model\)$/);
     rmSync(dir, { recursive: true, force: true });
   });
 });
