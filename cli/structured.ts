@@ -45,10 +45,12 @@ const UNSTRUCTURED_FLAGS = {
 
 /**
  * Validates the flags of a structured run (`prune --structure` and `curve --structure`), in one
- * line each: the structure, an ONNX model, structured methods only, no flag of unstructured
- * pruning. Returns the structure.
+ * line each: the structure, an ONNX model (or, with `tfjsLayers`, a TF.js layers model: `prune`
+ * only; `curve` stays ONNX-only), structured methods only (`methodFlag` names the flag in the
+ * errors), no flag of unstructured pruning. Returns the structure.
  */
-export function validateStructureFlags(network: Network, o: Opts, methods: readonly string[], methodFlag = '--method', tfjsLayers = false): StructureKind {
+export function validateStructureFlags(network: Network, o: Opts, methods: readonly string[], options: { methodFlag?: string; tfjsLayers?: boolean } = {}): StructureKind {
+  const { methodFlag = '--method', tfjsLayers = false } = options;
   const structure = String(o.structure);
   if (!(STRUCTURES as readonly string[]).includes(structure)) throw new SurgeonInputError(`--structure ${structure}: expected one of ${STRUCTURES.join(', ')}`);
   if (tfjsLayers && network.format === 'tfjs-layers') {
@@ -85,7 +87,7 @@ export function structuredFlagOptions(o: Opts): Pick<StructuredPruneOptions, 'ca
 export async function structuredPrune(network: Network, modelPath: string, o: Opts, defaultOutput: (suffix: string) => string): Promise<void> {
   if (o.method === undefined) throw new SurgeonInputError(`--structure needs --method: ${STRUCTURED_METHODS.join(', ')}`);
   const method = String(o.method);
-  const structure = validateStructureFlags(network, o, [method], '--method', true);
+  const structure = validateStructureFlags(network, o, [method], { tfjsLayers: true });
   if (o.sparsity === undefined) throw new SurgeonInputError('--structure needs --sparsity (the fraction of units to remove), e.g. --sparsity 0.3');
   const sparsity = Number(o.sparsity);
   if (String(o.sparsity).trim() === '' || Number.isNaN(sparsity)) throw new SurgeonInputError(`--sparsity ${o.sparsity} is not a number; pass a fraction such as 0.3`);

@@ -184,7 +184,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   if (structured) {
     if (address) throw new SurgeonInputError('--structure curves run locally for now; drop --queue (or --structure)');
     // --rounds has a default of 1: only another value is a flag of unstructured pruning
-    const kind = validateStructureFlags(model, { ...o, rounds: o.rounds === '1' ? undefined : o.rounds }, methods.filter((m) => m !== 'dense'), '--methods');
+    const kind = validateStructureFlags(model, { ...o, rounds: o.rounds === '1' ? undefined : o.rounds }, methods.filter((m) => m !== 'dense'), { methodFlag: '--methods' });
     const flags = structuredFlagOptions(o);
     structure = { structure: kind, ...(flags.roundTo !== undefined ? { roundTo: flags.roundTo } : {}), ...(flags.skip ? { skip: flags.skip } : {}) };
   }
