@@ -279,7 +279,9 @@ export function ablationMarkdown(results: Results): string {
   lines.push(`Machine: ${results.machine.cpu}, ${results.machine.cores} cores. ${Object.entries(results.setup).map(([k, v]) => `${k}: ${v}`).join('; ')}.`, '');
   for (const model of models) {
     const pts = results.points.filter((p) => p.model === model && !p.label);
-    const sparsities = [...new Set(pts.map((p) => p.sparsity))];
+    // 50 %, 70 %, 90 %, then the N:M patterns.
+    const order = (x: string) => (x.includes(':') ? 2 + Number(x.split(':')[0]) / Number(x.split(':')[1]) : Number(x));
+    const sparsities = [...new Set(pts.map((p) => p.sparsity))].sort((a, b) => order(a) - order(b));
     const variants = Object.keys(VARIANTS).filter((v) => pts.some((p) => p.variant === v));
     const dense = results.dense[model]!;
     const lm = dense.perplexity !== undefined;
