@@ -18,24 +18,23 @@
  *     [--variants sparsegpt,obc,iobs,...] [--sparsities 0.5,0.7,0.9,2:4] [--out FILE] [--fresh] [--recompute]
  *     [--label NAME]   (tags the points, e.g. a run of an older commit's iobs)
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readOnnxModel, type OnnxModel } from '../src/io/onnx/model.js';
 import { findPrunableLayers } from '../src/io/onnx/operators.js';
 import { writeFileAtomic } from '../src/io/fs.js';
-import { loadDataset, type Dataset, type DatasetSpec } from '../src/io/dataset.js';
+import { loadDataset, type Dataset } from '../src/io/dataset.js';
 import { asNetwork } from '../src/network/onnx.js';
 import { pruneModel, type PruneModelOptions } from '../src/prune/model.js';
 import { HeldOutModelLoss } from '../src/prune/select.js';
 import { evaluateModel } from '../src/runtime/evaluate.js';
 import type { SparsityPattern } from '../src/pruners/types.js';
-import { arg } from './args.js';
+import { arg, resumableResults } from './args.js';
+import { FIXTURES, fmnistSpecs } from './fixture-data.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
-const FIXTURES = resolve(root, '../shared/fixtures');
 const OWN = resolve(root, 'bench/.cache/models');
 
 interface ModelSpec {
@@ -108,16 +107,7 @@ interface Results {
 }
 
 function visionData(model: OnnxModel, spec: ModelSpec): { calib: Dataset; test: Dataset } {
-  const f = (n: string) => join(FIXTURES, n);
-  let calib: DatasetSpec;
-  let test: DatasetSpec;
-  if (existsSync(f('fmnist-calib-images.npy')) && existsSync(f('fmnist-test-images.npy'))) {
-    calib = { inputs: f('fmnist-calib-images.npy'), labels: f('fmnist-calib-labels.npy'), scale: 1 / 255, limit: spec.calib + spec.heldOut };
-    test = { inputs: f('fmnist-test-images.npy'), labels: f('fmnist-test-labels.npy'), scale: 1 / 255 };
-  } else {
-    calib = { dataset: 'fashion-mnist:train', limit: spec.calib + spec.heldOut };
-    test = { dataset: 'fashion-mnist:test' };
-  }
+  const { calib, test } = fmnistSpecs(spec.calib + spec.heldOut);
   return { calib: loadDataset(calib, { inputs: model.inputs }), test: loadDataset(test, { inputs: model.inputs }) };
 }
 
@@ -163,23 +153,11 @@ async function main(): Promise<void> {
   const variants = arg('variants', Object.keys(VARIANTS).join(',')).split(',');
   const sparsities = arg('sparsities', '0.5,0.7,0.9,2:4').split(',');
   const label = arg('label', '');
-  const fresh = process.argv.includes('--fresh');
-  const recompute = process.argv.includes('--recompute');
-  const OUT = resolve(arg('out', join(root, 'bench/results/iobs-ablation.json')));
-  const results: Results =
-    !fresh && existsSync(OUT)
-      ? (JSON.parse(readFileSync(OUT, 'utf8')) as Results)
-      : {
-          machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
-          node: process.version,
-          setup: {
-            vision: '1,792 calibration + 256 held-out Fashion-MNIST training images; 10,000 test images',
-            tokens: '128 calibration + 32 held-out training windows; every validation window',
-            mode: 'sequential, 1 round, damp 0.01; iobs defaults: 3 iterations, η = 0.5, projection auto, select model',
-          },
-          dense: {},
-          points: [],
-        };
+  const { out: OUT, results, recompute } = resumableResults<Results>(join(root, 'bench/results/iobs-ablation.json'), {
+    vision: '1,792 calibration + 256 held-out Fashion-MNIST training images; 10,000 test images',
+    tokens: '128 calibration + 32 held-out training windows; every validation window',
+    mode: 'sequential, 1 round, damp 0.01; iobs defaults: 3 iterations, η = 0.5, projection auto, select model',
+  }, { dense: {}, points: [] });
   const save = () => {
     writeFileAtomic(OUT, new TextEncoder().encode(JSON.stringify(results, null, 1) + '\n'));
     writeFileAtomic(OUT.replace(/\.json$/, '.md'), new TextEncoder().encode(ablationMarkdown(results)));

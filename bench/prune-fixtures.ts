@@ -17,23 +17,22 @@
  *
  *   npm run bench:prune [-- --models mlp,cnn,vit,gpt --methods ... --sparsities 0.5,0.7,2:4 --out FILE --fresh --recompute]
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readOnnxModel } from '../src/io/onnx/model.js';
 import { findPrunableLayers } from '../src/io/onnx/operators.js';
 import { writeFileAtomic } from '../src/io/fs.js';
-import { loadDataset, type ClassificationDataset, type Dataset, type DatasetSpec } from '../src/io/dataset.js';
+import { loadDataset, type ClassificationDataset, type Dataset } from '../src/io/dataset.js';
 import { pruneModel, type PruneModelReport } from '../src/prune/model.js';
 import { evaluateModel } from '../src/runtime/evaluate.js';
 import { measureModelCollapse } from '../src/collapse/model.js';
 import type { SparsityPattern } from '../src/pruners/types.js';
-import { arg } from './args.js';
+import { arg, resumableResults } from './args.js';
+import { FIXTURES, fmnistSpecs } from './fixture-data.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
-const FIXTURES = resolve(root, '../shared/fixtures');
 
 
 const MODELS: Record<string, { file: string; kind: 'vision' | 'tokens' }> = {
@@ -67,17 +66,6 @@ interface Results {
   points: BenchPoint[];
 }
 
-function visionSpecs(): { calib: DatasetSpec; test: DatasetSpec } {
-  const f = (n: string) => join(FIXTURES, n);
-  if (existsSync(f('fmnist-calib-images.npy')) && existsSync(f('fmnist-test-images.npy'))) {
-    return {
-      calib: { inputs: f('fmnist-calib-images.npy'), labels: f('fmnist-calib-labels.npy'), scale: 1 / 255 },
-      test: { inputs: f('fmnist-test-images.npy'), labels: f('fmnist-test-labels.npy'), scale: 1 / 255 },
-    };
-  }
-  return { calib: { dataset: 'fashion-mnist:train', limit: 2048 }, test: { dataset: 'fashion-mnist:test' } };
-}
-
 function patternOf(text: string): { pattern: SparsityPattern; sparsity: number; label: string } {
   if (text.includes(':')) {
     const [n, m] = text.split(':').map(Number) as [number, number];
@@ -96,25 +84,13 @@ async function main(): Promise<void> {
   const models = arg('models', existsSync(join(FIXTURES, 'fmnist-mlp.onnx')) ? 'mlp,cnn,vit,gpt' : 'demo').split(',');
   const methods = arg('methods', 'magnitude,wanda,sparsegpt,obc,iht,iobs').split(',');
   const sparsities = arg('sparsities', '0.5,0.6,0.7,0.8,0.9,2:4').split(',');
-  const fresh = process.argv.includes('--fresh');
-  const recompute = process.argv.includes('--recompute');
-  const OUT = resolve(arg('out', join(root, 'bench/results/prune-fixtures.json')));
-  const results: Results =
-    !fresh && existsSync(OUT)
-      ? (JSON.parse(readFileSync(OUT, 'utf8')) as Results)
-      : {
-          machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
-          node: process.version,
-          setup: {
-            vision: '2,048 calibration images (1,792 statistics + 256 held out), 10,000 test images',
-            gpt: '160 training windows of 128 tokens (128 statistics + 32 held out), 185 validation windows',
-            mode: 'sequential, 1 round, damp 0.01, iobs defaults (3 iterations, η = 0.5, projection auto)',
-          },
-          dense: {},
-          points: [],
-        };
+  const { out: OUT, results, recompute } = resumableResults<Results>(join(root, 'bench/results/prune-fixtures.json'), {
+    vision: '2,048 calibration images (1,792 statistics + 256 held out), 10,000 test images',
+    gpt: '160 training windows of 128 tokens (128 statistics + 32 held out), 185 validation windows',
+    mode: 'sequential, 1 round, damp 0.01, iobs defaults (3 iterations, η = 0.5, projection auto)',
+  }, { dense: {}, points: [] });
   const save = () => writeFileAtomic(OUT, new TextEncoder().encode(JSON.stringify(results, null, 1) + '\n'));
-  const vision = visionSpecs();
+  const vision = fmnistSpecs();
   for (const name of models) {
     const spec = MODELS[name];
     if (!spec) throw new Error(`unknown model ${name}`);

@@ -102,3 +102,17 @@ export class Lifetime {
     if (this.ended) throw new Error('internal: the network was disposed');
   }
 }
+
+/** The layers of `layers`, nested models (Sequential inside a model) expanded in place, in order. */
+export function leafLayers(layers: readonly tf.layers.Layer[]): tf.layers.Layer[] {
+  const out: tf.layers.Layer[] = [];
+  const walk = (list: readonly tf.layers.Layer[]) => {
+    for (const l of list) {
+      const inner = (l as unknown as { layers?: tf.layers.Layer[] }).layers;
+      if (Array.isArray(inner)) walk(inner);
+      else out.push(l);
+    }
+  };
+  walk(layers);
+  return out;
+}

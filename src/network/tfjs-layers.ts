@@ -26,7 +26,7 @@ import { loadTfjsModel, loadTfjsModelFile, prunableViews, readView, saveTfjsMode
 import { im2col, im2colShape, type ConvGeometry, type ConvLayout } from './conv.js';
 import { asSparseReport } from './tfjs-common.js';
 import type { TfjsSparseReport } from '../tfjs/sparse.js';
-import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, refuseTfjsQuantize, symbolicDims, Lifetime } from './tfjs-common.js';
+import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, leafLayers, refuseInputFolder, refuseTfjsQuantize, symbolicDims, Lifetime } from './tfjs-common.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, OpenNetworkOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
 
 /** A node of the Keras graph (one application of a layer); tfjs does not export the class. */
@@ -266,20 +266,12 @@ export class TfjsLayersNetwork implements Network {
   skipped(): SkippedNode[] {
     const prunable = new Set(prunableViews(this.model).map((v) => v.owner));
     const out: SkippedNode[] = [];
-    const walk = (layers: tf.layers.Layer[]) => {
-      for (const l of layers) {
-        const inner = (l as unknown as { layers?: tf.layers.Layer[] }).layers;
-        if (Array.isArray(inner)) {
-          walk(inner);
-          continue;
-        }
-        if (prunable.has(l)) continue;
-        if (l.weights.some((w) => /(kernel|embeddings)$/.test(w.originalName))) {
-          out.push({ node: l.name, op: l.getClassName(), reason: `${l.getClassName()} is not a prunable layer class (prunable: Dense, Conv1D, Conv2D, DepthwiseConv2D)` });
-        }
+    for (const l of leafLayers(this.model.layers)) {
+      if (prunable.has(l)) continue;
+      if (l.weights.some((w) => /(kernel|embeddings)$/.test(w.originalName))) {
+        out.push({ node: l.name, op: l.getClassName(), reason: `${l.getClassName()} is not a prunable layer class (prunable: Dense, Conv1D, Conv2D, DepthwiseConv2D)` });
       }
-    };
-    walk(this.model.layers);
+    }
     return out;
   }
 

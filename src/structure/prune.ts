@@ -402,25 +402,47 @@ export async function pruneStructured(model: Network | OnnxModel, calib: Dataset
   if (needsData && !calib) throw new SurgeonInputError(`--structure with --method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
   const threads = options.threads ?? 2;
   const { plan, shapes } = await structurePlan(network.model, calib, threads);
+  return runStructured(network, plan, calib, options, started, {
+    context: (current) => ({
+      readBias: (name) => current.model.readInitializer(name),
+      writeBias: (name, values) => current.model.setInitializer(name, values),
+      zero: (removal) => shrinkModel(current.model, [removal], 'zero'),
+    }),
+    finish: async (current, removals) => {
+      const output = (await current.clone()) as OnnxNetwork;
+      shrinkModel(output.model, removals, 'remove');
+      output.invalidate();
+      const afterShapes = await measureShapes(output.model, probeFeeds(output.model, calib), threads);
+      return { model: output, before: modelCost(network.model, shapes), after: modelCost(output.model, afterShapes) };
+    },
+  });
+}
+
+/** What a format supplies to {@link runStructured}: weight access on its clone, and the smaller model. */
+export interface StructuredFormat<N extends Network, O> {
+  /** Bias access and unit zeroing on `current` (the clone being pruned). */
+  context(current: N): Pick<GroupPruneContext, 'readBias' | 'writeBias' | 'zero'>;
+  /** The smaller model from the pruned clone and the removals, with the costs before and after. */
+  finish(current: N, removals: GroupRemoval[]): Promise<{ model: O; before: ModelCost; after: ModelCost }>;
+}
+
+/**
+ * The body of structured pruning shared by every format: selects the groups of `plan`, prunes
+ * them on a clone of `network` ({@link pruneGroups}; a second clone stays dense for the cross
+ * term), lets the format build the smaller model, and reports.
+ */
+export async function runStructured<N extends Network, O>(network: N, plan: StructurePlan, calib: Dataset | undefined, options: StructuredPruneOptions, started: number, format: StructuredFormat<N, O>): Promise<{ model: O; report: StructuredPruneReport }> {
   const { groups, counts } = selectGroups(plan, options);
+  const threads = options.threads ?? 2;
   const calibSamples = calib ? Math.min(options.calibSamples ?? 512, calib.count) : 0;
   const damp = options.damp ?? 0.01;
   const ownEngine = !options.engine;
   const engine = options.engine ?? createEngine({ threads });
-  const current = (await network.clone()) as OnnxNetwork;
-  const dense = (await network.clone()) as OnnxNetwork;
+  const current = (await network.clone()) as N;
+  const dense = (await network.clone()) as N;
   try {
-    const { removals, reports } = await pruneGroups(groups, counts, {
-      current,
-      dense,
-      readBias: (name) => current.model.readInitializer(name),
-      writeBias: (name, values) => current.model.setInitializer(name, values),
-      zero: (removal) => shrinkModel(current.model, [removal], 'zero'),
-    }, calib, { ...options, calibSamples, damp, threads }, engine);
-    const output = (await current.clone()) as OnnxNetwork;
-    shrinkModel(output.model, removals, 'remove');
-    output.invalidate();
-    const afterShapes = await measureShapes(output.model, probeFeeds(output.model, calib), threads);
+    const { removals, reports } = await pruneGroups(groups, counts, { current, dense, ...format.context(current) }, calib, { ...options, calibSamples, damp, threads }, engine);
+    const { model, before, after } = await format.finish(current, removals);
     const report: StructuredPruneReport = {
       structure: options.structure,
       method: options.method,
@@ -432,11 +454,11 @@ export async function pruneStructured(model: Network | OnnxModel, calib: Dataset
       blocked: plan.blocked,
       otherKind: plan.groups.filter((g) => g.kind !== options.structure).map((g) => g.name),
       nonProducers: plan.nonProducers,
-      before: modelCost(network.model, shapes),
-      after: modelCost(output.model, afterShapes),
+      before,
+      after,
       seconds: (performance.now() - started) / 1000,
     };
-    return { model: output, report };
+    return { model, report };
   } finally {
     current.dispose();
     dense.dispose();

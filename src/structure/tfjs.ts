@@ -16,12 +16,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { SurgeonInputError } from '../errors.js';
 import type { Dataset } from '../io/dataset.js';
-import { createEngine } from '../linalg/create-engine.js';
+import { leafLayers } from '../network/tfjs-common.js';
 import { TfjsLayersNetwork } from '../network/tfjs-layers.js';
 import type { TfjsModelFile } from '../tfjs/io.js';
 import { loadTfjsModelFile } from '../tfjs/model.js';
 import type { BlockedGroup, NonProducer, StructureKind, StructurePlan, UnitConsumer, UnitGroup, UnitSlice } from './graph.js';
-import { pruneGroups, selectGroups, validateStructuredOptions, type ModelCost, type StructuredPruneOptions, type StructuredPruneReport } from './prune.js';
+import { runStructured, validateStructuredOptions, type ModelCost, type StructuredPruneOptions, type StructuredPruneReport } from './prune.js';
 import { sliceAxis, type GroupRemoval } from './shrink.js';
 
 type KerasNode = tf.layers.Layer['inboundNodes'][number];
@@ -147,21 +147,13 @@ export function tfjsModelCost(model: tf.LayersModel): ModelCost {
   let parameters = 0;
   for (const w of model.weights) if (w.dtype === 'float32') parameters += w.shape.reduce((a: number, b) => a * (b ?? 1), 1);
   let macs = 0;
-  const walk = (layers: tf.layers.Layer[]) => {
-    for (const l of layers) {
-      const inner = (l as unknown as { layers?: tf.layers.Layer[] }).layers;
-      if (Array.isArray(inner)) {
-        walk(inner);
-        continue;
-      }
-      const kernel = weightOf(l, 'kernel');
-      if (!kernel || !WEIGHTED.has(l.getClassName())) continue;
-      const shapes = (Array.isArray(l.outputShape[0]) ? l.outputShape : [l.outputShape]) as Array<Array<number | null>>;
-      const out = shapes[0]!.slice(1).reduce((a: number, b) => a * (b ?? 1), 1);
-      macs += out * kernel.shape.slice(0, -1).reduce((a: number, b) => a * (b ?? 1), 1);
-    }
-  };
-  walk(model.layers);
+  for (const l of leafLayers(model.layers)) {
+    const kernel = weightOf(l, 'kernel');
+    if (!kernel || !WEIGHTED.has(l.getClassName())) continue;
+    const shapes = (Array.isArray(l.outputShape[0]) ? l.outputShape : [l.outputShape]) as Array<Array<number | null>>;
+    const out = shapes[0]!.slice(1).reduce((a: number, b) => a * (b ?? 1), 1);
+    macs += out * kernel.shape.slice(0, -1).reduce((a: number, b) => a * (b ?? 1), 1);
+  }
   return { parameters, macs };
 }
 
@@ -295,43 +287,15 @@ export async function pruneStructuredTfjs(network: TfjsLayersNetwork, calib: Dat
   validateStructuredOptions(options);
   if (options.structure === 'heads') throw new SurgeonInputError('--structure heads applies to ONNX models only; for a TF.js layers model use --structure neurons or channels');
   if (options.method !== 'magnitude' && !calib) throw new SurgeonInputError(`--structure with --method ${options.method} needs calibration data; pass --inputs FILE, --dataset NAME or --tokens FILE`);
-  const threads = options.threads ?? 2;
-  const plan = analyzeTfjsStructure(network);
-  const { groups, counts } = selectGroups(plan, options);
-  const calibSamples = calib ? Math.min(options.calibSamples ?? 512, calib.count) : 0;
-  const damp = options.damp ?? 0.01;
-  const ownEngine = !options.engine;
-  const engine = options.engine ?? createEngine({ threads });
-  const current = (await network.clone()) as TfjsLayersNetwork;
-  const dense = (await network.clone()) as TfjsLayersNetwork;
-  try {
-    const { removals, reports } = await pruneGroups(groups, counts, {
-      current,
-      dense,
+  return runStructured(network, analyzeTfjsStructure(network), calib, options, started, {
+    context: (current) => ({
       readBias: (name) => readTfjsWeight(current.model, name),
       writeBias: (name, values) => writeTfjsWeight(current.model, name, values),
       zero: (removal) => zeroTfjsUnits(current.model, [removal]),
-    }, calib, { ...options, calibSamples, damp, threads }, engine);
-    const output = new TfjsLayersNetwork(await loadTfjsModelFile(shrunkTfjsFile(network.loaded.file, current.model, removals)));
-    const report: StructuredPruneReport = {
-      structure: options.structure,
-      method: options.method,
-      sparsity: options.sparsity,
-      roundTo: options.roundTo ?? 1,
-      damp,
-      calibSamples,
-      groups: reports,
-      blocked: plan.blocked,
-      otherKind: plan.groups.filter((g) => g.kind !== options.structure).map((g) => g.name),
-      nonProducers: plan.nonProducers,
-      before: tfjsModelCost(network.model),
-      after: tfjsModelCost(output.model),
-      seconds: (performance.now() - started) / 1000,
-    };
-    return { model: output, report };
-  } finally {
-    current.dispose();
-    dense.dispose();
-    if (ownEngine) await engine.dispose();
-  }
+    }),
+    finish: async (current, removals) => {
+      const output = new TfjsLayersNetwork(await loadTfjsModelFile(shrunkTfjsFile(network.loaded.file, current.model, removals)));
+      return { model: output, before: tfjsModelCost(network.model), after: tfjsModelCost(output.model) };
+    },
+  });
 }
