@@ -30,7 +30,8 @@
 import { SurgeonInputError } from '../errors.js';
 import type { GemmEngine } from '../linalg/engine.js';
 import { choleskySync, NotPositiveDefiniteError } from '../linalg/cholesky.js';
-import { dampedDiagonal, spdInverse, withDiagonal } from '../linalg/spd.js';
+import { spdInverse } from '../linalg/spd.js';
+import { newtonTarget, prepareCurvature } from '../pruners/curvature.js';
 
 /** The methods of structured pruning. */
 export const STRUCTURED_METHODS = ['magnitude', 'wanda', 'obs', 'iobs'] as const;
@@ -188,22 +189,15 @@ interface Curvature {
 async function curvatureOf(c: ConsumerProblem, damp: number, engine: GemmEngine): Promise<Curvature> {
   if (!c.H) throw new SurgeonInputError('structured obs/iobs/wanda need the consumer statistics H; pass calibration data');
   const d = c.cols;
-  const damped = dampedDiagonal(c.H, d, damp);
-  const Hinv = await spdInverse(withDiagonal(c.H, d, damped.diagonal), d, engine).catch((e: unknown) => {
-    if (e instanceof NotPositiveDefiniteError) throw new SurgeonInputError(`a consumer's H (${d}×${d}) is singular after dampening ${damped.dampingUsed}; use more calibration samples or a larger --damp`, { cause: e });
+  const problem = { W: c.W, rows: c.rows, cols: d, H: c.H, ...(c.C ? { C: c.C } : {}) };
+  const curv = prepareCurvature(problem, damp, 'structured pruning');
+  const Hinv = await spdInverse(curv.Hd, d, engine).catch((e: unknown) => {
+    if (e instanceof NotPositiveDefiniteError) throw new SurgeonInputError(`a consumer's H (${d}×${d}) is singular after dampening ${curv.dampingUsed}; use more calibration samples or a larger --damp`, { cause: e });
     throw e;
   });
-  // The least-squares target, shrunk toward the dense weights by the damping δ (as newtonTarget): T = W(C + δI)(H + δI)⁻¹.
-  let T: Float64Array;
-  if (c.C) {
-    const WC = await engine.gemm(c.W, c.C, c.rows, d, d);
-    const dead = new Set(damped.deadInputs);
-    for (let r = 0; r < c.rows; r++) for (let j = 0; j < d; j++) if (!dead.has(j)) WC[r * d + j] += damped.dampingUsed * c.W[r * d + j]!;
-    T = await engine.gemm(WC, Hinv, c.rows, d, d);
-  } else {
-    T = Float64Array.from(c.W);
-  }
-  return { Hinv, T, dampingUsed: damped.dampingUsed };
+  // The layer-wise pruners' least-squares target, T = W(C + δI)(H + δI)⁻¹; W itself when X̂ = X.
+  const T = c.C ? await newtonTarget(problem, curv, { Hinv }, engine) : Float64Array.from(c.W);
+  return { Hinv, T, dampingUsed: curv.dampingUsed };
 }
 
 /** Greedy group OBS from the targets `targets` with inverses `Hinvs`: the removed units in removal order and the final states. */
