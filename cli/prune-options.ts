@@ -13,7 +13,7 @@ export function addPrunerOptions(command: Command): Command {
     .option('--step <η>', 'step size of iht / iobs')
     .addOption(new Option('--projection <p>', 'iobs projection (auto: exact OBS for d ≤ 256, else the SparseGPT sweep)').choices(['auto', 'obc', 'sparsegpt', 'topk']))
     .option('--blocksize <B>', 'columns per adaptive-mask block of the SparseGPT sweep (default 128)')
-    .addOption(new Option('--select <how>', "iobs: keep each stage's iterate by the model's held-out loss (model, default) or by the held-out layer objective (layer)").choices(['model', 'layer']))
+    .addOption(new Option('--select <how>', "iobs: also prune the one-shot model and keep whichever has the lower held-out model loss (model, default), or keep the iterated model (layer)").choices(['model', 'layer']))
     .addOption(new Option('--cross-term <on|off>', 'iht / iobs: fit the dense outputs from the pruned inputs with C = XᵀX̂ (on, default) or prune W against H alone as SparseGPT does (off)').choices(['on', 'off']));
 }
 

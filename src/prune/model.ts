@@ -265,8 +265,6 @@ export function validatePruneOptions(options: PruneModelOptions): PrunerEntry {
   return entry;
 }
 
-/** Per-sample-key statistics accumulators for one range of samples. */
-
 /** The layers of a network and why some stay dense. */
 interface LayerPlan {
   all: NetworkLayer[];
@@ -350,7 +348,6 @@ export async function pruneModel(model: Network | OnnxModel, calib: Dataset | un
   const seconds = (performance.now() - started) / 1000;
   const profile = kept.report.profile;
   profile.select += seconds;
-  profile.other = Math.max(0, profile.other);
   kept.report.seconds = report.seconds + seconds;
   kept.report.selection = { loss: loss.kind, losses, chosen, seconds };
   return kept;
@@ -405,7 +402,7 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
     // fp32 statistics: Float32 Gram products summed into Float64 (HessianAccumulator reads the engine's precision).
     const statsEngine = (options.statistics ?? 'fp32') === 'fp32' ? createEngine({ threads: options.threads ?? 2, precision: 'float32' }) : engine;
     /** Adds the seconds `work` takes to `phase`. */
-    const timed = async <T>(phase: 'capture' | 'prune' | 'error' | 'select', work: () => Promise<T>): Promise<T> => {
+    const timed = async <T>(phase: 'capture' | 'prune' | 'error', work: () => Promise<T>): Promise<T> => {
       const t0 = performance.now();
       try {
         return await work();
@@ -544,8 +541,10 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
                     observed.forEach((p, i) => {
                       for (const u of p.layer.uses) addDifference(sums[i]!, hat[u.product!]!.data as Float32Array, den[u.product!]!.data as Float32Array);
                     });
-                    profile.error += (performance.now() - t0) / 1000;
-                    profile.capture -= (performance.now() - t0) / 1000;
+                    // Inside the advance (timed as capture): moved to the error phase.
+                    const seconds = (performance.now() - t0) / 1000;
+                    profile.error += seconds;
+                    profile.capture -= seconds;
                   },
                 }
               : undefined;

@@ -44,7 +44,6 @@ export interface LayerPruneResult {
   quantized?: QuantizedWeight;
 }
 
-
 /**
  * One layer's pruning problem (the binding contract of every `xxxPrune` function).
  *
