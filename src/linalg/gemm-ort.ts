@@ -16,7 +16,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 import { checkShapes } from './gemm-ts.js';
 import { BufferPool } from './pool.js';
-import { mirrorLower, transposeBlock } from './blocks.js';
+import { mirrorLower } from './blocks.js';
 import { AttributeType, DataType, encodeModelProto, type ModelProto, type NodeProto } from '../io/onnx/proto.js';
 
 /** Arithmetic of the native product. */
@@ -37,12 +37,22 @@ export interface OnnxRuntimeEngineOptions {
 }
 
 /** Smallest d for which {@link OnnxRuntimeEngine.syrk} computes only the lower block triangle. */
-export const SYRK_BLOCKED_MIN_D = 1024;
-/** Block rows per call of the blocked Gram product. */
-export const SYRK_BLOCK = 512;
+export const SYRK_BLOCKED_MIN_D = 512;
+
+/**
+ * Block rows of the blocked Gram product of width d: 384 from d = 1536, else 256. Measured on
+ * the 2-core machines (bench/results/linalg.json): smaller blocks waste fewer flops on the
+ * diagonal blocks ((1 + b/d)/2 of the full product), larger ones run the GEMM kernel better.
+ */
+export function syrkBlock(d: number): number {
+  return d >= 1536 ? 384 : 256;
+}
 
 /** The tiny models {@link buildGemmModel} can build. */
 export type OpKey = 'matmul' | 'gemm_tn' | 'gemm_nt' | 'gemm_tt' | 'gram';
+
+/** The blocked Gram product of one width (see {@link buildSyrkModel}), keyed `syrk:d`. */
+type SyrkKey = `syrk:${number}`;
 
 /**
  * An accumulating product Y = alpha·op(A)·op(B) + beta·C with alpha, beta and the transposes
@@ -116,6 +126,40 @@ export function buildGemmModel(op: OpKey, elemType: number): Uint8Array {
 }
 
 /**
+ * Builds the lower block triangle of XᵀX for X (N × d, N symbolic) as one model: Xᵀ is
+ * formed once (Transpose), and block row k of the result, Y_k = Xᵀ[r0:r1] · (Xᵀ[0:r1])ᵀ
+ * (b × r1, r1 = min(d, r0 + b)), is one Gemm on row slices of Xᵀ, so the transpose, the
+ * slicing and every product run natively in one session run (about (1 + b/d)/2 of the full
+ * product's flops).
+ */
+export function buildSyrkModel(d: number, b: number, elemType: number): Uint8Array {
+  const tensor = (name: string, dims: Array<string | number>) => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x })) } } },
+  });
+  const index = (name: string, value: number) => ({ name, dataType: DataType.INT64, dims: [1], int64Data: [value] });
+  const node: Array<Partial<NodeProto>> = [{ opType: 'Transpose', input: ['X'], output: ['Xt'], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [1, 0] }] as never }];
+  const initializer = [index('zero', 0)];
+  const output = [];
+  for (let r0 = 0, k = 0; r0 < d; r0 += b, k++) {
+    const r1 = Math.min(d, r0 + b);
+    initializer.push(index(`end${k}`, r1));
+    if (r0 > 0) initializer.push(index(`start${k}`, r0));
+    node.push({ opType: 'Slice', input: ['Xt', r0 > 0 ? `start${k}` : 'zero', `end${k}`, 'zero'], output: [`rows${k}`] });
+    if (r0 > 0) node.push({ opType: 'Slice', input: ['Xt', 'zero', `end${k}`, 'zero'], output: [`upto${k}`] });
+    node.push({ opType: 'Gemm', input: [`rows${k}`, r0 > 0 ? `upto${k}` : `rows${k}`], output: [`Y${k}`], attribute: [{ name: 'transB', type: AttributeType.INT, i: 1 }] as never });
+    output.push(tensor(`Y${k}`, [r1 - r0, r1]));
+  }
+  const model = {
+    irVersion: 8,
+    producerName: 'surgeon.linalg',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: { name: `syrk_${d}`, node, input: [tensor('X', ['N', d])], output, initializer },
+  };
+  return encodeModelProto(model as unknown as ModelProto);
+}
+
+/**
  * Builds Y = alpha·op(A)·op(B) + beta·C (one Gemm node with its C input; without C when
  * beta = 0), so scaling and the update of an existing matrix (`out` with beta ≠ 0, e.g. the lazy
  * updates of the SparseGPT sweep) run in the native kernel instead of a JavaScript loop.
@@ -166,10 +210,8 @@ export class OnnxRuntimeEngine implements GemmEngine {
   readonly spin: boolean;
   /** See {@link GemmEngine.pool}. */
   readonly pool = new BufferPool();
-  private readonly sessions = new Map<OpKey | AccKey, Promise<Ort.InferenceSession>>();
+  private readonly sessions = new Map<OpKey | AccKey | SyrkKey, Promise<Ort.InferenceSession>>();
   private disposed = false;
-  /** See {@link syrk}: the transposed batch of the Float32 path. */
-  private float32Scratch: Float32Array | undefined;
 
   constructor(options: OnnxRuntimeEngineOptions = {}) {
     this.threads = options.threads ?? 2;
@@ -179,13 +221,16 @@ export class OnnxRuntimeEngine implements GemmEngine {
   }
 
   /** Creates (or returns the cached) session of `op`. */
-  private session(op: OpKey | AccKey): Promise<Ort.InferenceSession> {
+  private session(op: OpKey | AccKey | SyrkKey): Promise<Ort.InferenceSession> {
     if (this.disposed) throw new Error('OnnxRuntimeEngine used after dispose()');
     let s = this.sessions.get(op);
     if (!s) {
       const elemType = this.precision === 'float64' ? DataType.DOUBLE : DataType.FLOAT;
       let bytes: Uint8Array;
-      if (op.startsWith('acc:')) {
+      if (op.startsWith('syrk:')) {
+        const d = Number(op.slice(5));
+        bytes = buildSyrkModel(d, syrkBlock(d), elemType);
+      } else if (op.startsWith('acc:')) {
         const [, tA, tB, alpha, beta] = op.split(':');
         bytes = buildAccumulateModel(tA === '1', tB === '1', Number(alpha), Number(beta), elemType);
       } else {
@@ -264,9 +309,9 @@ export class OnnxRuntimeEngine implements GemmEngine {
    * G (d × d) = alpha·XᵀX + beta·out for X (n × d); exactly symmetric.
    *
    * Small d: one fused `Gemm(X, X, transA=1)` (2·n·d² flops). d ≥ {@link SYRK_BLOCKED_MIN_D}:
-   * X is transposed once in JavaScript (Xᵀ rows are contiguous), then only the lower block
-   * triangle is computed, block row by block row, as Xᵀ[r0:r1] · (Xᵀ[0:r1])ᵀ — about
-   * (1 + b/d)·n·d² flops for block size b, i.e. ~40 % fewer than the full product.
+   * one run of the blocked model of {@link buildSyrkModel} (transpose, row slices and the lower
+   * block triangle's products all native, about (1 + b/d)·n·d² flops for the block size
+   * b = {@link syrkBlock}(d)); its block rows are added into the lower triangle of G.
    */
   async syrk(X: Matrix, n: number, d: number, options: SyrkOptions = {}): Promise<Float64Array> {
     if (X.length < n * d) throw new RangeError(`syrk: X has ${X.length} elements, needs ${n * d}`);
@@ -281,35 +326,17 @@ export class OnnxRuntimeEngine implements GemmEngine {
       mirrorLower(Y, d);
       return finish(Y, d * d, alpha, options);
     }
-    const fp64 = this.precision === 'float64';
-    // Xᵀ (rows contiguous) in the engine precision; the transpose also converts the element type.
-    // Float32 scratch reused across calls (a fresh 30–40 MB array per merge cost its page faults and
-    // zeroing each time); a call made while another holds it allocates its own.
-    const scratch = fp64 ? undefined : this.float32Scratch;
-    this.float32Scratch = undefined;
-    const Xt = fp64 ? this.pool.take(n * d) : scratch && scratch.length >= n * d ? scratch.subarray(0, n * d) : new Float32Array(n * d);
-    transposeBlock(X, d, 0, 0, n, d, Xt);
+    const session = await this.session(`syrk:${d}`);
+    const result = await session.run({ X: await this.tensor(X, n * d, [n, d]) });
     const out = options.out;
     const beta = out ? (options.beta ?? 0) : 0;
     const G = out ?? new Float64Array(d * d);
-    const b = SYRK_BLOCK;
-    const Y = this.pool.take(b * d);
-    for (let r0 = 0; r0 < d; r0 += b) {
+    const b = syrkBlock(d);
+    for (let r0 = 0, k = 0; r0 < d; r0 += b, k++) {
       const r1 = Math.min(d, r0 + b);
-      const rows = r1 - r0;
-      const P = Y.subarray(0, rows * r1);
-      await this.gemm(Xt.subarray(r0 * n, r1 * n), Xt.subarray(0, r1 * n), rows, n, r1, { transB: true, alpha, out: P });
-      for (let i = r0; i < r1; i++) {
-        const y = (i - r0) * r1;
-        const g = i * d;
-        if (beta === 0) G.set(P.subarray(y, y + i + 1), g);
-        else if (beta === 1) for (let j = 0; j <= i; j++) G[g + j] += P[y + j]!;
-        else for (let j = 0; j <= i; j++) G[g + j] = beta * G[g + j]! + P[y + j]!;
-      }
+      const Y = result[`Y${k}`]!.data as Float32Array | Float64Array;
+      addLowerRows(G, d, Y, r0, r1, alpha, beta);
     }
-    this.pool.give(Y);
-    if (fp64) this.pool.give(Xt as Float64Array);
-    else this.float32Scratch = new Float32Array(Xt.buffer);
     if (!options.lowerOnly) mirrorLower(G, d);
     return G;
   }
@@ -318,10 +345,24 @@ export class OnnxRuntimeEngine implements GemmEngine {
   async dispose(): Promise<void> {
     this.disposed = true;
     this.pool.clear();
-    this.float32Scratch = undefined;
     const all = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.release()));
+  }
+}
+
+/**
+ * G[i, 0..i] = beta·G[i, 0..i] + alpha·Y[i − r0, 0..i] for the rows i of [r0, r1), where Y is
+ * the (r1 − r0) × r1 block row of a Gram product.
+ */
+function addLowerRows(G: Float64Array, d: number, Y: Float32Array | Float64Array, r0: number, r1: number, alpha: number, beta: number): void {
+  const w = r1;
+  for (let i = r0; i < r1; i++) {
+    const y = (i - r0) * w;
+    const g = i * d;
+    if (beta === 0 && alpha === 1) for (let j = 0; j <= i; j++) G[g + j] = Y[y + j]!;
+    else if (beta === 1 && alpha === 1) for (let j = 0; j <= i; j++) G[g + j] += Y[y + j]!;
+    else for (let j = 0; j <= i; j++) G[g + j] = beta * G[g + j]! + alpha * Y[y + j]!;
   }
 }
 

@@ -5,7 +5,7 @@
 export type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
 export { syrk } from './engine.js';
 export { gemmSync, syrkSync, TypeScriptEngine } from './gemm-ts.js';
-export { OnnxRuntimeEngine, buildGemmModel, loadOrt, SYRK_BLOCK, SYRK_BLOCKED_MIN_D } from './gemm-ort.js';
+export { OnnxRuntimeEngine, buildGemmModel, loadOrt, buildSyrkModel, syrkBlock, SYRK_BLOCKED_MIN_D } from './gemm-ort.js';
 export type { OnnxRuntimeEngineOptions, Precision, OpKey } from './gemm-ort.js';
 export { AutoEngine, createEngine, AUTO_TS_MAX_FLOPS } from './create-engine.js';
 export type { CreateEngineOptions } from './create-engine.js';

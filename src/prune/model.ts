@@ -26,7 +26,7 @@ import type { GemmEngine } from '../linalg/engine.js';
 import { getPruner, PRUNER_NAMES, type PrunerEntry } from '../pruners/registry.js';
 import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
 import { countPruned } from '../pruners/masks.js';
-import type { LayerProblem, SparsityPattern } from '../pruners/types.js';
+import type { FactorCache, LayerProblem, SparsityPattern } from '../pruners/types.js';
 import { asNetwork, isNetwork, type OnnxNetwork } from '../network/onnx.js';
 import type { Network, NetworkLayer } from '../network/types.js';
 import { StageCache, type StageObserver, type CachedBatch } from './stage-cache.js';
@@ -463,6 +463,8 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
           }
           const pruned: Array<{ layer: NetworkLayer; W: Float32Array; What: Float32Array }> = [];
           const answers: Array<{ layer: NetworkLayer; W: Float32Array; result: LayerPruneResult; layerStats: KeyStatistics | undefined; seconds: number }> = [];
+          // Layers reading the same inputs (one H) share its factors.
+          const factors = new Map<string, FactorCache>();
           for (const layer of stage) {
             progress('prune', layer.name);
             const layerStarted = performance.now();
@@ -475,6 +477,8 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
               if (layerStats.calib.Hdense) problem.Hdense = layerStats.calib.Hdense;
               problem.columnNorms = layerStats.columnNorms;
               if (layerStats.heldOut) problem.heldOut = layerStats.heldOut;
+              if (!factors.has(layer.sampleKey)) factors.set(layer.sampleKey, new Map());
+              problem.factors = factors.get(layer.sampleKey)!;
             }
             const layerSparsity = sparsityOf.get(layer)!;
             const pruneOptions = {

@@ -148,17 +148,18 @@ export async function accumulateStatistics(targets: readonly StatisticsTarget[],
     }
     for (const { key } of targets) {
       const calibAcc = accumulated[0]!.get(key)!;
-      const stats = calibAcc.hat.result();
+      const columnNorms = calibAcc.hat.columnNorms();
+      const stats = calibAcc.hat.take();
       const calibStats: InputStatistics = { H: stats.H };
       if (stats.C) calibStats.C = stats.C;
-      if (calibAcc.dense) calibStats.Hdense = calibAcc.dense.result().H;
-      const entry: KeyStatistics = { calib: calibStats, columnNorms: calibAcc.hat.columnNorms(), rows: stats.samples };
+      if (calibAcc.dense) calibStats.Hdense = calibAcc.dense.take().H;
+      const entry: KeyStatistics = { calib: calibStats, columnNorms, rows: stats.samples };
       const heldAcc = accumulated[1]?.get(key);
       if (heldAcc && heldAcc.hat.samples > 0) {
-        const held = heldAcc.hat.result();
+        const held = heldAcc.hat.take();
         entry.heldOut = { H: held.H };
         if (held.C) entry.heldOut.C = held.C;
-        if (heldAcc.dense) entry.heldOut.Hdense = heldAcc.dense.result().H;
+        if (heldAcc.dense) entry.heldOut.Hdense = heldAcc.dense.take().H;
       }
       for (const acc of accumulated.map((a) => a.get(key)!)) {
         acc.hat.free();

@@ -15,7 +15,7 @@ import { NotPositiveDefiniteError } from '../linalg/cholesky.js';
 import { dampedDiagonal, spdInverse, upperCholeskyOfInverse, withDiagonal } from '../linalg/spd.js';
 import { layerPruneCount, objective, rowPruneCounts } from './masks.js';
 import type { SweepResult } from './sparsegpt.js';
-import type { LayerProblem, LayerPruneOptions, LayerPruneResult, SparsityPattern } from './types.js';
+import type { FactorCache, LayerProblem, LayerPruneOptions, LayerPruneResult, SparsityPattern } from './types.js';
 
 /** Default relative dampening λ. */
 export const DEFAULT_DAMP = 0.01;
@@ -33,6 +33,8 @@ export interface Curvature {
   /** 1 where H_jj = 0. */
   isDead: Uint8Array;
   nDead: number;
+  /** Factors shared with other layers of the same H (see {@link LayerProblem.factors}). */
+  factors?: FactorCache;
 }
 
 /** Validates `problem.H` and dampens it (see the module comment). */
@@ -59,12 +61,21 @@ export function prepareCurvature(problem: LayerProblem, damp: number | undefined
     dampingUsed: damped.dampingUsed,
     isDead,
     nDead: damped.deadInputs.length,
+    ...(problem.factors ? { factors: problem.factors } : {}),
   };
 }
 
-/** U with UᵀU = H_damped⁻¹ (upper Cholesky factor of the inverse, as in SparseGPT). */
+/**
+ * U with UᵀU = H_damped⁻¹ (upper Cholesky factor of the inverse, as in SparseGPT); taken from
+ * and stored in `curv.factors` when the problem shares them (treat U as read-only).
+ */
 export function upperFactor(curv: Curvature, engine: GemmEngine): Promise<Float64Array> {
-  return explainSingular(upperCholeskyOfInverse(curv.H, curv.d, engine, { diagonal: curv.diagonal }), curv);
+  const key = `U:${curv.dampingUsed}`;
+  const shared = curv.factors?.get(key);
+  if (shared) return shared;
+  const U = explainSingular(upperCholeskyOfInverse(curv.H, curv.d, engine, { diagonal: curv.diagonal }), curv);
+  curv.factors?.set(key, U);
+  return U;
 }
 
 /** H_damped⁻¹. */

@@ -1,5 +1,5 @@
 /** Layer-wise pruners on plain typed arrays (W, H): one file per method, one lifecycle. */
-export type { LayerProblem, LayerPruneOptions, LayerPruneResult, LayerPruneDiagnostics, PruneIterate, SparsityPattern } from './types.js';
+export type { FactorCache, LayerProblem, LayerPruneOptions, LayerPruneResult, LayerPruneDiagnostics, PruneIterate, SparsityPattern } from './types.js';
 export { magnitudePrune, globalMagnitudeThresholds } from './magnitude.js';
 export type { MagnitudeOptions, GlobalMagnitudeSelection } from './magnitude.js';
 export { wandaPrune, wandaColumnNorms, Wanda } from './wanda.js';

@@ -69,7 +69,16 @@ export interface LayerProblem {
   columnNorms?: Float64Array;
   /** Statistics of held-out samples, used by iterative methods to pick the best iterate. */
   heldOut?: { H: Float64Array; C?: Float64Array; Hdense?: Float64Array };
+  /**
+   * Read-only factors of H shared by the layers that read the same inputs (q, k and v of one
+   * attention block): a pruner stores each factor it computes here, keyed by kind and damping,
+   * and the next layer with the same H and damping reuses it. The pipeline passes one per H.
+   */
+  factors?: FactorCache;
 }
+
+/** See {@link LayerProblem.factors}. */
+export type FactorCache = Map<string, Promise<Float64Array>>;
 
 /** One iterate of an iterative pruner (IHT, I-OBS). */
 export interface PruneIterate {

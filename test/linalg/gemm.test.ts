@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { gemmSync, syrkSync, TypeScriptEngine } from '../../src/linalg/gemm-ts.js';
-import { OnnxRuntimeEngine, buildGemmModel } from '../../src/linalg/gemm-ort.js';
+import { OnnxRuntimeEngine, buildGemmModel, syrkBlock, SYRK_BLOCKED_MIN_D } from '../../src/linalg/gemm-ort.js';
 import { mirrorLower } from '../../src/linalg/blocks.js';
 import { AutoEngine, createEngine } from '../../src/linalg/create-engine.js';
 import { syrk, type GemmEngine } from '../../src/linalg/engine.js';
@@ -147,6 +147,25 @@ describe('OnnxRuntimeEngine = TypeScriptEngine', () => {
       const out = Float64Array.from(ref);
       await ort64.syrk(X, n, d, { out, beta: -1, alpha: 2 });
       expect(relErr(out, ref)).toBeLessThan(1e-13);
+    }
+  });
+  it('blocked syrk in both precisions: every block size, a partial last block, accumulation with alpha and beta', async () => {
+    expect(syrkBlock(SYRK_BLOCKED_MIN_D)).toBe(256);
+    expect(syrkBlock(1536)).toBe(384);
+    // 600 = 2·256 + 88 and 1600 = 4·384 + 64: the last block row is partial in both.
+    for (const [n, d] of [[37, SYRK_BLOCKED_MIN_D], [21, 600], [9, 1600]] as const) {
+      const X = Float32Array.from(randomMatrix(n, d, n + d));
+      const ref = syrkSync(X, n, d);
+      for (const [engine, tol] of [[ort64, 1e-13], [ort32, 1e-5]] as const) {
+        const G = await engine.syrk(X, n, d);
+        expect(relErr(G, ref)).toBeLessThan(tol);
+        for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) if (G[i * d + j] !== G[j * d + i]) throw new Error(`asymmetric at ${i},${j}`);
+        // out = 3·out − 2·XᵀX on the lower triangle = ref when out starts at ref.
+        const out = Float64Array.from(ref);
+        await engine.syrk(X, n, d, { out, alpha: -2, beta: 3, lowerOnly: true });
+        mirrorLower(out, d);
+        expect(relErr(out, ref)).toBeLessThan(tol);
+      }
     }
   });
   it('syrk helper falls back to gemm for engines without syrk', async () => {

@@ -36,6 +36,30 @@ async function accumulate(engine: GemmEngine, Xhat: Float32Array, X: Float32Arra
 }
 
 describe('HessianAccumulator', () => {
+  it('take() hands over what result() copies, then the accumulator is freed', async () => {
+    const [n, d] = [50, 7];
+    const Xhat = samples(n, d, 5);
+    const X = samples(n, d, 6);
+    const a = await accumulate(ort, Xhat, X, n, d, [20]);
+    const b = await accumulate(ort, Xhat, X, n, d, [20]);
+    const copied = a.result();
+    const norms = b.columnNorms();
+    const taken = b.take();
+    expect(taken.samples).toBe(n);
+    expect(Array.from(taken.H)).toEqual(Array.from(copied.H));
+    expect(Array.from(taken.C!)).toEqual(Array.from(copied.C!));
+    expect(relErr(taken.H, reference(Xhat, Xhat, n, d))).toBeLessThan(1e-13);
+    expect(norms[3]).toBeCloseTo(Math.sqrt(n * taken.H[3 * d + 3]!), 12);
+    expect(() => b.result()).toThrow(/after free/);
+    // Without X, cross: true reports C = H as its own array.
+    const c = await accumulate(ort, Xhat, undefined, n, d, []);
+    const own = new HessianAccumulator(d, { engine: ort, cross: true });
+    await own.addBatch(Xhat, n);
+    const t = own.take();
+    expect(t.C).not.toBe(t.H);
+    expect(Array.from(t.C!)).toEqual(Array.from(t.H));
+    expect(Array.from(t.H)).toEqual(Array.from(c.result().H));
+  });
   it('1 input, explicit', async () => {
     const acc = new HessianAccumulator(1, { engine: new TypeScriptEngine() });
     await acc.addBatch(new Float32Array([1, 2]), 2);
