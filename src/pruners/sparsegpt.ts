@@ -250,7 +250,7 @@ async function applyErrors(
 /** Columns per left-looking panel update of {@link sparsegptSweep} (rounded to whole mask blocks). */
 export const SWEEP_PANEL = 128;
 /** Columns per TypeScript sub-block of {@link sparsegptSweep}. */
-export const SWEEP_SUBBLOCK = 32;
+export const SWEEP_SUBBLOCK = 16;
 
 /**
  * OBS step of column j: the pruned weights of the column are zeroed, their errors
