@@ -23,14 +23,14 @@ import { bytesOnDisk, type PointStorage } from '../../src/curve/bytes.js';
 import { curveTable } from '../../src/curve/table.js';
 import type { CurveCollapseMode, CurvePoint, CurveQueueJob, CurveResults } from '../../src/curve/types.js';
 import { checkQueueReachable, parseQueueUrl, type QueueAddress } from '../../src/queue/connection.js';
-import { runCurveOnQueue, type QueueCurveEvent, type QueueCurveResult } from '../../src/queue/curve.js';
+import type { QueueCurveEvent, QueueCurveResult } from '../../src/queue/curve.js';
 import { action } from '../run.js';
 import { addDataOptions, dataSpec, hasData, parseNumber } from '../data-options.js';
 import { addPrunerOptions, prunerOptions, quantizeOptions } from '../prune-options.js';
 import { addDeviceOptions, openModel, openOptions, refuseGiven } from '../network-options.js';
 import { openNetwork, refuseProviders } from '../../src/network/open.js';
 import { BACKEND_NAMES } from '../../src/tfjs/names.js';
-import { refuseTfjsQuantize } from '../../src/network/tfjs-common.js';
+import { refuseTfjsQuantize } from '../../src/tfjs/path.js';
 import { DEFAULT_GROUP_SIZE } from '../../src/pruners/quantize.js';
 import type { SparseEncodingChoice } from '../../src/io/onnx/sparse.js';
 import { progressBar, type Progress } from '../progress.js';
@@ -296,7 +296,7 @@ export async function runCurveCommand(modelPath: string, o: Options, commandLine
   const collapseAdvice = { batchFlag: '--eval-batch', tensorAdvice: 'the curve goes on without it (--collapse none skips collapse)' };
 
   const run: CurveRunResult & Partial<Pick<QueueCurveResult, 'jobs' | 'failed'>> = address
-    ? await runCurveOnQueue({
+    ? await (await import('../../src/queue/curve.js')).runCurveOnQueue({
         address,
         grid,
         hashes,

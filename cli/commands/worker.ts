@@ -5,8 +5,8 @@
  */
 import { Command } from 'commander';
 import { SurgeonInputError } from '../../src/errors.js';
-import { checkQueueReachable, parseQueueUrl } from '../../src/queue/connection.js';
-import { DEFAULT_STALLED_SECONDS, startCurveWorker, type CurveWorkerEvent } from '../../src/queue/worker.js';
+import { checkQueueReachable, DEFAULT_STALLED_SECONDS, parseQueueUrl } from '../../src/queue/connection.js';
+import type { CurveWorkerEvent } from '../../src/queue/worker.js';
 import type { CurveJobData } from '../../src/queue/job.js';
 import { action } from '../run.js';
 import { parseNumber } from '../data-options.js';
@@ -43,6 +43,8 @@ export function workerCommand(): Command {
         const stalledSeconds = parseNumber(String(o.stalledAfter), '--stalled-after');
         if (!(stalledSeconds >= 1)) throw new SurgeonInputError(`--stalled-after ${o.stalledAfter} is too short; pass at least 1 (seconds; default ${DEFAULT_STALLED_SECONDS})`);
         await checkQueueReachable(address);
+        // BullMQ is loaded here, not when the CLI starts.
+        const { startCurveWorker } = await import('../../src/queue/worker.js');
         const worker = await startCurveWorker({ address, concurrency, stalledSeconds, onEvent: (e) => process.stderr.write(`${eventLine(e, address.display)}\n`) });
         process.stderr.write(`surgeon worker ${worker.name}: waiting for curve points on ${address.display} (concurrency ${concurrency}; Ctrl-C stops after the running points)\n`);
         await new Promise<void>((resolve) => {

@@ -65,15 +65,6 @@ export function asSparseReport(r: TfjsSparseReport): SparseTensorReport {
   return { name: r.name, encoding: 'bitmask', dtype: 'float32', elements: r.elements, nonzeros: r.nonzeros, denseBytes: r.denseBytes, storedBytes: r.storedBytes };
 }
 
-/** Refuses quantization and the sparse_initializer encoding for a TF.js model (bit-mask sparse storage is written, see ../tfjs/sparse.ts). */
-export function refuseTfjsQuantize(quantized: boolean, sparseEncoding?: string): void {
-  if (sparseEncoding === 'coo') {
-    throw new SurgeonInputError('--sparse-encoding coo writes ONNX sparse_initializers; TensorFlow.js outputs store sparse weights as bit masks — drop --sparse-encoding or use bitmask');
-  }
-  if (quantized) {
-    throw new SurgeonInputError('--quantize writes ONNX MatMulNBits/DequantizeLinear; TensorFlow.js weight shards have no int4 or per-group int8 encoding that tf.loadLayersModel reads, so TF.js models are not quantized — drop --quantize or convert the model to ONNX');
-  }
-}
 
 /** Refuses `out` when it is the folder of `inputPath` (the input is never overwritten). */
 export function refuseInputFolder(out: string, inputPath: string | undefined): void {

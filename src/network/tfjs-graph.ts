@@ -22,7 +22,8 @@ import { readModelFile } from '../tfjs/io.js';
 import { im2col, im2colShape, type ConvGeometry } from './conv.js';
 import { asSparseReport } from './tfjs-common.js';
 import type { TfjsSparseReport } from '../tfjs/sparse.js';
-import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, refuseTfjsQuantize, Lifetime } from './tfjs-common.js';
+import { refuseTfjsQuantize } from '../tfjs/path.js';
+import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, refuseInputFolder, Lifetime } from './tfjs-common.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, OpenNetworkOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
 
 interface NodeDef {

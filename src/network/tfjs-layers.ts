@@ -26,7 +26,8 @@ import { loadTfjsModel, loadTfjsModelFile, prunableViews, readView, saveTfjsMode
 import { im2col, im2colShape, type ConvGeometry, type ConvLayout } from './conv.js';
 import { asSparseReport } from './tfjs-common.js';
 import type { TfjsSparseReport } from '../tfjs/sparse.js';
-import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, leafLayers, refuseInputFolder, refuseTfjsQuantize, symbolicDims, Lifetime } from './tfjs-common.js';
+import { refuseTfjsQuantize } from '../tfjs/path.js';
+import { asNamedTensor, fedAsFloat, feedTensors, folderBytes, leafLayers, refuseInputFolder, symbolicDims, Lifetime } from './tfjs-common.js';
 import type { CollapsePlan, Feeds, LayerSamples, LayerUse, Network, NetworkLayer, NetworkOutput, NetworkRunner, NetworkSummary, OpenNetworkOptions, SavedNetwork, SaveNetworkOptions, SkippedNode } from './types.js';
 
 /** A node of the Keras graph (one application of a layer); tfjs does not export the class. */

@@ -4,7 +4,7 @@
  * reconnects), and the ioredis clients BullMQ runs on (BullMQ's ESM build cannot load ioredis by
  * itself, so every Queue and Worker gets a client made here and closed by its owner).
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { SurgeonInputError } from '../errors.js';
 
 /** A parsed queue URL. */
@@ -64,12 +64,20 @@ export function redisOptions(address: QueueAddress): RedisOptions {
   };
 }
 
+/** Lock duration of curve workers in seconds (see ./worker.ts), also the CLI's default. */
+export const DEFAULT_STALLED_SECONDS = 30;
+
+/** ioredis, imported on first use (so the CLI starts without it). */
+async function loadRedis(): Promise<typeof Redis> {
+  return (await import('ioredis')).Redis;
+}
+
 /**
  * A new ioredis client for BullMQ (the caller closes it). It reconnects by itself when Redis
  * goes away; `onConnection` hears once when the connection is lost and once when it is back.
  */
-export function redisClient(address: QueueAddress, onConnection?: (state: 'lost' | 'back') => void): Redis {
-  const client = new Redis(redisOptions(address));
+export async function redisClient(address: QueueAddress, onConnection?: (state: 'lost' | 'back') => void): Promise<Redis> {
+  const client = new (await loadRedis())(redisOptions(address));
   // ioredis emits 'error' on every failed reconnect; one 'lost' and one 'back' say it all.
   client.on('error', () => {});
   let lost = false;
@@ -92,7 +100,7 @@ export function redisClient(address: QueueAddress, onConnection?: (state: 'lost'
  */
 export async function checkQueueReachable(address: QueueAddress, timeoutMs = 3000, flag = '--queue'): Promise<void> {
   let last: Error | undefined;
-  const client = new Redis({
+  const client = new (await loadRedis())({
     ...redisOptions(address),
     lazyConnect: true,
     connectTimeout: timeoutMs,

@@ -121,7 +121,7 @@ export async function runCurveOnQueue(options: QueueCurveOptions): Promise<Queue
 
   // While Redis is away every failed reconnect is an error: one 'connection' event says it.
   let away = false;
-  const connection = redisClient(options.address, (state) => {
+  const connection = await redisClient(options.address, (state) => {
     away = state === 'lost';
     emit({ kind: 'connection', state });
   });

@@ -13,11 +13,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
-import { redisClient, type QueueAddress } from './connection.js';
+import { DEFAULT_STALLED_SECONDS, redisClient, type QueueAddress } from './connection.js';
 import { CURVE_QUEUE, workerName, type CurveJobData, type CurveJobResult } from './job.js';
 
-/** Default seconds after which a dead worker's job is taken over (lock duration). */
-export const DEFAULT_STALLED_SECONDS = 30;
+export { DEFAULT_STALLED_SECONDS };
 
 /** What a worker reports as it goes. */
 export type CurveWorkerEvent =
@@ -60,7 +59,7 @@ export async function startCurveWorker(options: CurveWorkerOptions): Promise<Cur
   const emit = options.onEvent ?? (() => {});
   // While Redis is away BullMQ reports every failed reconnect as an error: one 'connection' event says it.
   let away = false;
-  const connection = redisClient(options.address, (state) => {
+  const connection = await redisClient(options.address, (state) => {
     away = state === 'lost';
     emit({ kind: 'connection', state });
   });
