@@ -42,14 +42,28 @@ function samplesOf(use: ViewUse, tensor: NamedTensor): LayerSamples {
   return { X: toSamples(tensor.data, dims, layout), n };
 }
 
-function layerOf(view: WeightView): NetworkLayer {
+/**
+ * The tensor holding a use's product with the weight (see {@link LayerUse.product}): a
+ * main-graph MatMul's output, or an ungrouped Conv's output with its constant bias (Gemm adds a
+ * scale and a broadcast C; a grouped Conv's output holds every group).
+ */
+function productOf(u: ViewUse, model: OnnxModel): Pick<LayerUse, 'product' | 'productBias'> {
+  if (u.subgraph || !u.capturable || !u.outputName) return {};
+  if (u.op === 'MatMul') return { product: u.outputName };
+  if (u.op !== 'Conv' || (u.groups ?? 1) > 1) return {};
+  const node = model.graph.node.find((n) => n.output[0] === u.outputName);
+  const bias = node?.input[2];
+  if (!bias) return node ? { product: u.outputName } : {};
+  return model.initializer(bias) ? { product: u.outputName, productBias: () => model.readInitializer(bias) } : {};
+}
+
+function layerOf(view: WeightView, model: OnnxModel): NetworkLayer {
   const uses = usesOf(view);
   const layerUses: LayerUse[] = uses.map((u) => ({
     node: u.nodeName,
     input: u.inputName,
     samples: (t) => samplesOf(u, t),
-    // A main-graph MatMul's output is the product itself (Gemm adds bias and scale, Conv bias).
-    ...(u.op === 'MatMul' && !u.subgraph && u.capturable && u.outputName ? { product: u.outputName } : {}),
+    ...productOf(u, model),
   }));
   const key = uses.map((u) => sampleKey(u as WeightView)).join('+');
   const detail: Record<string, string | number | boolean | number[] | string[]> = {};
@@ -105,7 +119,7 @@ export class OnnxNetwork implements Network {
   private scan(): { layers: NetworkLayer[]; views: WeightView[]; skipped: SkippedNode[] } {
     if (!this.cached) {
       const { views, skipped } = scanLayers(this.model);
-      this.cached = { views, layers: views.map(layerOf), skipped: skipped.map((s) => ({ node: s.subgraph ? `${s.subgraph}/${s.nodeName}` : s.nodeName, op: s.op, reason: s.reason })) };
+      this.cached = { views, layers: views.map((v) => layerOf(v, this.model)), skipped: skipped.map((s) => ({ node: s.subgraph ? `${s.subgraph}/${s.nodeName}` : s.nodeName, op: s.op, reason: s.reason })) };
     }
     return this.cached;
   }

@@ -66,6 +66,12 @@ export interface LayerUse {
    * measures the layer's reconstruction error from forward passes instead of extra products.
    */
   product?: string;
+  /**
+   * The per-channel bias that `product` also holds (a Conv's B input; channels on axis 1):
+   * Ŷ − Y is unaffected (both models add the same bias), and the dense output's norm is taken
+   * of Y − bias. Absent: `product` holds no bias.
+   */
+  productBias?: () => Float32Array;
 }
 
 /**

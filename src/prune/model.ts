@@ -28,7 +28,7 @@ import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
 import { countPruned } from '../pruners/masks.js';
 import type { FactorCache, LayerProblem, SparsityPattern } from '../pruners/types.js';
 import { asNetwork, isNetwork, type OnnxNetwork } from '../network/onnx.js';
-import type { Network, NetworkLayer } from '../network/types.js';
+import type { LayerUse, Network, NetworkLayer } from '../network/types.js';
 import { StageCache, type StageObserver, type CachedBatch } from './stage-cache.js';
 import { gptqQuantize } from '../pruners/gptq.js';
 import { objective } from '../pruners/masks.js';
@@ -536,6 +536,12 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
           }
           if (advancing) {
             const sums = observed.map(() => ({ error: 0, dense: 0 }));
+            // Conv products hold the bias: read once per stage.
+            const biasCache = new Map<LayerUse, Float32Array>();
+            const biases = (u: LayerUse) => {
+              if (!biasCache.has(u)) biasCache.set(u, u.productBias!());
+              return biasCache.get(u)!;
+            };
             const observer: StageObserver | undefined = observed.length
               ? {
                   range: errorRange,
@@ -543,7 +549,10 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
                   batch: (hat, den) => {
                     const t0 = performance.now();
                     observed.forEach((p, i) => {
-                      for (const u of p.layer.uses) addDifference(sums[i]!, hat[u.product!]!.data as Float32Array, den[u.product!]!.data as Float32Array);
+                      for (const u of p.layer.uses) {
+                        const y = den[u.product!]!;
+                        addDifference(sums[i]!, hat[u.product!]!.data as Float32Array, y.data as Float32Array, u.productBias && { values: biases(u), inner: y.dims.slice(2).reduce((a, b) => a * b, 1) });
+                      }
                     });
                     // Inside the advance (timed as capture): moved to the error phase.
                     const seconds = (performance.now() - t0) / 1000;
@@ -624,13 +633,32 @@ function layerSparsities(layers: readonly NetworkLayer[], options: PruneModelOpt
 }
 
 /** Adds Σ(ŷ − y)² and Σy² of one batch's outputs (pruned ŷ, dense y) to `sum`, in Float64. */
-function addDifference(sum: { error: number; dense: number }, yhat: Float32Array | Float64Array, y: Float32Array | Float64Array): void {
+/**
+ * Adds ‖ŷ − y‖² and ‖y − bias‖² to `sum`; `bias` (optional) holds one value per channel of y,
+ * channels on axis 1 with `inner` elements each (the bias both outputs include).
+ */
+function addDifference(sum: { error: number; dense: number }, yhat: Float32Array | Float64Array, y: Float32Array | Float64Array, bias?: { values: Float32Array; inner: number }): void {
   let error = 0;
   let norm = 0;
-  for (let t = 0; t < y.length; t++) {
-    const e = yhat[t]! - y[t]!;
-    error += e * e;
-    norm += y[t]! * y[t]!;
+  if (!bias) {
+    for (let t = 0; t < y.length; t++) {
+      const e = yhat[t]! - y[t]!;
+      error += e * e;
+      norm += y[t]! * y[t]!;
+    }
+  } else {
+    const { values, inner } = bias;
+    const C = values.length;
+    if (y.length % (C * inner) !== 0) throw new Error(`internal: a product of ${y.length} values does not hold ${C} channels of ${inner}`);
+    for (let start = 0, c = 0; start < y.length; start += inner, c = c + 1 === C ? 0 : c + 1) {
+      const b = values[c]!;
+      for (let t = start; t < start + inner; t++) {
+        const e = yhat[t]! - y[t]!;
+        const v = y[t]! - b;
+        error += e * e;
+        norm += v * v;
+      }
+    }
   }
   sum.error += error;
   sum.dense += norm;

@@ -67,6 +67,7 @@ const CASES: Case[] = [
   { name: 'tiny GPT', model: () => readOnnxModel(tiny('tiny-gpt.onnx')), data: (m) => loadDataset({ tokens: tiny('tiny-tokens.npy'), limit: 40 }, { inputs: m.inputs }) },
   { name: 'demo MLP', model: () => readOnnxModel(demoData('fmnist-mlp.onnx')), data: (m) => loadDataset({ inputs: demoData('fmnist-train.npz.gz'), scale: 1 / 255, limit: 160 }, { inputs: m.inputs }) },
   { name: 'residual', model: residualModel, data: () => randomData(150) },
+  { name: 'tiny CNN', model: () => readOnnxModel(tiny('tiny-cnn.onnx')), data: (m) => loadDataset({ inputs: tiny('tiny-train-images.npy'), labels: tiny('tiny-train-labels.npy'), scale: 1 / 255, limit: 160 }, { inputs: m.inputs }) },
 ];
 
 function expectSameWeights(a: OnnxModel, b: OnnxModel): void {
@@ -98,6 +99,12 @@ describe('activations cached at stage boundaries', () => {
       expect(net.stageBoundaries(net.stages(net.layers())), 'the cached path applies').toBeDefined();
       // MatMul layers (tiny GPT) name their product: their error is read off the advancing segments.
       if (c.name === 'tiny GPT') expect(net.layers().every((l) => l.uses.every((u) => u.product))).toBe(true);
+      // An ungrouped Conv names its output, bias included; a grouped one does not (its output holds every group).
+      if (c.name === 'tiny CNN') {
+        const convs = net.layers().filter((l) => l.op === 'Conv');
+        expect(convs.map((l) => [Boolean(l.uses[0]!.product), Boolean(l.uses[0]!.productBias)])).toEqual([[true, true], [false, false], [false, false]]);
+        expect(Array.from(convs[0]!.uses[0]!.productBias!())).toEqual(Array.from(model.readInitializer(model.graph.node.find((n) => n.opType === 'Conv')!.input[2]!)));
+      }
       const old = await pruneModel(model, data, { ...options, stageCache: false });
       const cached = await pruneModel(model, data, options);
       expectSameWeights(old.model, cached.model);
