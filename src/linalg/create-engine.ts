@@ -9,7 +9,7 @@
  * 16³: TS 5 µs vs ORT 11 µs; 24³: TS 21 µs vs ORT 17 µs; 32³: TS 25 µs vs ORT 14–19 µs;
  * 64³: TS 150 µs vs ORT 24–37 µs (bench/results/linalg.json, callOverhead).
  */
-import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
+import type { GemmEngine, GemmOptions, GramSum, Matrix, SyrkOptions } from './engine.js';
 import { TypeScriptEngine, syrkSync, gemmSync } from './gemm-ts.js';
 import { OnnxRuntimeEngine, type Precision } from './gemm-ort.js';
 import type { BufferPool } from './pool.js';
@@ -88,6 +88,12 @@ export class AutoEngine implements GemmEngine {
       return syrkSync(X, n, d, options);
     }
     return this.native.syrk(X, n, d, options);
+  }
+
+  /** See {@link GemmEngine.gramSum}: the native one when onnxruntime works (no TypeScript path is faster than syrk). */
+  async gramSum(d: number): Promise<GramSum | undefined> {
+    if (this.nativeBroken || !(await this.nativeAvailable())) return undefined;
+    return this.native.gramSum(d);
   }
 
   /** Releases the native sessions. */

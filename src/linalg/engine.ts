@@ -41,6 +41,18 @@ export interface SyrkOptions {
   lowerOnly?: boolean;
 }
 
+/**
+ * Σ XᵀX over batches, kept by an engine in its own layout so that each batch's product is added
+ * to the running sum where it is computed (no pass over a d × d array per batch in JavaScript).
+ * Calls must not overlap (await each).
+ */
+export interface GramSum {
+  /** Adds XᵀX of X (n × d, row-major) to the running sum (Float64). */
+  add(X: Matrix, n: number): Promise<void>;
+  /** out[i, j] += the running sum for j ≤ i (the lower triangle of out, d × d), then restarts the sum at 0. */
+  drainLowerInto(out: Float64Array): void;
+}
+
 /** A matrix-multiply engine. Every method returns a row-major Float64Array result. */
 export interface GemmEngine {
   /** Human-readable name, e.g. "onnxruntime(fp64, 2 threads)" or "typescript". */
@@ -52,6 +64,11 @@ export interface GemmEngine {
    * exactly symmetric. Optional: use {@link syrk} to call it with a gemm fallback.
    */
   syrk?(X: Matrix, n: number, d: number, options?: SyrkOptions): Promise<Float64Array>;
+  /**
+   * A running Gram sum of width d kept natively (see {@link GramSum}); undefined when the engine
+   * has no faster path than {@link GemmEngine.syrk} into a caller's array for this d. Optional.
+   */
+  gramSum?(d: number): Promise<GramSum | undefined>;
   /**
    * Scratch memory reused between calls by the kernels that take it (factorizations, the
    * SparseGPT sweep); see {@link BufferPool}.

@@ -13,7 +13,7 @@
  * alpha/beta/out are applied in JavaScript after the run.
  */
 import type * as Ort from 'onnxruntime-node';
-import type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
+import type { GemmEngine, GemmOptions, GramSum, Matrix, SyrkOptions } from './engine.js';
 import { checkShapes } from './gemm-ts.js';
 import { BufferPool } from './pool.js';
 import { mirrorLower } from './blocks.js';
@@ -51,8 +51,8 @@ export function syrkBlock(d: number): number {
 /** The tiny models {@link buildGemmModel} can build. */
 export type OpKey = 'matmul' | 'gemm_tn' | 'gemm_nt' | 'gemm_tt' | 'gram';
 
-/** The blocked Gram product of one width (see {@link buildSyrkModel}), keyed `syrk:d`. */
-type SyrkKey = `syrk:${number}`;
+/** The blocked Gram product of one width (see {@link buildSyrkModel}), keyed `syrk:d`, or its accumulating form `syrkacc:d`. */
+type SyrkKey = `syrk:${number}` | `syrkacc:${number}`;
 
 /**
  * An accumulating product Y = alpha·op(A)·op(B) + beta·C with alpha, beta and the transposes
@@ -130,14 +130,17 @@ export function buildGemmModel(op: OpKey, elemType: number): Uint8Array {
  * formed once (Transpose), and block row k of the result, Y_k = Xᵀ[r0:r1] · (Xᵀ[0:r1])ᵀ
  * (b × r1, r1 = min(d, r0 + b)), is one Gemm on row slices of Xᵀ, so the transpose, the
  * slicing and every product run natively in one session run (about (1 + b/d)/2 of the full
- * product's flops).
+ * product's flops). `accumulate`: the model also takes the running sums S_k (Float64, the
+ * block rows' shapes) and returns T_k = S_k + Y_k in Float64 (a Float32 product is cast first),
+ * so that a caller binding T_k to S_k's memory accumulates in place ({@link OnnxRuntimeEngine.gramSum}).
  */
-export function buildSyrkModel(d: number, b: number, elemType: number): Uint8Array {
-  const tensor = (name: string, dims: Array<string | number>) => ({
+export function buildSyrkModel(d: number, b: number, elemType: number, accumulate = false): Uint8Array {
+  const tensor = (name: string, dims: Array<string | number>, type = elemType) => ({
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x })) } } },
+    type: { tensorType: { elemType: type, shape: { dim: dims.map((x) => (typeof x === 'number' ? { dimValue: x } : { dimParam: x })) } } },
   });
   const index = (name: string, value: number) => ({ name, dataType: DataType.INT64, dims: [1], int64Data: [value] });
+  const sums = [];
   const node: Array<Partial<NodeProto>> = [{ opType: 'Transpose', input: ['X'], output: ['Xt'], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [1, 0] }] as never }];
   const initializer = [index('zero', 0)];
   const output = [];
@@ -147,14 +150,30 @@ export function buildSyrkModel(d: number, b: number, elemType: number): Uint8Arr
     if (r0 > 0) initializer.push(index(`start${k}`, r0));
     node.push({ opType: 'Slice', input: ['Xt', r0 > 0 ? `start${k}` : 'zero', `end${k}`, 'zero'], output: [`rows${k}`] });
     if (r0 > 0) node.push({ opType: 'Slice', input: ['Xt', 'zero', `end${k}`, 'zero'], output: [`upto${k}`] });
-    node.push({ opType: 'Gemm', input: [`rows${k}`, r0 > 0 ? `upto${k}` : `rows${k}`], output: [`Y${k}`], attribute: [{ name: 'transB', type: AttributeType.INT, i: 1 }] as never });
-    output.push(tensor(`Y${k}`, [r1 - r0, r1]));
+    const B = r0 > 0 ? `upto${k}` : `rows${k}`;
+    const transB = [{ name: 'transB', type: AttributeType.INT, i: 1 }];
+    if (!accumulate) {
+      node.push({ opType: 'Gemm', input: [`rows${k}`, B], output: [`Y${k}`], attribute: transB as never });
+      output.push(tensor(`Y${k}`, [r1 - r0, r1]));
+    } else if (elemType === DataType.DOUBLE) {
+      // T_k = Y_k + S_k in the Gemm itself (C input, beta 1).
+      node.push({ opType: 'Gemm', input: [`rows${k}`, B, `S${k}`], output: [`T${k}`], attribute: [...transB, { name: 'beta', type: AttributeType.FLOAT, f: 1 }] as never });
+      sums.push(tensor(`S${k}`, [r1 - r0, r1], DataType.DOUBLE));
+      output.push(tensor(`T${k}`, [r1 - r0, r1], DataType.DOUBLE));
+    } else {
+      // T_k = S_k + Float64(Y_k): the Float32 product summed in Float64.
+      node.push({ opType: 'Gemm', input: [`rows${k}`, B], output: [`Y${k}`], attribute: transB as never });
+      node.push({ opType: 'Cast', input: [`Y${k}`], output: [`Y${k}d`], attribute: [{ name: 'to', type: AttributeType.INT, i: DataType.DOUBLE }] as never });
+      node.push({ opType: 'Add', input: [`S${k}`, `Y${k}d`], output: [`T${k}`] });
+      sums.push(tensor(`S${k}`, [r1 - r0, r1], DataType.DOUBLE));
+      output.push(tensor(`T${k}`, [r1 - r0, r1], DataType.DOUBLE));
+    }
   }
   const model = {
     irVersion: 8,
     producerName: 'surgeon.linalg',
     opsetImport: [{ domain: '', version: 17 }],
-    graph: { name: `syrk_${d}`, node, input: [tensor('X', ['N', d])], output, initializer },
+    graph: { name: `syrk_${d}`, node, input: [tensor('X', ['N', d]), ...sums], output, initializer },
   };
   return encodeModelProto(model as unknown as ModelProto);
 }
@@ -227,9 +246,9 @@ export class OnnxRuntimeEngine implements GemmEngine {
     if (!s) {
       const elemType = this.precision === 'float64' ? DataType.DOUBLE : DataType.FLOAT;
       let bytes: Uint8Array;
-      if (op.startsWith('syrk:')) {
-        const d = Number(op.slice(5));
-        bytes = buildSyrkModel(d, syrkBlock(d), elemType);
+      if (op.startsWith('syrk')) {
+        const d = Number(op.slice(op.indexOf(':') + 1));
+        bytes = buildSyrkModel(d, syrkBlock(d), elemType, op.startsWith('syrkacc:'));
       } else if (op.startsWith('acc:')) {
         const [, tA, tB, alpha, beta] = op.split(':');
         bytes = buildAccumulateModel(tA === '1', tB === '1', Number(alpha), Number(beta), elemType);
@@ -339,6 +358,45 @@ export class OnnxRuntimeEngine implements GemmEngine {
     }
     if (!options.lowerOnly) mirrorLower(G, d);
     return G;
+  }
+
+  /**
+   * See {@link GemmEngine.gramSum}: from d = {@link SYRK_BLOCKED_MIN_D}, the running sum lives in
+   * the block rows of the blocked product (Float64) and each batch is added to it inside the
+   * same onnxruntime run (the accumulating model of {@link buildSyrkModel}, its outputs bound
+   * to the sums' memory).
+   */
+  async gramSum(d: number): Promise<GramSum | undefined> {
+    if (d < SYRK_BLOCKED_MIN_D) return undefined;
+    const ort = await loadOrt();
+    const b = syrkBlock(d);
+    const rows: Array<{ r0: number; r1: number; S: Float64Array; tensor: Ort.Tensor }> = [];
+    for (let r0 = 0; r0 < d; r0 += b) {
+      const r1 = Math.min(d, r0 + b);
+      const S = new Float64Array((r1 - r0) * r1);
+      rows.push({ r0, r1, S, tensor: new ort.Tensor('float64', S, [r1 - r0, r1]) });
+    }
+    return {
+      add: async (X: Matrix, n: number) => {
+        if (X.length < n * d) throw new RangeError(`gramSum: X has ${X.length} elements, needs ${n * d}`);
+        if (n === 0) return;
+        const session = await this.session(`syrkacc:${d}`);
+        const feeds: Record<string, Ort.Tensor> = { X: await this.tensor(X, n * d, [n, d]) };
+        const fetches: Record<string, Ort.Tensor> = {};
+        rows.forEach(({ tensor }, k) => {
+          feeds[`S${k}`] = tensor;
+          fetches[`T${k}`] = tensor;
+        });
+        await session.run(feeds, fetches);
+      },
+      drainLowerInto: (out: Float64Array) => {
+        if (out.length < d * d) throw new RangeError(`gramSum: out needs ${d * d} elements`);
+        for (const { r0, r1, S } of rows) {
+          addLowerRows(out, d, S, r0, r1, 1, 1);
+          S.fill(0);
+        }
+      },
+    };
   }
 
   /** Releases all sessions. */

@@ -2,7 +2,7 @@
  * Dense linear algebra for surgeon: GEMM engines (pure TypeScript and onnxruntime), Cholesky,
  * triangular inverse, SPD inverse / inverse-factor helpers, dampening, largest eigenvalue.
  */
-export type { GemmEngine, GemmOptions, Matrix, SyrkOptions } from './engine.js';
+export type { GemmEngine, GemmOptions, GramSum, Matrix, SyrkOptions } from './engine.js';
 export { syrk } from './engine.js';
 export { gemmSync, syrkSync, TypeScriptEngine } from './gemm-ts.js';
 export { OnnxRuntimeEngine, buildGemmModel, loadOrt, buildSyrkModel, syrkBlock, SYRK_BLOCKED_MIN_D } from './gemm-ort.js';

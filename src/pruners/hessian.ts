@@ -11,7 +11,7 @@
  * only when the caller hands over such an engine (the batch is then passed as Float32 unchanged).
  * Measured (bench/linalg.ts, 16,384 × 3072): see bench/results/linalg.json.
  */
-import { syrk, type GemmEngine } from '../linalg/engine.js';
+import { syrk, type GemmEngine, type GramSum } from '../linalg/engine.js';
 import { mirrorLower } from '../linalg/blocks.js';
 import { SurgeonInputError } from '../errors.js';
 
@@ -76,6 +76,8 @@ export class HessianAccumulator {
   private stagedX = new Float32Array(0);
   private staged = 0;
   private stagedWithX = false;
+  /** The engine's running Gram sum of X̂ (undefined: not asked yet; null: the engine has none), drained into Hsum before Hsum is read. */
+  private gram: GramSum | null | undefined;
 
   constructor(d: number, options: HessianAccumulatorOptions) {
     if (!Number.isInteger(d) || d <= 0) throw new RangeError(`HessianAccumulator: invalid input dimension d=${d}`);
@@ -165,6 +167,7 @@ export class HessianAccumulator {
     const d = this.d;
     // Earlier batches had X = X̂, so their cross term equals their Gram term.
     if (dense && this.Csum === undefined) {
+      this.settle();
       mirrorLower(Hsum, d);
       this.Csum = Float64Array.from(Hsum);
     }
@@ -182,8 +185,11 @@ export class HessianAccumulator {
         C[t] += G[t]!;
       }
     } else {
-      // Only the lower triangle of the running sum is kept; result() mirrors it once.
-      await syrk(this.engine, Xh, n, d, { out: Hsum, beta: 1, lowerOnly: true });
+      // Only the lower triangle of the running sum is kept; result() mirrors it once. Where the
+      // engine keeps a running Gram sum, the batch is added there (drained into Hsum by settle()).
+      this.gram ??= (await this.engine.gramSum?.(d)) ?? null;
+      if (this.gram) await this.gram.add(Xh, n);
+      else await syrk(this.engine, Xh, n, d, { out: Hsum, beta: 1, lowerOnly: true });
       if (dense && this.Csum) {
         if (!fp32 && this.bufXhat.length < n * d) this.bufXhat = new Float64Array(n * d);
         if (!fp32 && this.bufX.length < n * d) this.bufX = new Float64Array(n * d);
@@ -226,8 +232,14 @@ export class HessianAccumulator {
     return { H, C, samples, d: this.d };
   }
 
+  /** Adds what the engine's running Gram sum holds into the lower triangle of Hsum. */
+  private settle(): void {
+    if (this.gram && this.Hsum) this.gram.drainLowerInto(this.Hsum);
+  }
+
   /** The live sum and N, checking that every row is multiplied and some were added. */
   private finished(): { Hsum: Float64Array; N: number } {
+    this.settle();
     const Hsum = this.live();
     if (this.staged > 0) throw new Error('HessianAccumulator: staged rows are not multiplied yet; await flush() before result()');
     if (this.N === 0) throw new SurgeonInputError('no calibration samples were added; pass a calibration set with at least one sample');
@@ -241,6 +253,7 @@ export class HessianAccumulator {
   columnNorms(): Float64Array {
     const Hsum = this.live();
     if (this.staged > 0) throw new Error('HessianAccumulator: staged rows are not multiplied yet; await flush() before columnNorms()');
+    this.settle();
     const d = this.d;
     const norms = new Float64Array(d);
     for (let j = 0; j < d; j++) norms[j] = Math.sqrt(Hsum[j * d + j]!);
@@ -250,6 +263,7 @@ export class HessianAccumulator {
   /** Releases the statistics and buffers; the accumulator cannot be used afterwards. */
   free(): void {
     this.Hsum = undefined;
+    this.gram = undefined;
     this.Csum = undefined;
     this.bufXhat = new Float64Array(0);
     this.bufX = new Float64Array(0);

@@ -168,6 +168,35 @@ describe('OnnxRuntimeEngine = TypeScriptEngine', () => {
       }
     }
   });
+  it('gramSum: batches summed natively in Float64 (both precisions), drained into a lower triangle, then restarted', async () => {
+    expect(await ort64.gramSum(SYRK_BLOCKED_MIN_D - 1)).toBeUndefined();
+    for (const d of [SYRK_BLOCKED_MIN_D, 1600]) {
+      const batches = [7, 0, 12].map((n, i) => ({ n, X: Float32Array.from(randomMatrix(n, d, 100 + i)) }));
+      const ref = new Float64Array(d * d);
+      for (const { n, X } of batches) {
+        const G = syrkSync(X, n, d);
+        for (let t = 0; t < G.length; t++) ref[t] += G[t]!;
+      }
+      for (const [engine, tol] of [[ort64, 1e-13], [ort32, 1e-5]] as const) {
+        const sum = (await engine.gramSum(d))!;
+        for (const { n, X } of batches) await sum.add(X, n);
+        // Into a lower triangle that already holds the reference once: twice the reference.
+        const out = Float64Array.from(ref);
+        sum.drainLowerInto(out);
+        mirrorLower(out, d);
+        expect(relErr(out, ref.map((v) => 2 * v))).toBeLessThan(tol);
+        // Drained: a second drain adds nothing; the next batch starts from 0.
+        const again = Float64Array.from(ref);
+        sum.drainLowerInto(again);
+        expect(Array.from(again)).toEqual(Array.from(ref));
+        await sum.add(batches[0]!.X, batches[0]!.n);
+        const one = new Float64Array(d * d);
+        sum.drainLowerInto(one);
+        mirrorLower(one, d);
+        expect(relErr(one, syrkSync(batches[0]!.X, batches[0]!.n, d))).toBeLessThan(tol);
+      }
+    }
+  });
   it('syrk helper falls back to gemm for engines without syrk', async () => {
     const plain: GemmEngine = { name: 'plain', gemm: (...a) => ts.gemm(...a), dispose: async () => {} };
     const X = randomMatrix(6, 5, 2);

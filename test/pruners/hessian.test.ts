@@ -149,6 +149,30 @@ describe('HessianAccumulator', () => {
     expect(never.result().C).toBeUndefined();
   });
 
+  it('wide inputs (the engine\'s running Gram sum): H, C from X = X̂ batches then X batches, result() twice, columnNorms', async () => {
+    const d = 560;
+    const n = 30;
+    const Xhat = samples(n, d, 21);
+    const X = samples(n, d, 22);
+    for (const [engine, tol] of [[ort, 1e-12], [ort32, 1e-5]] as const) {
+      const acc = new HessianAccumulator(d, { engine });
+      // 10 rows with X = X̂ (running sum only), then 20 with X: C starts from the sum so far.
+      await acc.addBatch(Xhat.subarray(0, 10 * d), 10);
+      const early = acc.result();
+      expect(relErr(early.H, reference(Xhat, Xhat, 10, d))).toBeLessThan(tol);
+      await acc.addBatch(Xhat.subarray(10 * d), 20, X.subarray(10 * d));
+      const expectedC = reference(X, Xhat, n, d);
+      const head = reference(Xhat.subarray(0, 10 * d), Xhat.subarray(0, 10 * d), 10, d);
+      const tail = reference(X.subarray(10 * d), Xhat.subarray(10 * d), 20, d);
+      for (let t = 0; t < expectedC.length; t++) expectedC[t] = (10 * head[t]! + 20 * tail[t]!) / n;
+      const r = acc.result();
+      expect(relErr(r.H, reference(Xhat, Xhat, n, d))).toBeLessThan(tol);
+      expect(relErr(r.C!, expectedC)).toBeLessThan(tol);
+      expect(acc.columnNorms()[5]).toBeCloseTo(Math.sqrt(n * r.H[5 * d + 5]!), 10);
+      expect(Array.from(acc.take().H)).toEqual(Array.from(r.H));
+    }
+  });
+
   it('unawaited concurrent batches are serialized', async () => {
     const d = 40;
     const Xhat = samples(60, d, 9);
