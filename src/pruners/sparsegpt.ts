@@ -353,10 +353,9 @@ function selectBlockMask(
   }
   if (k === 0) return;
   const len = count * rows;
-  const v = kthSmallest(scores, len, k, scratch, counts);
-  let below = 0;
-  for (let i = 0; i < len; i++) if (scores[i] < v) below++;
-  let ties = k - below;
+  const kth = { below: 0 };
+  const v = kthSmallest(scores, len, k, scratch, counts, kth);
+  let ties = k - kth.below;
   const base = i1 * rows;
   for (let i = 0; i < len; i++) {
     const sc = scores[i];
@@ -372,10 +371,15 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * allowed); values is not modified. Radix selection on the IEEE-754 bits, which order like
  * the numbers for non-negative doubles: a 4096-bucket histogram of the top 12 bits, a
  * 65536-bucket one of the next 16 inside the chosen bucket, then quickselect among the few
- * values that share those 28 bits (copied to `scratch`). `counts` needs 65536 entries.
+ * values that share those 28 bits (copied to `scratch`). `counts` needs 65536 entries. `out`
+ * (optional) receives how many of the values are strictly below the result.
  */
-export function kthSmallest(values: Float64Array, len: number, k: number, scratch: Float64Array, counts: Int32Array): number {
-  if (!LITTLE_ENDIAN) return quickselect(scratch, values, len, k - 1);
+export function kthSmallest(values: Float64Array, len: number, k: number, scratch: Float64Array, counts: Int32Array, out?: { below: number }): number {
+  if (!LITTLE_ENDIAN) {
+    const v = quickselect(scratch, values, len, k - 1);
+    if (out) out.below = countBelow(values, len, v);
+    return v;
+  }
   const hi = new Uint32Array(values.buffer, values.byteOffset, 2 * len);
   counts.fill(0, 0, 4096);
   for (let i = 1; i < 2 * len; i += 2) counts[hi[i]! >>> 20]!++;
@@ -388,11 +392,22 @@ export function kthSmallest(values: Float64Array, len: number, k: number, scratc
     if (h >>> 20 === b1) counts[(h >>> 4) & 0xffff]!++;
   }
   let b2 = 0;
+  // Values in lower buckets are below the result: k − rest of them.
   while (rest > counts[b2]!) rest -= counts[b2++]!;
   const key = ((b1 << 16) | b2) >>> 0;
   let n = 0;
   for (let i = 0; i < len; i++) if (hi[2 * i + 1]! >>> 4 === key) scratch[n++] = values[i]!;
-  return quickselect(scratch, scratch, n, rest - 1);
+  const v = quickselect(scratch, scratch, n, rest - 1);
+  // quickselect permuted scratch, which still holds the n values of the final bucket.
+  if (out) out.below = k - rest + countBelow(scratch, n, v);
+  return v;
+}
+
+/** How many of values[0..len) are below v. */
+function countBelow(values: Float64Array, len: number, v: number): number {
+  let below = 0;
+  for (let i = 0; i < len; i++) if (values[i]! < v) below++;
+  return below;
 }
 
 /** The (target+1)-th smallest of src[0..len), by quickselect on a copy in `a` (Hoare partition, median of three). */

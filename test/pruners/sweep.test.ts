@@ -94,6 +94,11 @@ describe('kthSmallest (radix selection)', () => {
     expect(kthSmallest(new Float64Array([2, 1]), 2, 1, s, c)).toBe(1);
     expect(kthSmallest(new Float64Array([2, 1]), 2, 2, s, c)).toBe(2);
     expect(kthSmallest(new Float64Array([0, 5, 0, 0, 5]), 5, 4, s, c)).toBe(5);
+    const out = { below: -1 };
+    expect(kthSmallest(new Float64Array([0, 5, 0, 0, 5]), 5, 2, s, c, out)).toBe(0);
+    expect(out.below).toBe(0);
+    expect(kthSmallest(new Float64Array([0, 5, 0, 0, 5]), 5, 5, s, c, out)).toBe(5);
+    expect(out.below).toBe(3);
   });
   it('= sorting, on random, clustered, zero and infinite values', () => {
     const u = rng(5);
@@ -106,7 +111,13 @@ describe('kthSmallest (radix selection)', () => {
         v[i] = kind === 'uniform' ? x : kind === 'clustered' ? 1 + 1e-12 * Math.floor(x * 7) : kind === 'zeros' ? (x < 0.6 ? 0 : x) : x < 0.05 ? Infinity : Math.exp(60 * (x - 0.5));
       }
       const sorted = Float64Array.from(v).sort();
-      for (const k of [1, 2, 17, 2500, 2999, 3001, n - 1, n]) expect(kthSmallest(v, n, k, new Float64Array(n), c)).toBe(sorted[k - 1]);
+      for (const k of [1, 2, 17, 2500, 2999, 3001, n - 1, n]) {
+        const out = { below: -1 };
+        const value = kthSmallest(v, n, k, new Float64Array(n), c, out);
+        expect(value).toBe(sorted[k - 1]);
+        // the count of values strictly below the result comes with it (ties: fewer than k − 1)
+        expect(out.below).toBe(sorted.findIndex((x) => x === value));
+      }
     }
   });
 });
