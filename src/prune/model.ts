@@ -498,10 +498,12 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
           for (const { layer, W, result, layerStats, seconds } of answers) {
             // Where X̂ = X and the error range is the calibration range, H alone gives the error
             // (tr(ΔHΔᵀ)/tr(WHWᵀ), 2·rows·cols² flops); that is cheaper than measuring the outputs
-            // (2·rows·cols·n) when cols ≤ n.
+            // (2·rows·cols·n) when cols ≤ n; it has no cancellation (tr(ΔHΔᵀ) directly), so its
+            // products run in the statistics' precision, like the measured errors. With C and
+            // XᵀX the three terms cancel: Float64 products.
             const fromH = direct && exact && errorRange === 0 && layerStats !== undefined && layer.cols <= layerStats.rows;
             const errorStats = layerStats && (!direct || fromH) ? (fromH ? { H: layerStats.calib.H } : (layerStats.heldOut ?? layerStats.calib)) : undefined;
-            const error = errorStats ? await timed('error', () => relativeReconstructionError(engine, W, result.W, layer.rows, layer.cols, errorStats)) : null;
+            const error = errorStats ? await timed('error', () => relativeReconstructionError(fromH ? statsEngine : engine, W, result.W, layer.rows, layer.cols, errorStats)) : null;
             if (direct && !fromH && layerStats) pruned.push({ layer, W, What: result.W });
             reports.set(layer, {
               name: layer.name,
