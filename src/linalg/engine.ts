@@ -51,6 +51,8 @@ export interface GramSum {
   add(X: Matrix, n: number): Promise<void>;
   /** out[i, j] += the running sum for j ≤ i (the lower triangle of out, d × d), then restarts the sum at 0. */
   drainLowerInto(out: Float64Array): void;
+  /** Gives the sum's memory back (to the engine's pool); the sum cannot be used afterwards. Optional. */
+  release?(): void;
 }
 
 /** A matrix-multiply engine. Every method returns a row-major Float64Array result. */

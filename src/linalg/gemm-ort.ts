@@ -373,7 +373,8 @@ export class OnnxRuntimeEngine implements GemmEngine {
     const rows: Array<{ r0: number; r1: number; S: Float64Array; tensor: Ort.Tensor }> = [];
     for (let r0 = 0; r0 < d; r0 += b) {
       const r1 = Math.min(d, r0 + b);
-      const S = new Float64Array((r1 - r0) * r1);
+      // Pooled (already mapped) memory: a fresh d = 3072 sum would map 38 MB of pages per layer.
+      const S = this.pool.take((r1 - r0) * r1).fill(0);
       rows.push({ r0, r1, S, tensor: new ort.Tensor('float64', S, [r1 - r0, r1]) });
     }
     return {
@@ -395,6 +396,10 @@ export class OnnxRuntimeEngine implements GemmEngine {
           addLowerRows(out, d, S, r0, r1, 1, 1);
           S.fill(0);
         }
+      },
+      release: () => {
+        this.pool.give(...rows.map((r) => r.S));
+        rows.length = 0;
       },
     };
   }
