@@ -29,6 +29,7 @@ import { countPruned } from '../pruners/masks.js';
 import type { FactorCache, LayerProblem, SparsityPattern } from '../pruners/types.js';
 import { asNetwork, isNetwork, type OnnxNetwork } from '../network/onnx.js';
 import type { LayerUse, Network, NetworkLayer } from '../network/types.js';
+import { releaseFactors } from '../pruners/curvature.js';
 import { StageCache, type StageObserver, type CachedBatch } from './stage-cache.js';
 import { gptqQuantize } from '../pruners/gptq.js';
 import { objective } from '../pruners/masks.js';
@@ -495,6 +496,7 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
             layer.write(result.W);
             answers.push({ layer, W, result, layerStats, seconds: (performance.now() - layerStarted) / 1000 });
           }
+          for (const cache of factors.values()) await releaseFactors(cache, engine);
           for (const { layer, W, result, layerStats, seconds } of answers) {
             // Where X̂ = X and the error range is the calibration range, H alone gives the error
             // (tr(ΔHΔᵀ)/tr(WHWᵀ), 2·rows·cols² flops); that is cheaper than measuring the outputs

@@ -73,9 +73,22 @@ export function upperFactor(curv: Curvature, engine: GemmEngine): Promise<Float6
   const key = `U:${curv.dampingUsed}`;
   const shared = curv.factors?.get(key);
   if (shared) return shared;
-  const U = explainSingular(upperCholeskyOfInverse(curv.H, curv.d, engine, { diagonal: curv.diagonal }), curv);
+  // A shared factor lives until the cache is released ({@link releaseFactors}): its memory comes
+  // from the engine's pool (a fresh 3072² array costs ≈ 40 ms of page faults before any arithmetic).
+  const out = curv.factors ? engine.pool?.take(curv.d * curv.d) : undefined;
+  const U = explainSingular(upperCholeskyOfInverse(curv.H, curv.d, engine, { diagonal: curv.diagonal, ...(out ? { out } : {}) }), curv);
   curv.factors?.set(key, U);
   return U;
+}
+
+/**
+ * Gives the factors stored in `cache` back to `engine.pool` (where {@link upperFactor} took their
+ * memory) once no layer needs them; the factors must not be used afterwards.
+ */
+export async function releaseFactors(cache: FactorCache, engine: GemmEngine): Promise<void> {
+  const factors = await Promise.allSettled(cache.values());
+  cache.clear();
+  for (const f of factors) if (f.status === 'fulfilled') engine.pool?.give(f.value);
 }
 
 /** H_damped⁻¹. */

@@ -9,6 +9,7 @@ import type { GemmEngine } from '../../src/linalg/engine.js';
 import { sparsegptPrune } from '../../src/pruners/sparsegpt.js';
 import { iobsPrune } from '../../src/pruners/iobs.js';
 import type { FactorCache, LayerProblem } from '../../src/pruners/types.js';
+import { releaseFactors } from '../../src/pruners/curvature.js';
 import { explicitProblem, randn32, gaussian } from './helpers.js';
 
 const ort = new OnnxRuntimeEngine();
@@ -51,6 +52,17 @@ describe('shared factors of one H', () => {
     // Another damping is another factor.
     await sparsegptPrune({ ...base, factors }, { sparsity: 0.5, damp: 0.1 }, ort);
     expect(factors.size).toBe(2);
+    // Released: the factors' memory goes back to the engine's pool (the next factor of that size reuses it).
+    const buffers = (await Promise.all(factors.values())).map((U) => U.buffer);
+    await releaseFactors(factors, ort);
+    expect(factors.size).toBe(0);
+    const reused = ort.pool.take(d * d);
+    expect(buffers).toContain(reused.buffer);
+    ort.pool.give(reused);
+    // After a release, pruning again computes the same factor into pooled memory: same results.
+    const again = await sparsegptPrune({ ...base, factors }, { sparsity: 0.5 }, ort);
+    const alone = await sparsegptPrune({ ...base }, { sparsity: 0.5 }, ort);
+    expect(Array.from(again.W)).toEqual(Array.from(alone.W));
   });
   it('iobs with the sweep projection reuses the same factor', async () => {
     const { problem } = explicitProblem(8, 64, 200, 3, { sequential: true });
