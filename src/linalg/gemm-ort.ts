@@ -51,6 +51,13 @@ export function syrkBlock(d: number): number {
   return d >= 1536 ? 384 : 256;
 }
 
+/** The block rows [r0, r1) of the blocked Gram product of width d with blocks of b rows (block row k is the k-th). */
+function blockRows(d: number, b: number): Array<{ r0: number; r1: number }> {
+  const rows = [];
+  for (let r0 = 0; r0 < d; r0 += b) rows.push({ r0, r1: Math.min(d, r0 + b) });
+  return rows;
+}
+
 /** The tiny models {@link buildGemmModel} can build. */
 export type OpKey = 'matmul' | 'gemm_tn' | 'gemm_nt' | 'gemm_tt' | 'gram';
 
@@ -147,8 +154,7 @@ export function buildSyrkModel(d: number, b: number, elemType: number, accumulat
   const node: Array<Partial<NodeProto>> = [{ opType: 'Transpose', input: ['X'], output: ['Xt'], attribute: [{ name: 'perm', type: AttributeType.INTS, ints: [1, 0] }] as never }];
   const initializer = [index('zero', 0)];
   const output = [];
-  for (let r0 = 0, k = 0; r0 < d; r0 += b, k++) {
-    const r1 = Math.min(d, r0 + b);
+  for (const [k, { r0, r1 }] of blockRows(d, b).entries()) {
     initializer.push(index(`end${k}`, r1));
     if (r0 > 0) initializer.push(index(`start${k}`, r0));
     node.push({ opType: 'Slice', input: ['Xt', r0 > 0 ? `start${k}` : 'zero', `end${k}`, 'zero'], output: [`rows${k}`] });
@@ -353,12 +359,7 @@ export class OnnxRuntimeEngine implements GemmEngine {
     const out = options.out;
     const beta = out ? (options.beta ?? 0) : 0;
     const G = out ?? new Float64Array(d * d);
-    const b = syrkBlock(d);
-    for (let r0 = 0, k = 0; r0 < d; r0 += b, k++) {
-      const r1 = Math.min(d, r0 + b);
-      const Y = result[`Y${k}`]!.data as Float32Array | Float64Array;
-      addLowerRows(G, d, Y, r0, r1, alpha, beta);
-    }
+    for (const [k, { r0, r1 }] of blockRows(d, syrkBlock(d)).entries()) addLowerRows(G, d, result[`Y${k}`]!.data as Float32Array | Float64Array, r0, r1, alpha, beta);
     if (!options.lowerOnly) mirrorLower(G, d);
     return G;
   }
@@ -372,14 +373,11 @@ export class OnnxRuntimeEngine implements GemmEngine {
   async gramSum(d: number): Promise<GramSum | undefined> {
     if (d < SYRK_BLOCKED_MIN_D) return undefined;
     const ort = await loadOrt();
-    const b = syrkBlock(d);
-    const rows: Array<{ r0: number; r1: number; S: Float64Array; tensor: Ort.Tensor }> = [];
-    for (let r0 = 0; r0 < d; r0 += b) {
-      const r1 = Math.min(d, r0 + b);
+    const rows = blockRows(d, syrkBlock(d)).map(({ r0, r1 }) => {
       // Pooled (already mapped) memory: a fresh d = 3072 sum would map 38 MB of pages per layer.
       const S = this.pool.take((r1 - r0) * r1).fill(0);
-      rows.push({ r0, r1, S, tensor: new ort.Tensor('float64', S, [r1 - r0, r1]) });
-    }
+      return { r0, r1, S, tensor: new ort.Tensor('float64', S, [r1 - r0, r1]) };
+    });
     return {
       add: async (X: Matrix, n: number) => {
         if (X.length < n * d) throw new RangeError(`gramSum: X has ${X.length} elements, needs ${n * d}`);
@@ -422,9 +420,8 @@ export class OnnxRuntimeEngine implements GemmEngine {
  * the (r1 − r0) × r1 block row of a Gram product.
  */
 function addLowerRows(G: Float64Array, d: number, Y: Float32Array | Float64Array, r0: number, r1: number, alpha: number, beta: number): void {
-  const w = r1;
   for (let i = r0; i < r1; i++) {
-    const y = (i - r0) * w;
+    const y = (i - r0) * r1;
     const g = i * d;
     if (beta === 0 && alpha === 1) for (let j = 0; j <= i; j++) G[g + j] = Y[y + j]!;
     else if (beta === 1 && alpha === 1) for (let j = 0; j <= i; j++) G[g + j] += Y[y + j]!;

@@ -62,8 +62,9 @@ export interface LayerUse {
   samples(tensor: NamedTensor): LayerSamples;
   /**
    * A tensor the network computes that holds exactly the product of `input` with the weight (no
-   * bias, no scale, no activation; any layout): an ONNX MatMul's output. The pipeline then
-   * measures the layer's reconstruction error from forward passes instead of extra products.
+   * scale, no activation, no bias other than {@link productBias}; any layout): an ONNX MatMul's
+   * or ungrouped Conv's output. The pipeline then measures the layer's reconstruction error from
+   * forward passes instead of extra products.
    */
   product?: string;
   /**

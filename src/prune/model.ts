@@ -28,7 +28,7 @@ import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
 import { countPruned } from '../pruners/masks.js';
 import type { FactorCache, LayerProblem, SparsityPattern } from '../pruners/types.js';
 import { asNetwork, isNetwork, type OnnxNetwork } from '../network/onnx.js';
-import type { LayerUse, Network, NetworkLayer } from '../network/types.js';
+import type { Network, NetworkLayer } from '../network/types.js';
 import { releaseFactors } from '../pruners/curvature.js';
 import { StageCache, type StageObserver, type CachedBatch } from './stage-cache.js';
 import { gptqQuantize } from '../pruners/gptq.js';
@@ -540,12 +540,8 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
           }
           if (advancing) {
             const sums = observed.map(() => ({ error: 0, dense: 0 }));
-            // Conv products hold the bias: read once per stage.
-            const biasCache = new Map<LayerUse, Float32Array>();
-            const biases = (u: LayerUse) => {
-              if (!biasCache.has(u)) biasCache.set(u, u.productBias!());
-              return biasCache.get(u)!;
-            };
+            // Conv products hold their bias: read once per stage.
+            const biases = new Map(observed.flatMap((p) => p.layer.uses.filter((u) => u.productBias).map((u) => [u, u.productBias!()] as const)));
             const observer: StageObserver | undefined = observed.length
               ? {
                   range: errorRange,
@@ -555,7 +551,7 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
                     observed.forEach((p, i) => {
                       for (const u of p.layer.uses) {
                         const y = den[u.product!]!;
-                        addDifference(sums[i]!, hat[u.product!]!.data as Float32Array, y.data as Float32Array, u.productBias && { values: biases(u), inner: y.dims.slice(2).reduce((a, b) => a * b, 1) });
+                        addDifference(sums[i]!, hat[u.product!]!.data as Float32Array, y.data as Float32Array, biases.has(u) ? { values: biases.get(u)!, inner: y.dims.slice(2).reduce((a, b) => a * b, 1) } : undefined);
                       }
                     });
                     // Inside the advance (timed as capture): moved to the error phase.
@@ -636,37 +632,33 @@ function layerSparsities(layers: readonly NetworkLayer[], options: PruneModelOpt
   return result;
 }
 
-/** Adds Σ(ŷ − y)² and Σy² of one batch's outputs (pruned ŷ, dense y) to `sum`, in Float64. */
 /**
- * Adds ‖ŷ − y‖² and ‖y − bias‖² to `sum`; `bias` (optional) holds one value per channel of y,
- * channels on axis 1 with `inner` elements each (the bias both outputs include).
+ * Adds Σ(ŷ − y)² and Σ(y − bias)² of one batch's outputs (pruned ŷ, dense y) to `sum`, in
+ * Float64; `bias` (optional, the bias both outputs include) holds one value per channel of y,
+ * channels on axis 1 with `inner` elements each. Without it, y is one channel with bias 0.
  */
 function addDifference(sum: { error: number; dense: number }, yhat: Float32Array | Float64Array, y: Float32Array | Float64Array, bias?: { values: Float32Array; inner: number }): void {
+  const values = bias?.values ?? NO_BIAS;
+  const inner = bias?.inner ?? y.length;
+  const C = values.length;
+  if (y.length > 0 && y.length % (C * inner) !== 0) throw new Error(`internal: a product of ${y.length} values does not hold ${C} channels of ${inner}`);
   let error = 0;
   let norm = 0;
-  if (!bias) {
-    for (let t = 0; t < y.length; t++) {
+  for (let start = 0, c = 0; start < y.length; start += inner, c = c + 1 === C ? 0 : c + 1) {
+    const b = values[c]!;
+    for (let t = start; t < start + inner; t++) {
       const e = yhat[t]! - y[t]!;
+      const v = y[t]! - b;
       error += e * e;
-      norm += y[t]! * y[t]!;
-    }
-  } else {
-    const { values, inner } = bias;
-    const C = values.length;
-    if (y.length % (C * inner) !== 0) throw new Error(`internal: a product of ${y.length} values does not hold ${C} channels of ${inner}`);
-    for (let start = 0, c = 0; start < y.length; start += inner, c = c + 1 === C ? 0 : c + 1) {
-      const b = values[c]!;
-      for (let t = start; t < start + inner; t++) {
-        const e = yhat[t]! - y[t]!;
-        const v = y[t]! - b;
-        error += e * e;
-        norm += v * v;
-      }
+      norm += v * v;
     }
   }
   sum.error += error;
   sum.dense += norm;
 }
+
+/** The bias of outputs without one (see addDifference). */
+const NO_BIAS = new Float32Array(1);
 
 /** error / dense of summed squares (0 for 0/0, Infinity for x/0). */
 function relativeError({ error, dense }: { error: number; dense: number }): number {

@@ -222,12 +222,7 @@ export class HessianAccumulator {
 
   /** H = X̂ᵀX̂/N and C = XᵀX̂/N (fresh arrays; the accumulator keeps going). */
   result(): HessianStatistics {
-    const { Hsum, N } = this.finished();
-    mirrorLower(Hsum, this.d);
-    const H = divided(Hsum, N, new Float64Array(Hsum.length));
-    const Csum = this.Csum ?? (this.cross === true ? Hsum : undefined);
-    const C = Csum ? divided(Csum, N, new Float64Array(Csum.length)) : undefined;
-    return { H, C, samples: N, d: this.d };
+    return this.scaled(false);
   }
 
   /**
@@ -235,15 +230,20 @@ export class HessianAccumulator {
    * the accumulator is freed (a d = 3072 copy costs ~0.1 s; the pipeline takes every result once).
    */
   take(): HessianStatistics {
+    const stats = this.scaled(true);
+    this.free();
+    return stats;
+  }
+
+  /** The sums divided by N, into fresh arrays or (`inPlace`) into the sums themselves. */
+  private scaled(inPlace: boolean): HessianStatistics {
     const { Hsum, N } = this.finished();
     mirrorLower(Hsum, this.d);
-    const H = divided(Hsum, N, Hsum);
+    const H = divided(Hsum, N, inPlace ? Hsum : new Float64Array(Hsum.length));
     let C: Float64Array | undefined;
-    if (this.Csum) C = divided(this.Csum, N, this.Csum);
+    if (this.Csum) C = divided(this.Csum, N, inPlace ? this.Csum : new Float64Array(this.Csum.length));
     else if (this.cross === true) C = Float64Array.from(H);
-    const samples = N;
-    this.free();
-    return { H, C, samples, d: this.d };
+    return { H, C, samples: N, d: this.d };
   }
 
   /** Adds what the engine's running Gram sum holds into the lower triangle of Hsum. */

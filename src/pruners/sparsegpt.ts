@@ -474,8 +474,8 @@ function selectGroupMask(
 
 /**
  * SparseGPT pruning of one layer (needs `problem.H`). With `problem.C` (sequential mode) the
- * sweep prunes the least-squares target W (C + δI)(H + δI)⁻¹ ({@link newtonTarget}) instead of W, which minimizes the
- * objective ½‖ŴX̂ᵀ − WXᵀ‖²/N. `loss` is that objective, undamped (computed from the OBS
+ * sweep prunes the least-squares target W (C + δI)(H + δI)⁻¹ ({@link newtonTarget}) instead of
+ * W, which minimizes the objective ½‖ŴX̂ᵀ − WXᵀ‖²/N. `loss` is that objective, undamped (computed from the OBS
  * identity ½tr(ΔHΔᵀ) = obsLoss − ½·dampingUsed·‖Δ‖² in parallel mode).
  */
 export async function sparsegptPrune(
