@@ -7,8 +7,9 @@
  * X: the dense model's), removing unit u zeroes the columns S_u of W_c (one column per neuron,
  * the k×k patch columns of a channel for a Conv consumer, the HW columns of a flattened channel
  * for a Gemm). The layer objective is f(Ŵ) = ½‖ŴX̂ᵀ − WXᵀ‖²/N; its unconstrained minimiser is
- * the Newton target T = W(C + δI)(H + δI)⁻¹ (T = W when X̂ = X), and for a removed set S the best weights
- * are the group-OBS projection of T (Kurtic et al. 2023, ZipLM; Frantar et al. 2022, OBC):
+ * the Newton target T = W(C + δI)(H + δI)⁻¹ (T = W when X̂ = X), and for a removed set S the
+ * best weights are the group-OBS projection of T (Kurtic et al. 2023, ZipLM; Frantar et al.
+ * 2022, OBC):
  *
  *   Ŵ = T − T_S ([H⁻¹]_SS)⁻¹ [H⁻¹]_S,:      at cost ½ tr(T_S ([H⁻¹]_SS)⁻¹ T_Sᵀ),
  *
@@ -30,8 +31,7 @@
 import { SurgeonInputError } from '../errors.js';
 import type { GemmEngine } from '../linalg/engine.js';
 import { choleskySync, NotPositiveDefiniteError } from '../linalg/cholesky.js';
-import { spdInverse } from '../linalg/spd.js';
-import { newtonTarget, prepareCurvature } from '../pruners/curvature.js';
+import { inverseOf, newtonTarget, prepareCurvature } from '../pruners/curvature.js';
 
 /** The methods of structured pruning. */
 export const STRUCTURED_METHODS = ['magnitude', 'wanda', 'obs', 'iobs'] as const;
@@ -191,10 +191,7 @@ async function curvatureOf(c: ConsumerProblem, damp: number, engine: GemmEngine)
   const d = c.cols;
   const problem = { W: c.W, rows: c.rows, cols: d, H: c.H, ...(c.C ? { C: c.C } : {}) };
   const curv = prepareCurvature(problem, damp, 'structured pruning');
-  const Hinv = await spdInverse(curv.Hd, d, engine).catch((e: unknown) => {
-    if (e instanceof NotPositiveDefiniteError) throw new SurgeonInputError(`a consumer's H (${d}×${d}) is singular after dampening ${curv.dampingUsed}; use more calibration samples or a larger --damp`, { cause: e });
-    throw e;
-  });
+  const Hinv = await inverseOf(curv, engine);
   // The layer-wise pruners' least-squares target, T = W(C + δI)(H + δI)⁻¹; W itself when X̂ = X.
   const T = c.C ? await newtonTarget(problem, curv, { Hinv }, engine) : Float64Array.from(c.W);
   return { Hinv, T, dampingUsed: curv.dampingUsed };
