@@ -38,6 +38,15 @@ export function argmax(values: ArrayLike<number>, offset: number, length: number
   return best;
 }
 
+/** log Σ exp(values[offset .. offset+length)), computed stably (the maximum taken out first). */
+export function logSumExp(values: ArrayLike<number>, offset: number, length: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < length; j++) if (values[offset + j]! > max) max = values[offset + j]!;
+  let sum = 0;
+  for (let j = 0; j < length; j++) sum += Math.exp(values[offset + j]! - max);
+  return max + Math.log(sum);
+}
+
 /**
  * Accumulates the negative log-likelihood of next-token targets:
  * NLL = −Σ log softmax(logits_t)[target_t], perplexity = exp(NLL / count).
@@ -50,12 +59,8 @@ export class PerplexityAccumulator {
   add(logits: Float32Array | Float64Array, positions: number, V: number, targets: ArrayLike<number | bigint>): void {
     for (let t = 0; t < positions; t++) {
       const offset = t * V;
-      let max = -Infinity;
-      for (let j = 0; j < V; j++) if (logits[offset + j]! > max) max = logits[offset + j]!;
-      let sum = 0;
-      for (let j = 0; j < V; j++) sum += Math.exp(logits[offset + j]! - max);
       const target = Number(targets[t]);
-      this.nll += Math.log(sum) + max - logits[offset + target]!;
+      this.nll += logSumExp(logits, offset, V) - logits[offset + target]!;
     }
     this.count += positions;
   }
@@ -79,20 +84,8 @@ export class DivergenceAccumulator {
   add(reference: Float32Array | Float64Array, logits: Float32Array | Float64Array, rows: number, V: number): void {
     for (let r = 0; r < rows; r++) {
       const o = r * V;
-      let maxP = -Infinity;
-      let maxQ = -Infinity;
-      for (let j = 0; j < V; j++) {
-        if (reference[o + j]! > maxP) maxP = reference[o + j]!;
-        if (logits[o + j]! > maxQ) maxQ = logits[o + j]!;
-      }
-      let sumP = 0;
-      let sumQ = 0;
-      for (let j = 0; j < V; j++) {
-        sumP += Math.exp(reference[o + j]! - maxP);
-        sumQ += Math.exp(logits[o + j]! - maxQ);
-      }
-      const logZP = maxP + Math.log(sumP);
-      const logZQ = maxQ + Math.log(sumQ);
+      const logZP = logSumExp(reference, o, V);
+      const logZQ = logSumExp(logits, o, V);
       let kl = 0;
       for (let j = 0; j < V; j++) {
         const logP = reference[o + j]! - logZP;
