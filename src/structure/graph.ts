@@ -24,7 +24,9 @@ import type { OnnxModel } from '../io/onnx/model.js';
 import type { NodeProto, TensorProto } from '../io/onnx/proto.js';
 import { tensorDims } from '../io/onnx/tensor.js';
 import { analyzeHeads, type HeadReshape, type SplitUpdate } from './heads.js';
-import { attr, attrInt, nodeLabel, subgraphReads } from './nodes.js';
+import { attr, attrInt } from '../io/onnx/attributes.js';
+import { nodeLabel } from '../io/onnx/graphs.js';
+import { subgraphReads } from './nodes.js';
 
 /** What `--structure` selects: Gemm/MatMul output neurons, Conv output channels, or attention heads (./heads.ts). */
 export type StructureKind = 'neurons' | 'channels' | 'heads';

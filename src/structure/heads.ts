@@ -23,7 +23,8 @@ import type { OnnxModel } from '../io/onnx/model.js';
 import type { NodeProto, TensorProto } from '../io/onnx/proto.js';
 import { tensorDims } from '../io/onnx/tensor.js';
 import type { BlockedGroup, UnitConsumer, UnitGroup, UnitProducer } from './graph.js';
-import { attrInt, attrInts, nodeLabel } from './nodes.js';
+import { attr, attrInt, attrInts } from '../io/onnx/attributes.js';
+import { nodeLabel } from '../io/onnx/graphs.js';
 
 /** A Reshape that splits (`[.., D]` → `[.., H, dh]`) or merges heads (`[.., H, dh]` → `[.., H·dh]`). */
 export interface HeadReshape {
@@ -81,7 +82,7 @@ export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, reado
   const inits = new Set(graph.initializer.map((t) => t.name ?? ''));
   const isConst = (t: string) => inits.has(t) || producer.get(t)?.opType === 'Constant';
   const sizeOf = (t: string) => (shapes.get(t) ?? (inits.has(t) ? tensorDims(graph.initializer.find((x) => x.name === t)!) : undefined))?.reduce((a, b) => a * b, 1);
-  const perm = (n: NodeProto): number[] => attrInts(n, 'perm');
+  const perm = (n: NodeProto): number[] => attrInts(n, 'perm') ?? [];
   const label = (n: NodeProto) => nodeLabel(n, order.get(n)!);
   const fail = (why: string): never => {
     throw new NotAttention(why);
@@ -126,7 +127,7 @@ export function analyzeHeads(model: OnnxModel, shapes: ReadonlyMap<string, reado
     const init = inits.has(t) ? graph.initializer.find((x) => x.name === t) : undefined;
     if (init) return tensorDims(init);
     const c = producer.get(t);
-    const value = c?.opType === 'Constant' ? c.attribute.find((a) => a.name === 'value')?.t : undefined;
+    const value = c?.opType === 'Constant' ? attr(c, 'value')?.t : undefined;
     return value ? tensorDims(value) : (shapes.get(t) ?? fail(`the shape of '${t}' is unknown`));
   };
   /** A scalar constant operand (scaling). */

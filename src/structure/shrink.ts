@@ -6,6 +6,7 @@
  * changed are dropped (onnxruntime infers them again). Mode `zero` writes zeros instead of
  * removing (the masked dense model the tests compare against).
  */
+import { attr } from '../io/onnx/attributes.js';
 import type { OnnxModel } from '../io/onnx/model.js';
 import type { TensorProto } from '../io/onnx/proto.js';
 import { tensorDims } from '../io/onnx/tensor.js';
@@ -164,12 +165,12 @@ function rewriteHeads(model: OnnxModel, removals: readonly GroupRemoval[]): void
     for (const sp of group.splits ?? []) {
       const node = g.node.find((n) => n.opType === 'Split' && n.output[0] === sp.output);
       if (!node) throw new Error(`internal: Split of '${sp.output}' not found`);
-      const attr = node.attribute.find((a) => a.name === 'split');
-      const current = node.input[1] ? Array.from(model.tensorToArray(constantTensor(model, node.input[1])) as ArrayLike<number | bigint>, Number) : attr ? attr.ints.map(Number) : undefined;
+      const splitAttr = attr(node, 'split');
+      const current = node.input[1] ? Array.from(model.tensorToArray(constantTensor(model, node.input[1])) as ArrayLike<number | bigint>, Number) : splitAttr ? splitAttr.ints.map(Number) : undefined;
       if (!current) continue; // equal split: the outputs shrink alike
       const sizes = current.map((v, i) => (sp.outputs.includes(i) ? v - sp.perUnit * units.length : v));
-      if (attr) {
-        attr.ints = sizes as never;
+      if (splitAttr) {
+        splitAttr.ints = sizes as never;
       } else {
         const name = freshName(model, `${sp.output}::split`);
         g.initializer.push(makeTensor(name, [sizes.length], sizes, 'int64'));
@@ -186,7 +187,7 @@ function constantTensor(model: OnnxModel, name: string): TensorProto {
   const init = model.initializer(name);
   if (init) return init;
   const c = model.graph.node.find((n) => n.opType === 'Constant' && n.output[0] === name);
-  const t = c?.attribute.find((a) => a.name === 'value')?.t;
+  const t = c ? attr(c, 'value')?.t : undefined;
   if (!t) throw new Error(`internal: '${name}' is no constant`);
   return t;
 }

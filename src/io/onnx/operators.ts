@@ -21,6 +21,7 @@
  */
 import type { OnnxModel } from './model.js';
 import { graphScopes, nodeLabel, nodeSubgraphs, type GraphScope } from './graphs.js';
+import { attr, attrFloat, attrInt, attrInts } from './attributes.js';
 import { int64ToNumber, type AttributeProto, type GraphProto, type NodeProto, type TensorProto } from './proto.js';
 import { bigIntsToNumbers, elemTypeName, tensorDims } from './tensor.js';
 
@@ -136,23 +137,7 @@ export interface SkippedLayer {
 }
 
 // ---------------------------------------------------------------------------------------------
-// attributes and small array helpers
-
-function attr(node: NodeProto, name: string): AttributeProto | undefined {
-  return node.attribute.find((a) => a.name === name);
-}
-function attrInt(node: NodeProto, name: string, dflt: number): number {
-  const a = attr(node, name);
-  return a && a.i != null ? int64ToNumber(a.i) : dflt;
-}
-function attrInts(node: NodeProto, name: string): number[] | undefined {
-  const a = attr(node, name);
-  return a && a.ints.length ? a.ints.map((v) => int64ToNumber(v)) : undefined;
-}
-function attrFloat(node: NodeProto, name: string, dflt: number): number {
-  const a = attr(node, name);
-  return a && a.f != null ? a.f : dflt;
-}
+// small array helpers
 
 function transpose2d(src: Float32Array, r: number, c: number): Float32Array {
   const out = new Float32Array(r * c);
