@@ -44,6 +44,31 @@ export function mirrorLower(G: Float64Array | Float32Array, n: number): void {
   }
 }
 
+/**
+ * out = the symmetric n × n matrix whose lower triangle (diagonal included) is G's divided by
+ * `divisor`: out[i, j] = out[j, i] = G[i, j] / divisor for j ≤ i; G's upper triangle is not read,
+ * so out may be G. One pass in 8 × 8 tiles (the mirror and the division of a Gram sum at once).
+ */
+export function mirrorLowerDivided(G: Float64Array, n: number, divisor: number, out: Float64Array): Float64Array {
+  const S = 8;
+  for (let i0 = 0; i0 < n; i0 += S) {
+    const i1 = Math.min(n, i0 + S);
+    for (let j0 = 0; j0 <= i0; j0 += S) {
+      const j1 = Math.min(n, j0 + S);
+      for (let i = i0; i < i1; i++) {
+        const row = i * n;
+        const end = Math.min(j1, i + 1);
+        for (let j = j0; j < end; j++) {
+          const v = G[row + j]! / divisor;
+          out[row + j] = v;
+          out[j * n + i] = v;
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** Copies the r × c block A[r0:r0+r, c0:c0+c] (leading dimension ld) into `out` (contiguous, r × c). */
 export function extractBlock(A: Float64Array, ld: number, r0: number, c0: number, r: number, c: number, out: Float64Array = new Float64Array(r * c)): Float64Array {
   for (let i = 0; i < r; i++) out.set(A.subarray((r0 + i) * ld + c0, (r0 + i) * ld + c0 + c), i * c);

@@ -49,8 +49,11 @@ export interface SyrkOptions {
 export interface GramSum {
   /** Adds XᵀX of X (n × d, row-major) to the running sum (Float64). */
   add(X: Matrix, n: number): Promise<void>;
-  /** out[i, j] += the running sum for j ≤ i (the lower triangle of out, d × d), then restarts the sum at 0. */
-  drainLowerInto(out: Float64Array): void;
+  /**
+   * out[i, j] += the running sum for j ≤ i (the lower triangle of out, d × d), then restarts the
+   * sum at 0. `overwrite`: out[i, j] = the sum instead (the caller's lower triangle holds nothing yet).
+   */
+  drainLowerInto(out: Float64Array, overwrite?: boolean): void;
   /** Gives the sum's memory back (to the engine's pool); the sum cannot be used afterwards. Optional. */
   release?(): void;
 }

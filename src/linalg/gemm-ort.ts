@@ -378,10 +378,13 @@ export class OnnxRuntimeEngine implements GemmEngine {
       const S = this.pool.take((r1 - r0) * r1).fill(0);
       return { r0, r1, S, tensor: new ort.Tensor('float64', S, [r1 - r0, r1]) };
     });
+    /** Whether a batch was added since the last drain (a drain of zeros is skipped). */
+    let pending = false;
     return {
       add: async (X: Matrix, n: number) => {
         if (X.length < n * d) throw new RangeError(`gramSum: X has ${X.length} elements, needs ${n * d}`);
         if (n === 0) return;
+        pending = true;
         const session = await this.session(`syrkacc:${d}`);
         const feeds: Record<string, Ort.Tensor> = { X: await this.tensor(X, n * d, [n, d]) };
         const fetches: Record<string, Ort.Tensor> = {};
@@ -391,10 +394,12 @@ export class OnnxRuntimeEngine implements GemmEngine {
         });
         await session.run(feeds, fetches);
       },
-      drainLowerInto: (out: Float64Array) => {
+      drainLowerInto: (out: Float64Array, overwrite = false) => {
         if (out.length < d * d) throw new RangeError(`gramSum: out needs ${d * d} elements`);
+        if (!pending) return;
+        pending = false;
         for (const { r0, r1, S } of rows) {
-          addLowerRows(out, d, S, r0, r1, 1, 1);
+          addLowerRows(out, d, S, r0, r1, 1, overwrite ? 0 : 1);
           S.fill(0);
         }
       },
@@ -423,7 +428,7 @@ function addLowerRows(G: Float64Array, d: number, Y: Float32Array | Float64Array
   for (let i = r0; i < r1; i++) {
     const y = (i - r0) * r1;
     const g = i * d;
-    if (beta === 0 && alpha === 1) for (let j = 0; j <= i; j++) G[g + j] = Y[y + j]!;
+    if (beta === 0 && alpha === 1) G.set(Y.subarray(y, y + i + 1), g);
     else if (beta === 1 && alpha === 1) for (let j = 0; j <= i; j++) G[g + j] += Y[y + j]!;
     else for (let j = 0; j <= i; j++) G[g + j] = beta * G[g + j]! + alpha * Y[y + j]!;
   }

@@ -12,7 +12,7 @@
  * Measured (bench/linalg.ts, 16,384 × 3072): see bench/results/linalg.json.
  */
 import { syrk, type GemmEngine, type GramSum } from '../linalg/engine.js';
-import { mirrorLower } from '../linalg/blocks.js';
+import { mirrorLower, mirrorLowerDivided } from '../linalg/blocks.js';
 import { SurgeonInputError } from '../errors.js';
 
 /** Options of {@link HessianAccumulator}. */
@@ -80,6 +80,8 @@ export class HessianAccumulator {
   private stagedWithX = false;
   /** The engine's running Gram sum of X̂ (undefined: not asked yet; null: the engine has none), drained into Hsum before Hsum is read. */
   private gram: GramSum | null | undefined;
+  /** Whether Hsum is still all zeros (the first drain of the Gram sum then copies instead of adding). */
+  private hsumZero = true;
 
   constructor(d: number, options: HessianAccumulatorOptions) {
     if (!Number.isInteger(d) || d <= 0) throw new RangeError(`HessianAccumulator: invalid input dimension d=${d}`);
@@ -194,6 +196,7 @@ export class HessianAccumulator {
       if (this.bufGram.length !== d * d) this.bufGram = new Float64Array(d * d);
       const G = await syrk(this.engine, Xh, n, d, { out: this.bufGram, beta: 0 });
       const C = this.Csum;
+      this.hsumZero = false;
       for (let t = 0; t < G.length; t++) {
         Hsum[t] += G[t]!;
         C[t] += G[t]!;
@@ -203,7 +206,10 @@ export class HessianAccumulator {
       // engine keeps a running Gram sum, the batch is added there (drained into Hsum by settle()).
       this.gram ??= (await this.engine.gramSum?.(d)) ?? null;
       if (this.gram) await this.gram.add(Xh, n);
-      else await syrk(this.engine, Xh, n, d, { out: Hsum, beta: 1, lowerOnly: true });
+      else {
+        this.hsumZero = false;
+        await syrk(this.engine, Xh, n, d, { out: Hsum, beta: 1, lowerOnly: true });
+      }
       if (dense && this.Csum) {
         if (!fp32 && this.bufXhat.length < n * d) this.bufXhat = new Float64Array(n * d);
         if (!fp32 && this.bufX.length < n * d) this.bufX = new Float64Array(n * d);
@@ -238,8 +244,8 @@ export class HessianAccumulator {
   /** The sums divided by N, into fresh arrays or (`inPlace`) into the sums themselves. */
   private scaled(inPlace: boolean): HessianStatistics {
     const { Hsum, N } = this.finished();
-    mirrorLower(Hsum, this.d);
-    const H = divided(Hsum, N, inPlace ? Hsum : new Float64Array(Hsum.length));
+    // Only the lower triangle of Hsum is kept up to date; H gets it mirrored.
+    const H = mirrorLowerDivided(Hsum, this.d, N, inPlace ? Hsum : new Float64Array(Hsum.length));
     let C: Float64Array | undefined;
     if (this.Csum) C = divided(this.Csum, N, inPlace ? this.Csum : new Float64Array(this.Csum.length));
     else if (this.cross === true) C = Float64Array.from(H);
@@ -248,7 +254,10 @@ export class HessianAccumulator {
 
   /** Adds what the engine's running Gram sum holds into the lower triangle of Hsum. */
   private settle(): void {
-    if (this.gram && this.Hsum) this.gram.drainLowerInto(this.Hsum);
+    if (this.gram && this.Hsum) {
+      this.gram.drainLowerInto(this.Hsum, this.hsumZero);
+      this.hsumZero = false;
+    }
   }
 
   /** The live sum and N, checking that every row is multiplied and some were added. */

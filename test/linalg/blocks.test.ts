@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extractBlock, mirrorLower, placeBlock, transposeBlock } from '../../src/linalg/blocks.js';
+import { extractBlock, mirrorLower, mirrorLowerDivided, placeBlock, transposeBlock } from '../../src/linalg/blocks.js';
 
 describe('transposeBlock', () => {
   it('1×1 and 2×3', () => {
@@ -34,6 +34,28 @@ describe('mirrorLower', () => {
     mirrorLower(G, n);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) expect(G[i * n + j]).toBe(G[j * n + i]);
     expect(G[5 * n + 2]).toBe(5 * n + 2);
+  });
+});
+
+describe('mirrorLowerDivided', () => {
+  it('1×1, 2×2 and 19×19 (in place and into another array): lower triangle / divisor, mirrored; the upper one is never read', () => {
+    expect([...mirrorLowerDivided(new Float64Array([6]), 1, 3, new Float64Array(1))]).toEqual([2]);
+    const two = new Float64Array([2, NaN, 4, 6]);
+    expect(mirrorLowerDivided(two, 2, 2, two)).toBe(two);
+    expect([...two]).toEqual([1, 2, 2, 3]);
+    const n = 19;
+    const G = Float64Array.from({ length: n * n }, (_, t) => (Math.floor(t / n) >= t % n ? t : NaN));
+    const out = mirrorLowerDivided(G, n, 7, new Float64Array(n * n).fill(NaN));
+    mirrorLowerDivided(G, n, 7, G);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        // Division, not multiplication by 1/7: the same rounding as dividing the sum.
+        expect(out[i * n + j]).toBe((i * n + j) / 7);
+        expect(out[j * n + i]).toBe((i * n + j) / 7);
+        expect(G[i * n + j]).toBe(out[i * n + j]);
+        expect(G[j * n + i]).toBe(out[i * n + j]);
+      }
+    }
   });
 });
 

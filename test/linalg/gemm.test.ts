@@ -168,7 +168,7 @@ describe('OnnxRuntimeEngine = TypeScriptEngine', () => {
       }
     }
   });
-  it('gramSum: batches summed natively in Float64 (both precisions), drained into a lower triangle, then restarted', async () => {
+  it('gramSum: batches summed natively in Float64 (both precisions), drained into (added to, or overwriting) a lower triangle, then restarted', async () => {
     expect(await ort64.gramSum(SYRK_BLOCKED_MIN_D - 1)).toBeUndefined();
     for (const d of [SYRK_BLOCKED_MIN_D, 1600]) {
       const batches = [7, 0, 12].map((n, i) => ({ n, X: Float32Array.from(randomMatrix(n, d, 100 + i)) }));
@@ -190,8 +190,9 @@ describe('OnnxRuntimeEngine = TypeScriptEngine', () => {
         sum.drainLowerInto(again);
         expect(Array.from(again)).toEqual(Array.from(ref));
         await sum.add(batches[0]!.X, batches[0]!.n);
-        const one = new Float64Array(d * d);
-        sum.drainLowerInto(one);
+        // overwrite: the lower triangle is replaced (what it held before is gone).
+        const one = Float64Array.from(ref);
+        sum.drainLowerInto(one, true);
         mirrorLower(one, d);
         expect(relErr(one, syrkSync(batches[0]!.X, batches[0]!.n, d))).toBeLessThan(tol);
       }
