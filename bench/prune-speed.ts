@@ -19,12 +19,14 @@
  *     onnxruntime's on window 0, runs SparseGPT's sequential procedure (true-sequential groups
  *     [q,k,v], [out], [fc], [proj], batches of 8 windows) on the same calibration windows and
  *     scores the same held-out windows; it also reports the mask agreement with surgeon per layer.
+ *     --held-out-variant N adds a surgeon run that measures the per-layer error on N held-out
+ *     windows instead of windows/4 (the forward passes that measurement costs; PyTorch measures none).
  *
  * The PyTorch side runs with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset, OMP_NUM_THREADS=2 and
  * torch.set_num_threads(2) (Debian python3-torch + libopenblas0-pthread; skipped when
  * /usr/bin/python3 cannot import torch). It is a benchmark reference only, never a test.
  *
- *   npm run bench:prune-speed [-- --part a|b|all] [--windows 64] [--blocks 12] [--no-torch] [--results DIR]
+ *   npm run bench:prune-speed [-- --part a|b|all] [--windows 64] [--blocks 12] [--held-out-variant N] [--no-torch] [--results DIR]
  * writes bench/results/prune-speed.json and bench/results/prune-speed.md (or DIR/…; a run of one
  * part keeps the other part's results of the existing JSON).
  */
@@ -307,6 +309,16 @@ async function partB(dir: string, torch: boolean) {
     pytorch = runTorch(TORCH_GPT2_SCRIPT, args) as TorchGpt2 | { error: string };
     console.error(`gpt2-small torch: ${JSON.stringify('seconds' in pytorch ? { seconds: pytorch.seconds, peakRssBytes: pytorch.peakRssBytes, perplexity: pytorch.perplexity, denseLogitsVsOnnxruntime: pytorch.denseLogitsVsOnnxruntime, maskAgreement: pytorch.compare?.maskAgreement } : pytorch)}`);
   }
+  // Optional (--held-out-variant N): the same command measuring the per-layer error on N held-out
+  // windows instead of windows/4 — what that measurement costs (PyTorch's reference measures none).
+  const variantArg = arg('held-out-variant', '');
+  let heldOutVariant: (ReturnType<typeof summary> & { heldOut: number }) | undefined;
+  if (variantArg !== '') {
+    const n = Number(variantArg);
+    const vr = surgeonPrune([model, '--tokens', tokens, '--seq-len', String(T), '--calib-samples', String(windows), '--held-out', String(n), '--batch', '8', '--out', join(dir, `gpt2-small-${blocks}.held-out-${n}.pruned.onnx`)]);
+    heldOutVariant = { heldOut: n, ...summary(vr) };
+    console.error(`gpt2-small surgeon --held-out ${n}: ${JSON.stringify(heldOutVariant)}`);
+  }
   const t = 'seconds' in pytorch ? pytorch : undefined;
   const comparison = t && run.status === 0 && perplexity.surgeon.perplexity !== undefined
     ? {
@@ -317,6 +329,7 @@ async function partB(dir: string, torch: boolean) {
         /** Dense held-out perplexity, onnxruntime (surgeon eval) over PyTorch's rebuilt network. */
         denseOnnxOverPytorchPerplexity: perplexity.dense.perplexity! / t.perplexity.dense,
         maskAgreement: t.compare?.maskAgreement,
+        ...(heldOutVariant?.status === 0 ? { pytorchOverHeldOutVariantSeconds: round3(t.seconds.untilPruned / heldOutVariant.wallSeconds) } : {}),
       }
     : undefined;
   return {
@@ -327,6 +340,7 @@ async function partB(dir: string, torch: boolean) {
     tokensPerWindow: T,
     prunedLayers: layers,
     surgeon: s,
+    ...(heldOutVariant ? { surgeonHeldOutVariant: heldOutVariant } : {}),
     perplexity,
     pytorch,
     pytorchRun: `bench/reference/sparsegpt_gpt2_torch.py: the same network rebuilt in PyTorch from the model's initializers; IST-DASLab/sparsegpt's sequential procedure with true-sequential groups [q,k,v], [out], [fc], [proj] (the whole block runs per group, hooks accumulate H = 2XXᵀ/n in Float32), fasterprune 50 %, blocksize 128, percdamp 0.01, forwards in batches of 8 windows; same environment as (a); one run`,
@@ -395,6 +409,10 @@ function markdown(result: Record<string, unknown>): string {
     if (s.profile) {
       lines.push(`| surgeon (sequential, defaults: fp32 statistics; --batch 8) | ${phases.map((ph) => s.profile![ph]!.toFixed(1)).join(' | ')} | ${s.wallSeconds.toFixed(1)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} | ${ppl(b.perplexity?.surgeon)} |`);
     } else lines.push(`| surgeon | failed: ${s.error} |`);
+    const v = (b as { surgeonHeldOutVariant?: { heldOut: number; profile?: Record<string, number>; wallSeconds: number; peakRssMiB?: number; meanError?: number | null } }).surgeonHeldOutVariant;
+    if (v?.profile) {
+      lines.push(`| surgeon --held-out ${v.heldOut} (per-layer error on ${v.heldOut} window${v.heldOut === 1 ? '' : 's'}) | ${phases.map((ph) => v.profile![ph]!.toFixed(1)).join(' | ')} | ${v.wallSeconds.toFixed(1)} | ${v.peakRssMiB} | ${v.meanError?.toExponential(3) ?? '–'} | (same masks) |`);
+    }
     if ('seconds' in t) {
       const sec = t.seconds;
       lines.push(`| PyTorch SparseGPT sequential (import ${sec.import.toFixed(1)}) | ${sec.read.toFixed(1)} | ${sec.forward.toFixed(1)} | ${sec.statistics.toFixed(1)} | ${sec.prune.toFixed(1)} (factor ${sec.factor.toFixed(1)}, sweep ${sec.sweep.toFixed(1)}) | – | – | – | ${sec.untilPruned.toFixed(1)} | ${mib(t.peakRssBytes)} | – | ${tppl('pruned')} |`);
@@ -406,6 +424,7 @@ function markdown(result: Record<string, unknown>): string {
       lines.push('| held-out perplexity: dense (surgeon eval) | dense (PyTorch) | surgeon-pruned | PyTorch-pruned | surgeon / PyTorch perplexity | PyTorch / surgeon whole-command time | mask agreement surgeon vs PyTorch |', '|---|---|---|---|---|---|---|');
       lines.push(`| ${ppl(b.perplexity.dense)} | ${tppl('dense')} | ${ppl(b.perplexity.surgeon)} | ${tppl('pruned')} | ${c ? c.surgeonOverPytorchPerplexity.toFixed(4) : '–'} | ${c ? `${c.pytorchOverSurgeonSeconds.toFixed(2)}×` : '–'} | ${c?.maskAgreement !== undefined ? (100 * c.maskAgreement).toFixed(1) + ' %' : '–'} |`);
       lines.push('');
+      if (c?.pytorchOverHeldOutVariantSeconds !== undefined) lines.push(`PyTorch / surgeon --held-out ${v!.heldOut}, whole command: ${c.pytorchOverHeldOutVariantSeconds.toFixed(2)}×.`, '');
       if (logits) lines.push(`PyTorch's rebuilt dense network against onnxruntime on window 0: max |Δlogit| ${logits.maxAbsDiff.toExponential(2)} (max |logit| ${logits.maxAbsLogit.toFixed(2)}).`, '');
     }
   }
