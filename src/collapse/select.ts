@@ -6,6 +6,7 @@
 import { SurgeonInputError } from '../errors.js';
 import type { OnnxModel } from '../io/onnx/model.js';
 import type { NodeProto } from '../io/onnx/proto.js';
+import { attrFloat } from '../io/onnx/attributes.js';
 import { findPrunableLayers, type WeightView } from '../io/onnx/operators.js';
 import { balancedness } from './balancedness.js';
 
@@ -51,10 +52,6 @@ const PASS_THROUGH = new Set(['Identity', 'Dropout', 'Flatten', 'Squeeze', 'Cast
 /** Element-wise ops allowed between two linear layers for their balancedness to be reported. */
 const POINTWISE = new Set([...ACTIVATIONS, 'Add', 'Sub', 'Mul', 'Div', 'Erf', 'Identity', 'Dropout', 'Cast', 'Flatten', 'Clip']);
 
-function attrOf(node: NodeProto, name: string): { f?: number | null; i?: unknown } | undefined {
-  return node.attribute.find((a) => a.name === name) as { f?: number | null; i?: unknown } | undefined;
-}
-
 function producerIndex(model: OnnxModel): Map<string, number> {
   const index = new Map<string, number>();
   model.graph.node.forEach((node, i) => {
@@ -96,7 +93,7 @@ export function findClassifier(model: OnnxModel, views: readonly WeightView[] = 
     if (view.op === 'Gemm' && node) {
       const c = node.input[2];
       if (c) biasName = c;
-      beta = attrOf(node, 'beta')?.f ?? 1;
+      beta = attrFloat(node, 'beta', 1);
     }
     let tensor = view.outputName;
     let reached: string | undefined;

@@ -3,7 +3,7 @@
  * MatMul/Gemm weights, DequantizeLinear (uint8 codes below opset 21, uint4 from 21) elsewhere,
  * float32 with a reason where neither applies.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -83,6 +83,29 @@ describe('quantized ONNX outputs', () => {
     expect(codes.dataType).toBe(DataType.UINT8);
     const x = images(8);
     expect(maxRelDiff(await run(q.path, { input: x }), await run(dense.path, { input: x }))).toBeLessThan(1e-5);
+    network.dispose();
+    model.dispose();
+  });
+
+  it('Gemm attributes MatMulNBits cannot express (alpha, beta ≠ 1) keep the Gemm, its weight under DequantizeLinear; plain ones become MatMulNBits', async () => {
+    const g = new OnnxGraphBuilder();
+    const x = g.input('x', 'float32', ['batch', 16]);
+    const W = (name: string, seed: number) => g.initializer(name, [16, 16], Float32Array.from({ length: 256 }, (_, i) => Math.sin(seed * 31 + i * 0.37)));
+    const b = g.initializer('b', [16], Float32Array.from({ length: 16 }, (_, i) => 0.1 * i));
+    const [h0] = g.node('Gemm', [x, W('plain', 1), b], { transB: { int: 1 } }, { outputs: ['h0'] });
+    const [h1] = g.node('Gemm', [h0!, W('scaled', 2), b], { transB: { int: 1 }, alpha: { float: 0.5 } }, { outputs: ['h1'] });
+    g.node('Gemm', [h1!, W('shifted', 3), b], { transB: { int: 1 }, beta: { float: 2 } }, { outputs: ['y'] });
+    g.output('y', 'float32', ['batch', 16]);
+    const dir = tmp();
+    const path = join(dir, 'gemms.onnx');
+    writeFileSync(path, g.toBytes());
+    const network = await openNetwork(path);
+    const { model, quantized } = await pruneModel(network, undefined, { method: 'magnitude', sparsity: 0, quantize: { bits: 8, groupSize: 16, method: 'rtn' } });
+    const dense = await model.save(join(dir, 'dequantized.onnx'));
+    const q = await model.save(join(dir, 'q.onnx'), { quantized: quantized! });
+    expect(Object.fromEntries(q.quantized!.map((t) => [t.layer, t.encoding]))).toEqual({ plain: 'MatMulNBits', scaled: 'DequantizeLinear', shifted: 'DequantizeLinear' });
+    const input = new ort.Tensor('float32', Float32Array.from({ length: 48 }, (_, i) => Math.cos(i)), [3, 16]);
+    expect(maxRelDiff(await run(q.path, { x: input }), await run(dense.path, { x: input }))).toBeLessThan(1e-5);
     network.dispose();
     model.dispose();
   });

@@ -21,6 +21,7 @@
  */
 import { createMessage, DataType, AttributeType, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from './proto.js';
 import { makeTensor } from './graph-builder.js';
+import { attrFloat, attrInt } from './attributes.js';
 import type { OnnxModel } from './model.js';
 import type { WeightView } from './operators.js';
 import type { QuantizedWeight } from '../../pruners/quantize.js';
@@ -39,14 +40,6 @@ export interface QuantizedTensorReport {
 
 const COM_MICROSOFT = 'com.microsoft';
 
-function intAttr(node: NodeProto, name: string, dflt: number): number {
-  const a = node.attribute.find((x) => x.name === name);
-  return a ? Number(a.i ?? dflt) : dflt;
-}
-function floatAttr(node: NodeProto, name: string, dflt: number): number {
-  const a = node.attribute.find((x) => x.name === name);
-  return a ? Number(a.f ?? dflt) : dflt;
-}
 function attribute(name: string, value: number | string) {
   return typeof value === 'number'
     ? createMessage('AttributeProto', { name, type: AttributeType.INT, i: value } as never)
@@ -124,9 +117,9 @@ export function encodeQuantized(proto: ModelProto, model: OnnxModel, views: read
     const single = view.uses.length <= 1 && !view.tied && consumers(view.weightName) === 1;
     const gemmOk =
       node?.opType === 'Gemm' &&
-      intAttr(node, 'transA', 0) === 0 &&
-      floatAttr(node, 'alpha', 1) === 1 &&
-      (node.input.length < 3 || !node.input[2] || floatAttr(node, 'beta', 1) === 1);
+      attrInt(node, 'transA', 0) === 0 &&
+      attrFloat(node, 'alpha', 1) === 1 &&
+      (node.input.length < 3 || !node.input[2] || attrFloat(node, 'beta', 1) === 1);
     if (node && single && view.orientation === 'right' && node.input[1] === view.weightName && (node.opType === 'MatMul' || gemmOk)) {
       // MatMulNBits: y = A · dequant(B)ᵀ with B stored N × K (the view's rows × cols).
       const { B, scales, zeros, blob } = matMulNBitsTensors(q);
