@@ -28,28 +28,19 @@ export function transposeBlock(A: ArrayLike<number>, ld: number, r0: number, c0:
 
 /**
  * Copies the strict lower triangle of the n × n row-major G onto its upper triangle, in place
- * (G becomes exactly symmetric), in 8 × 8 tiles so the strided reads stay in cache.
+ * (G becomes exactly symmetric): {@link mirrorLowerDivided} with divisor 1.
  */
 export function mirrorLower(G: Float64Array | Float32Array, n: number): void {
-  const S = 8;
-  for (let i0 = 0; i0 < n; i0 += S) {
-    const i1 = Math.min(n, i0 + S);
-    for (let j0 = i0; j0 < n; j0 += S) {
-      const j1 = Math.min(n, j0 + S);
-      for (let i = i0; i < i1; i++) {
-        const row = i * n;
-        for (let j = Math.max(j0, i + 1); j < j1; j++) G[row + j] = G[j * n + i]!;
-      }
-    }
-  }
+  mirrorLowerDivided(G, n, 1, G);
 }
 
 /**
  * out = the symmetric n × n matrix whose lower triangle (diagonal included) is G's divided by
  * `divisor`: out[i, j] = out[j, i] = G[i, j] / divisor for j ≤ i; G's upper triangle is not read,
- * so out may be G. One pass in 8 × 8 tiles (the mirror and the division of a Gram sum at once).
+ * so out may be G. One pass in 8 × 8 tiles, so the strided writes stay in cache (the mirror and
+ * the division of a Gram sum at once).
  */
-export function mirrorLowerDivided(G: Float64Array, n: number, divisor: number, out: Float64Array): Float64Array {
+export function mirrorLowerDivided<T extends Float64Array | Float32Array>(G: Float64Array | Float32Array, n: number, divisor: number, out: T): T {
   const S = 8;
   for (let i0 = 0; i0 < n; i0 += S) {
     const i1 = Math.min(n, i0 + S);
