@@ -312,11 +312,14 @@ async function partB(dir: string, torch: boolean) {
   // Optional (--held-out-variant N): the same command measuring the per-layer error on N held-out
   // windows instead of windows/4 — what that measurement costs (PyTorch's reference measures none).
   const variantArg = arg('held-out-variant', '');
-  let heldOutVariant: (ReturnType<typeof summary> & { heldOut: number }) | undefined;
+  let heldOutVariant: (ReturnType<typeof summary> & { heldOut: number; samePrunedModel?: boolean }) | undefined;
   if (variantArg !== '') {
     const n = Number(variantArg);
-    const vr = surgeonPrune([model, '--tokens', tokens, '--seq-len', String(T), '--calib-samples', String(windows), '--held-out', String(n), '--batch', '8', '--out', join(dir, `gpt2-small-${blocks}.held-out-${n}.pruned.onnx`)]);
+    const variantOut = join(dir, `gpt2-small-${blocks}.held-out-${n}.pruned.onnx`);
+    const vr = surgeonPrune([model, '--tokens', tokens, '--seq-len', String(T), '--calib-samples', String(windows), '--held-out', String(n), '--batch', '8', '--out', variantOut]);
     heldOutVariant = { heldOut: n, ...summary(vr) };
+    // The held-out windows serve only the error report: the pruned file should be the default run's, byte for byte.
+    if (vr.status === 0 && run.status === 0) heldOutVariant.samePrunedModel = readFileSync(variantOut).equals(readFileSync(pruned));
     console.error(`gpt2-small surgeon --held-out ${n}: ${JSON.stringify(heldOutVariant)}`);
   }
   const t = 'seconds' in pytorch ? pytorch : undefined;
@@ -409,9 +412,10 @@ function markdown(result: Record<string, unknown>): string {
     if (s.profile) {
       lines.push(`| surgeon (sequential, defaults: fp32 statistics; --batch 8) | ${phases.map((ph) => s.profile![ph]!.toFixed(1)).join(' | ')} | ${s.wallSeconds.toFixed(1)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} | ${ppl(b.perplexity?.surgeon)} |`);
     } else lines.push(`| surgeon | failed: ${s.error} |`);
-    const v = (b as { surgeonHeldOutVariant?: { heldOut: number; profile?: Record<string, number>; wallSeconds: number; peakRssMiB?: number; meanError?: number | null } }).surgeonHeldOutVariant;
+    const v = (b as { surgeonHeldOutVariant?: { heldOut: number; profile?: Record<string, number>; wallSeconds: number; peakRssMiB?: number; meanError?: number | null; samePrunedModel?: boolean } }).surgeonHeldOutVariant;
     if (v?.profile) {
-      lines.push(`| surgeon --held-out ${v.heldOut} (per-layer error on ${v.heldOut} window${v.heldOut === 1 ? '' : 's'}) | ${phases.map((ph) => v.profile![ph]!.toFixed(1)).join(' | ')} | ${v.wallSeconds.toFixed(1)} | ${v.peakRssMiB} | ${v.meanError?.toExponential(3) ?? '–'} | (same masks) |`);
+      const same = v.samePrunedModel === undefined ? '–' : v.samePrunedModel ? 'the default run’s model, byte for byte' : 'differs from the default run’s model';
+      lines.push(`| surgeon --held-out ${v.heldOut} (per-layer error on ${v.heldOut} window${v.heldOut === 1 ? '' : 's'}) | ${phases.map((ph) => v.profile![ph]!.toFixed(1)).join(' | ')} | ${v.wallSeconds.toFixed(1)} | ${v.peakRssMiB} | ${v.meanError?.toExponential(3) ?? '–'} | ${same} |`);
     }
     if ('seconds' in t) {
       const sec = t.seconds;
