@@ -263,6 +263,11 @@ interface TorchGpt2 {
 }
 
 async function partB(dir: string, torch: boolean) {
+  const variantArg = arg('held-out-variant', '');
+  const variantWindows = variantArg === '' ? undefined : Number(variantArg);
+  if (variantWindows !== undefined && !(Number.isInteger(variantWindows) && variantWindows >= 1)) {
+    throw new Error(`--held-out-variant ${variantArg}: expected a whole number of windows ≥ 1, e.g. --held-out-variant 1`);
+  }
   const blocks = Number(arg('blocks', '12'));
   const windows = Number(arg('windows', '64'));
   const heldOut = Math.max(1, Math.floor(windows / 4));
@@ -311,10 +316,9 @@ async function partB(dir: string, torch: boolean) {
   }
   // Optional (--held-out-variant N): the same command measuring the per-layer error on N held-out
   // windows instead of windows/4 — what that measurement costs (PyTorch's reference measures none).
-  const variantArg = arg('held-out-variant', '');
   let heldOutVariant: (ReturnType<typeof summary> & { heldOut: number; samePrunedModel?: boolean }) | undefined;
-  if (variantArg !== '') {
-    const n = Number(variantArg);
+  if (variantWindows !== undefined) {
+    const n = variantWindows;
     const variantOut = join(dir, `gpt2-small-${blocks}.held-out-${n}.pruned.onnx`);
     const vr = surgeonPrune([model, '--tokens', tokens, '--seq-len', String(T), '--calib-samples', String(windows), '--held-out', String(n), '--batch', '8', '--out', variantOut]);
     heldOutVariant = { heldOut: n, ...summary(vr) };
