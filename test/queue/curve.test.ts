@@ -120,7 +120,8 @@ describeRedis('curves on a queue (BullMQ on a private redis-server)', () => {
     const names = new Set([a, b].map((w) => /surgeon worker (\S+):/.exec(w.stderr())![1]!));
     expect(mine.queue!.jobs).toHaveLength(7);
     expect(new Set(mine.queue!.jobs.map((j) => j.worker))).toEqual(names);
-    expect(mine.queue!.jobs.every((j) => j.state === 'done' && j.attempts === 0 && j.errors.length === 0)).toBe(true);
+    // Every job done on its first attempt (a failure lists the jobs that were not, with their errors).
+    expect(mine.queue!.jobs.filter((j) => !(j.state === 'done' && j.attempts === 0 && j.errors.length === 0))).toEqual([]);
     // the table the user sees is the same
     const table = (stdout: string) => stdout.split('\nwrote ')[0]!.replace(/\d+\.\d s\n/g, '');
     expect(table(result.stdout)).toEqual(table(local.stdout));
