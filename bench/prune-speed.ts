@@ -12,15 +12,16 @@
  * (b) a GPT-2-small-shaped decoder (test/exported-models.ts gpt2Like: 12 blocks, width 768,
  *     MLP 3072, context 256, vocab 512, single-head attention, ReLU MLP, no LayerNorm, residual
  *     projections scaled by 1/√24) with windows × 256 calibration tokens of a seeded Markov
- *     stream (and the windows/4 held-out windows after them). surgeon runs as a CLI process with
- *     --batch 8; `surgeon eval` then scores the dense and the pruned model on the held-out
- *     windows. The PyTorch reference (bench/reference/sparsegpt_gpt2_torch.py) rebuilds the same
+ *     stream, followed by windows/4 evaluation windows. surgeon runs as a CLI process with
+ *     --batch 8 and its default held-out samples (calib-samples/16 for sparsegpt: the first
+ *     windows/16 of the evaluation windows, on which it reports every layer's error); `surgeon
+ *     eval` then scores the dense and the pruned model on the windows/4 evaluation windows. The PyTorch reference (bench/reference/sparsegpt_gpt2_torch.py) rebuilds the same
  *     network from the model's initializers (written as .npz), checks its dense logits against
  *     onnxruntime's on window 0, runs SparseGPT's sequential procedure (true-sequential groups
  *     [q,k,v], [out], [fc], [proj], batches of 8 windows) on the same calibration windows and
- *     scores the same held-out windows; it also reports the mask agreement with surgeon per layer.
- *     --held-out-variant N adds a surgeon run that measures the per-layer error on N held-out
- *     windows instead of windows/4 (the forward passes that measurement costs; PyTorch measures none).
+ *     scores the same evaluation windows; it also reports the mask agreement with surgeon per layer.
+ *     --held-out-variant N adds a surgeon run with --held-out N (e.g. 16, the windows/4 of the
+ *     earlier default, or 1): what the per-layer error report costs (PyTorch measures none).
  *
  * The PyTorch side runs with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset, OMP_NUM_THREADS=2 and
  * torch.set_num_threads(2) (Debian python3-torch + libopenblas0-pthread; skipped when
@@ -270,7 +271,10 @@ async function partB(dir: string, torch: boolean) {
   }
   const blocks = Number(arg('blocks', '12'));
   const windows = Number(arg('windows', '64'));
+  // Windows after the calibration ones scored for perplexity; surgeon's default holds out the
+  // first windows/16 of them for its error report (sparsegpt: calib-samples/16).
   const heldOut = Math.max(1, Math.floor(windows / 4));
+  const surgeonHeldOut = Math.max(1, Math.floor(windows / 16));
   const shape = { vocab: 512, seqLen: 256, width: 768, hidden: 3072, blocks, residualScale: 1 / Math.sqrt(2 * blocks) };
   const T = shape.seqLen;
   // (b) may run alone, after (a) was recorded elsewhere: its own machine line.
@@ -288,10 +292,10 @@ async function partB(dir: string, torch: boolean) {
   const heldTokens = join(dir, 'gpt2-heldout-tokens.npy');
   writeNpy(heldTokens, { data: stream.slice(windows * T), shape: [length - windows * T], dtype: 'int64' });
   const pruned = join(dir, `gpt2-small-${blocks}.pruned.onnx`);
-  const run = surgeonPrune([model, '--tokens', tokens, '--seq-len', String(T), '--calib-samples', String(windows), '--held-out', String(heldOut), '--batch', '8', '--out', pruned]);
+  const run = surgeonPrune([model, '--tokens', tokens, '--seq-len', String(T), '--calib-samples', String(windows), '--batch', '8', '--out', pruned]);
   const s = summary(run);
   console.error(`gpt2-small surgeon: ${JSON.stringify(s)}`);
-  if (run.report && run.report.heldOutSamples !== heldOut) throw new Error(`surgeon held out ${String(run.report.heldOutSamples)} windows, expected ${heldOut}`);
+  if (run.report && run.report.heldOutSamples !== surgeonHeldOut) throw new Error(`surgeon held out ${String(run.report.heldOutSamples)} windows, expected its default ${surgeonHeldOut}`);
   const layers = run.report ? (run.report.layers as Array<{ skipped?: boolean }>).filter((l) => !l.skipped).length : undefined;
   const perplexity = { dense: surgeonEval(model, heldTokens, T), surgeon: run.status === 0 ? surgeonEval(pruned, heldTokens, T) : { error: 'surgeon prune failed' } };
   for (const p of [perplexity.dense, perplexity.surgeon]) {
@@ -315,7 +319,7 @@ async function partB(dir: string, torch: boolean) {
     console.error(`gpt2-small torch: ${JSON.stringify('seconds' in pytorch ? { seconds: pytorch.seconds, peakRssBytes: pytorch.peakRssBytes, perplexity: pytorch.perplexity, denseLogitsVsOnnxruntime: pytorch.denseLogitsVsOnnxruntime, maskAgreement: pytorch.compare?.maskAgreement } : pytorch)}`);
   }
   // Optional (--held-out-variant N): the same command measuring the per-layer error on N held-out
-  // windows instead of windows/4 — what that measurement costs (PyTorch's reference measures none).
+  // windows instead of its default windows/16 — what that measurement costs (PyTorch's reference measures none).
   let heldOutVariant: (ReturnType<typeof summary> & { heldOut: number; samePrunedModel?: boolean }) | undefined;
   if (variantWindows !== undefined) {
     const n = variantWindows;
@@ -343,7 +347,10 @@ async function partB(dir: string, torch: boolean) {
     model: { ...shape, heads: 1, layerNorm: false, activation: 'relu', tiedLmHead: true, buildSeconds },
     machine,
     windows,
+    /** Windows after the calibration ones that perplexity is scored on. */
     heldOutWindows: heldOut,
+    /** Of those, the windows surgeon's default run measured its per-layer error on. */
+    surgeonHeldOutWindows: surgeonHeldOut,
     tokensPerWindow: T,
     prunedLayers: layers,
     surgeon: s,
@@ -405,16 +412,17 @@ function markdown(result: Record<string, unknown>): string {
   }
   const b = result.gpt2 as Awaited<ReturnType<typeof partB>> | undefined;
   if (b) {
-    lines.push(`## (b) GPT-2-small-shaped decoder: ${b.model.blocks} blocks, width ${b.model.width}, MLP ${b.model.hidden}, context ${b.model.seqLen}, vocab ${b.model.vocab}, single-head attention; ${b.windows} calibration windows + ${(b.surgeon as { heldOutSamples?: number }).heldOutSamples ?? b.heldOutWindows} held out`, '');
-    if (b.machine) lines.push(`Machine at the start of (b): ${JSON.stringify(b.machine)}. Perplexity: every position of the ${b.heldOutWindows} held-out windows (the windows after the calibration windows) against the next token; surgeon's models scored by \`surgeon eval --batch 8\` (onnxruntime), PyTorch's by its rebuilt network.`, '');
+    const surgeonHeld = (b.surgeon as { heldOutSamples?: number }).heldOutSamples ?? b.heldOutWindows;
+    lines.push(`## (b) GPT-2-small-shaped decoder: ${b.model.blocks} blocks, width ${b.model.width}, MLP ${b.model.hidden}, context ${b.model.seqLen}, vocab ${b.model.vocab}, single-head attention; ${b.windows} calibration windows (surgeon's default run: + ${surgeonHeld} held out for its error report)`, '');
+    if (b.machine) lines.push(`Machine at the start of (b): ${JSON.stringify(b.machine)}. Perplexity: every position of the ${b.heldOutWindows} evaluation windows (the windows after the calibration windows) against the next token; surgeon's models scored by \`surgeon eval --batch 8\` (onnxruntime), PyTorch's by its rebuilt network.`, '');
     const s = b.surgeon as { profile?: Record<string, number>; wallSeconds: number; peakRssMiB?: number; meanError?: number | null; error?: string };
     const t = (b.pytorch ?? { error: 'not run' }) as TorchGpt2 | { error: string };
     const num = (v: number) => (v < 1e4 ? v.toFixed(3) : v.toExponential(4));
     const ppl = (p: Perplexity | undefined) => (p?.perplexity !== undefined ? `${num(p.perplexity)} (NLL ${p.nll!.toFixed(4)})` : `– ${p?.error ?? ''}`);
     const tppl = (which: 'dense' | 'pruned') => ('seconds' in t ? `${num(t.perplexity[which])} (NLL ${t.nll[which].toFixed(4)})` : '–');
-    lines.push('| run | read | capture / forward | statistics | prune | error | save | other | whole command | peak RSS MiB | mean held-out error | held-out perplexity, pruned |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+    lines.push('| run | read | capture / forward | statistics | prune | error | save | other | whole command | peak RSS MiB | mean held-out error | evaluation perplexity, pruned |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
     if (s.profile) {
-      lines.push(`| surgeon (sequential, defaults: fp32 statistics; --batch 8) | ${phases.map((ph) => s.profile![ph]!.toFixed(1)).join(' | ')} | ${s.wallSeconds.toFixed(1)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} | ${ppl(b.perplexity?.surgeon)} |`);
+      lines.push(`| surgeon (sequential, defaults: fp32 statistics, per-layer error on ${surgeonHeld} held-out window${surgeonHeld === 1 ? '' : 's'}; --batch 8) | ${phases.map((ph) => s.profile![ph]!.toFixed(1)).join(' | ')} | ${s.wallSeconds.toFixed(1)} | ${s.peakRssMiB} | ${s.meanError?.toExponential(3) ?? '–'} | ${ppl(b.perplexity?.surgeon)} |`);
     } else lines.push(`| surgeon | failed: ${s.error} |`);
     const v = (b as { surgeonHeldOutVariant?: { heldOut: number; profile?: Record<string, number>; wallSeconds: number; peakRssMiB?: number; meanError?: number | null; samePrunedModel?: boolean } }).surgeonHeldOutVariant;
     if (v?.profile) {
@@ -429,7 +437,7 @@ function markdown(result: Record<string, unknown>): string {
     if ('seconds' in t && b.perplexity) {
       const c = b.comparison;
       const logits = t.denseLogitsVsOnnxruntime;
-      lines.push('| held-out perplexity: dense (surgeon eval) | dense (PyTorch) | surgeon-pruned | PyTorch-pruned | surgeon / PyTorch perplexity | PyTorch / surgeon whole-command time | mask agreement surgeon vs PyTorch |', '|---|---|---|---|---|---|---|');
+      lines.push('| evaluation perplexity: dense (surgeon eval) | dense (PyTorch) | surgeon-pruned | PyTorch-pruned | surgeon / PyTorch perplexity | PyTorch / surgeon whole-command time | mask agreement surgeon vs PyTorch |', '|---|---|---|---|---|---|---|');
       lines.push(`| ${ppl(b.perplexity.dense)} | ${tppl('dense')} | ${ppl(b.perplexity.surgeon)} | ${tppl('pruned')} | ${c ? c.surgeonOverPytorchPerplexity.toFixed(4) : '–'} | ${c ? `${c.pytorchOverSurgeonSeconds.toFixed(2)}×` : '–'} | ${c?.maskAgreement !== undefined ? (100 * c.maskAgreement).toFixed(1) + ' %' : '–'} |`);
       lines.push('');
       if (c?.pytorchOverHeldOutVariantSeconds !== undefined) lines.push(`PyTorch / surgeon --held-out ${v!.heldOut}, whole command: ${c.pytorchOverHeldOutVariantSeconds.toFixed(2)}×.`, '');

@@ -388,7 +388,7 @@ export function addRunOptions(command: Command): Command {
     .option('--rounds <r>', 'whole-network passes', '1')
     .option('--parallel', 'prune every layer from the dense model inputs (default: sequential)')
     .option('--skip <names>', 'comma-separated layers to leave dense')
-    .option('--held-out <n>', 'calibration samples held out to measure reconstruction error')
+    .option('--held-out <n>', 'further samples for the per-layer reconstruction error (default as in prune: calib-samples/16, calib-samples/4 for iht and iobs)')
     .option('--batch <b>', 'samples per forward batch while pruning', '64')
     .option('--eval-batch <b>', 'samples per batch while evaluating and measuring collapse')
     .option('--threads <t>', 'onnxruntime threads (forward passes and the GEMM engine)', '2')

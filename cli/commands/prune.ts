@@ -121,7 +121,7 @@ export function pruneCommand(): Command {
     .option('--pattern <p>', "'unstructured' or N:M (N kept of every M consecutive inputs), e.g. 2:4", 'unstructured');
   addDataOptions(command, '', 'calibration')
     .option('--calib-samples <n>', 'calibration samples (images or token windows) for the statistics (default 512)')
-    .option('--held-out <n>', 'further samples to measure reconstruction error (default: calib-samples/4)');
+    .option('--held-out <n>', 'further samples for the per-layer reconstruction error (default: calib-samples/16, at least 1; calib-samples/4 for iht, iobs and the Fisher methods, which also pick on them)');
   addPrunerOptions(command)
     .option('--rounds <r>', 'whole-network passes; later rounds recapture inputs from the pruned model (default 1)')
     .option('--parallel', 'use the dense model inputs for every layer (default: sequential)')

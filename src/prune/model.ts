@@ -23,7 +23,7 @@ import type { OnnxModel } from '../io/onnx/model.js';
 import type { Dataset } from '../io/dataset.js';
 import { createEngine } from '../linalg/create-engine.js';
 import type { GemmEngine } from '../linalg/engine.js';
-import { getPruner, PRUNER_NAMES, type PrunerEntry } from '../pruners/registry.js';
+import { defaultHeldOutSamples, getPruner, PRUNER_NAMES, type PrunerEntry } from '../pruners/registry.js';
 import { globalMagnitudeThresholds } from '../pruners/magnitude.js';
 import { countPruned } from '../pruners/masks.js';
 import type { FactorCache, LayerProblem, SparsityPattern } from '../pruners/types.js';
@@ -52,7 +52,11 @@ export interface PruneModelOptions {
   pattern?: SparsityPattern;
   /** Calibration samples (images or token windows) used for the statistics (default 512). */
   calibSamples?: number;
-  /** Further samples held out to measure reconstruction error and pick iterates (default: a quarter of calibSamples, at least 1). */
+  /**
+   * Further samples held out to measure reconstruction error and pick iterates (default: a
+   * quarter of calibSamples for iht and iobs, which pick on them, a sixteenth for the other
+   * methods, which only report on them; at least 1 — see defaultHeldOutSamples).
+   */
   heldOutSamples?: number;
   /** Relative dampening λ of H (default 0.01). */
   damp?: number;
@@ -393,7 +397,7 @@ async function pruneOnce(model: Network | OnnxModel, calib: Dataset | undefined,
     }
     const available = calib?.count ?? 0;
     const calibSamples = Math.min(options.calibSamples ?? 512, available);
-    const heldOutSamples = calib ? Math.min(options.heldOutSamples ?? Math.max(1, Math.floor(calibSamples / 4)), Math.max(0, available - calibSamples)) : 0;
+    const heldOutSamples = calib ? Math.min(options.heldOutSamples ?? defaultHeldOutSamples(entry, calibSamples), Math.max(0, available - calibSamples)) : 0;
     if (calib && calibSamples < Math.max(1, entry.minSamples)) {
       throw new SurgeonInputError(`--method ${options.method} needs at least ${Math.max(1, entry.minSamples)} calibration samples, got ${calibSamples}; pass more samples (or --calib-samples)`);
     }

@@ -20,7 +20,7 @@ export { AccumulatingPruner } from './session.js';
 export type { PrunerSessionOptions } from './session.js';
 export { HessianAccumulator } from './hessian.js';
 export type { HessianAccumulatorOptions, HessianStatistics } from './hessian.js';
-export { PRUNERS, PRUNER_NAMES, getPruner } from './registry.js';
+export { PRUNERS, PRUNER_NAMES, getPruner, defaultHeldOutSamples } from './registry.js';
 export type { PrunerEntry, PrunerName, LayerPruneFn } from './registry.js';
 export { objective, validatePattern, validateSparsity, layerPruneCount, maskNM, countPruned } from './masks.js';
 export type { ObjectiveInput } from './masks.js';

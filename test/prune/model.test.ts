@@ -3,6 +3,7 @@ import { readOnnxModel, type OnnxModel } from '../../src/io/onnx/model.js';
 import { findPrunableLayers } from '../../src/io/onnx/operators.js';
 import { loadDataset, type ClassificationDataset, type DatasetSpec } from '../../src/io/dataset.js';
 import { pruneModel } from '../../src/prune/model.js';
+import { defaultHeldOutSamples, getPruner } from '../../src/pruners/registry.js';
 import { pruningStages } from '../../src/prune/layers.js';
 import { evaluateModel } from '../../src/runtime/evaluate.js';
 import { batchFeeds } from '../../src/runtime/capture.js';
@@ -190,7 +191,7 @@ describeShared('conv and token models (PyTorch exports)', () => {
     const tokens = loadDataset({ tokens: fixture('lic-gpt.val-tokens.npy'), limit: 24 }, { inputs: gpt.inputs });
     const { report } = await pruneModel(gpt, tokens, { method: 'wanda', sparsity: 0.5, calibSamples: 16 });
     expect(report.layers.every((l) => l.skipped || l.samples === 16 * 128)).toBe(true);
-    expect(report.heldOutSamples).toBe(4);
+    expect(report.heldOutSamples).toBe(1); // wanda only reports on them: 16/16
   });
 });
 
@@ -210,13 +211,26 @@ describe('conv and token models (test/fixtures)', () => {
     // the first Gemm (transB=1) and the last (transB=0, stored transposed) are pruned too
     expect(report.layers.filter((l) => l.op === 'Gemm').map((l) => l.sparsity)).toEqual([0.5, 0.5]);
   });
+  it('default held-out samples: a sixteenth of the calibration samples where they only serve the error report, a quarter for iobs (which picks on them), never more than the data has', async () => {
+    const gpt = readOnnxModel(tiny('tiny-gpt.onnx'));
+    const tokens = (limit: number) => loadDataset({ tokens: tiny('tiny-tokens.npy'), limit }, { inputs: gpt.inputs });
+    const run = async (method: string, limit: number, calibSamples: number) => (await pruneModel(gpt, tokens(limit), { method, sparsity: 0.5, calibSamples })).report.heldOutSamples;
+    expect(await run('sparsegpt', 40, 32)).toBe(2);
+    expect(await run('iobs', 40, 32)).toBe(8);
+    expect(await run('sparsegpt', 40, 16)).toBe(1);
+    expect(await run('iobs', 36, 32)).toBe(4); // only 4 samples beyond the calibration ones
+    expect(await run('sparsegpt', 32, 32)).toBe(0); // none beyond them: the error is measured on the calibration samples
+    expect(defaultHeldOutSamples(getPruner('sparsegpt')!, 512)).toBe(32);
+    expect(defaultHeldOutSamples(getPruner('iht')!, 512)).toBe(128);
+    expect(defaultHeldOutSamples({}, 8)).toBe(1); // a pruner of your own reports only
+  });
   it('tiny-gpt: token dimensions flatten into sample rows; MatMul weights stored [in, out] are pruned per output row', async () => {
     const gpt = readOnnxModel(tiny('tiny-gpt.onnx'));
     const tokens = loadDataset({ tokens: tiny('tiny-tokens.npy'), limit: 24 }, { inputs: gpt.inputs });
     const { model: pruned, report } = await pruneModel(gpt, tokens, { method: 'wanda', sparsity: 0.5, calibSamples: 16 });
     expect(report.layers).toHaveLength(9);
     expect(report.layers.every((l) => !l.skipped && l.samples === 16 * 8)).toBe(true);
-    expect(report.heldOutSamples).toBe(4);
+    expect(report.heldOutSamples).toBe(1);
     // wanda compares within each output row: exactly half of every row of every view is zero
     for (const view of findPrunableLayers(pruned)) {
       const w = view.read();
